@@ -30,15 +30,16 @@ _LOOKUP[np.frombuffer(AMINO_ACIDS.encode(), dtype=np.uint8)] = np.arange(1, 21, 
 
 
 def encode_into(tokens: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> None:
-    """Scatter concatenated ASCII residues into a padded token matrix without a Python loop.
+    """Scatter concatenated ASCII residues into a C-contiguous, zeroed, padded token matrix.
 
     ``data`` holds the residues of ``len(offsets) - 1`` sequences back to back (as an Arrow
-    string array stores them); sequence ``i`` is ``data[offsets[i]:offsets[i+1]]``.
+    string array stores them); sequence ``i`` is ``data[offsets[i]:offsets[i+1]]``. One
+    vectorised scatter instead of a Python loop over sequences.
     """
     lengths = np.diff(offsets)
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    cols = np.arange(offsets[-1] - offsets[0]) - np.repeat(offsets[:-1] - offsets[0], lengths)
-    tokens[rows, cols] = _LOOKUP[data[offsets[0] : offsets[-1]]]
+    row_starts = np.arange(len(lengths)) * tokens.shape[1] - (offsets[:-1] - offsets[0])
+    flat = np.arange(offsets[-1] - offsets[0]) + np.repeat(row_starts, lengths)
+    tokens.reshape(-1)[flat] = _LOOKUP[data[offsets[0] : offsets[-1]]]
 
 
 def decode(tokens: np.ndarray, length: int) -> str:

@@ -1,0 +1,413 @@
+"""Shared fixtures: external AIRR data (airr's own test files, pyimmunarch's immdata) and small
+helpers that write AIRR rearrangement TSV files, build studies and check failed runs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import pytest
+
+from deeprc.errors import InputError
+from deeprc.ingest import ingest
+
+# The columns our small hand-written files carry, in this order (a row may leave any out).
+SMALL_COLUMNS = (
+    "sequence_id",
+    "productive",
+    "locus",
+    "v_call",
+    "j_call",
+    "junction_aa",
+    "duplicate_count",
+)
+# The AIRR Rearrangement schema's required fields, in the schema's order.
+AIRR_REQUIRED = (
+    "sequence_id",
+    "sequence",
+    "rev_comp",
+    "productive",
+    "v_call",
+    "d_call",
+    "j_call",
+    "sequence_alignment",
+    "germline_alignment",
+    "junction",
+    "junction_aa",
+    "v_cigar",
+    "d_cigar",
+    "j_cigar",
+)
+AMINO_ACIDS_RE = r"^[ACDEFGHIKLMNPQRSTVWY]{4,40}$"
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def rec(
+    junction_aa: str | None = "CASSLGQETQYF",
+    *,
+    sequence_id: str | None = None,
+    productive: str | None = "T",
+    locus: str | None = "TRB",
+    v_call: str | None = "TRBV5-1*01",
+    j_call: str | None = "TRBJ2-5*01",
+    duplicate_count: str | int | None = 1,
+    **extra: str,
+) -> dict[str, str]:
+    """One rearrangement row for write_airr; a value of None leaves the column out of the row."""
+    row = {
+        "sequence_id": sequence_id,
+        "productive": productive,
+        "locus": locus,
+        "v_call": v_call,
+        "j_call": j_call,
+        "junction_aa": junction_aa,
+        "duplicate_count": duplicate_count,
+        **extra,
+    }
+    return {k: str(v) for k, v in row.items() if v is not None}
+
+
+def airr_text(rows: Iterable[Mapping[str, str]], columns: Iterable[str] | None = None) -> str:
+    """Header + rows, tab-separated, newline-terminated; missing values are written empty."""
+    rows = list(rows)
+    if columns is None:
+        seen = dict.fromkeys(c for row in rows for c in row)
+        columns = [c for c in SMALL_COLUMNS if c in seen] + [
+            c for c in seen if c not in SMALL_COLUMNS
+        ]
+    columns = list(columns)
+    lines = ["\t".join(columns)]
+    for i, row in enumerate(rows):
+        values = dict(row)
+        if "sequence_id" in columns and "sequence_id" not in values:
+            values["sequence_id"] = f"seq{i + 1}"
+        lines.append("\t".join(values.get(c, "") for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def write_airr(
+    path: Path,
+    rows: Iterable[Mapping[str, str]] | str | bytes,
+    columns: Iterable[str] | None = None,
+) -> Path:
+    """Write an AIRR TSV (gzipped when the name ends in .gz); rows may also be raw text/bytes."""
+    path = Path(path)
+    if isinstance(rows, bytes):
+        data = rows
+    elif isinstance(rows, str):
+        data = rows.encode()
+    else:
+        data = airr_text(rows, columns).encode()
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+def write_metadata(
+    path: Path,
+    rows: Iterable[Iterable[str]],
+    header: Iterable[str] = ("repertoire_id", "file", "label"),
+    sep: str = "\t",
+) -> Path:
+    lines = [sep.join(header)] + [sep.join(map(str, row)) for row in rows]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def default_files(n: int = 2) -> dict[str, list[dict[str, str]]]:
+    """n small valid repertoires (distinct content), for tests that vary something else."""
+    out = {}
+    for r in range(n):
+        out[f"rep{r}.tsv"] = [
+            rec("CASSLGQETQYF", duplicate_count=3 + r),
+            rec("CASSPDRGYEQYF", v_call="TRBV7-9*01", j_call="TRBJ2-7*01"),
+            rec(f"CASS{'ACDEFGH'[r % 7]}YNEQFF", duplicate_count=2),
+        ]
+    return out
+
+
+def make_study(
+    root: Path,
+    files: Mapping[str, Iterable[Mapping[str, str]] | str | bytes] | None = None,
+    labels: Mapping[str, str] | Iterable[str] | None = None,
+) -> Path:
+    """A data directory holding the files and a metadata.tsv listing them; returns its path.
+
+    Repertoire ids are the file names up to the first dot; labels default to 0, 1, 0, 1, ...
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    files = default_files() if files is None else files
+    names = list(files)
+    if labels is None:
+        labels = [str(i % 2) for i in range(len(names))]
+    if isinstance(labels, Mapping):
+        labels = [labels[name] for name in names]
+    for name, rows in files.items():
+        write_airr(root / name, rows)
+    return write_metadata(
+        root / "metadata.tsv",
+        [(name.split(".")[0], name, label) for name, label in zip(names, labels, strict=True)],
+    )
+
+
+def quiet(_: str) -> None:
+    """A log function for ingest that drops messages."""
+
+
+def run_ingest(metadata: Path, out: Path | None = None, **kwargs) -> tuple[pd.DataFrame, Path]:
+    """Ingest with one worker and the label column 'label' unless told otherwise."""
+    metadata = Path(metadata)
+    out = metadata.parent / "store" if out is None else Path(out)
+    kwargs.setdefault("label_column", "label")
+    kwargs.setdefault("threads", 1)
+    kwargs.setdefault("log", quiet)
+    return ingest(metadata, out, **kwargs), out
+
+
+# ----------------------------------------------------------------------------- failed runs
+
+
+def snapshot(directory: Path) -> dict[str, tuple[str, int]]:
+    """Every file under a directory: relative path -> (sha256, mtime_ns)."""
+    return {
+        str(p.relative_to(directory)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def leftovers(parent: Path, name: str) -> list[str]:
+    """Temporary or backup siblings an ingest into parent/name may have left behind."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+
+
+@pytest.fixture(scope="session")
+def existing_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid store built once; tests copy it to check that failed runs leave it alone."""
+    root = tmp_path_factory.mktemp("existing")
+    metadata = make_study(root / "data")
+    _, out = run_ingest(metadata, root / "store")
+    return out
+
+
+@pytest.fixture
+def assert_fails(tmp_path: Path, existing_store: Path) -> Callable[..., str]:
+    """Check that an ingest fails with an InputError whose message holds every fragment.
+
+    Runs twice: into a fresh --out (which must not exist afterwards), and with --overwrite
+    onto a copy of a valid store (whose files must be untouched). Neither run may leave a
+    temporary directory behind. Returns the message.
+    """
+
+    def check(metadata: Path, *fragments: str, **kwargs) -> str:
+        runs = tmp_path / "runs"
+        runs.mkdir(exist_ok=True)
+        fresh = runs / "fresh"
+        with pytest.raises(InputError) as first:
+            run_ingest(metadata, fresh, **kwargs)
+        message = str(first.value)
+        for fragment in fragments:
+            assert fragment in message, f"{fragment!r} not in the message: {message}"
+        assert not fresh.exists(), "a failed ingest left a store behind"
+        assert leftovers(runs, "fresh") == []
+
+        kept = runs / "kept"
+        shutil.copytree(existing_store, kept)
+        before = snapshot(kept)
+        with pytest.raises(InputError) as second:
+            run_ingest(metadata, kept, overwrite=True, **kwargs)
+        assert str(second.value) == message
+        assert snapshot(kept) == before, "a failed --overwrite run changed the existing store"
+        assert leftovers(runs, "kept") == []
+        shutil.rmtree(kept)
+        return message
+
+    return check
+
+
+# ----------------------------------------------------------------------------- external data
+
+
+def _download_airr_sdist(cache: Path, version: str) -> Path:
+    """The extracted airr source distribution, downloaded once into the cache."""
+    target = cache / f"airr-{version}"
+    if (target / "tests" / "data" / "good_rearrangement.tsv").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    download = cache / f"download-{version}"
+    shutil.rmtree(download, ignore_errors=True)
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+        f"airr=={version}", "-d", str(download),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"could not download the airr {version} sdist ({' '.join(cmd)}): {exc}")
+    archives = sorted(download.glob(f"airr-{version}.tar.gz"))
+    if done.returncode != 0 or not archives:
+        pytest.fail(
+            f"could not download the airr {version} source distribution with "
+            f"`{' '.join(cmd)}` (exit {done.returncode}); these tests need PyPI access "
+            f"or a cached copy in {cache}.\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
+    staging = cache / f"extract-{version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(staging, filter="data")
+    (extracted,) = staging.iterdir()
+    shutil.rmtree(target, ignore_errors=True)
+    extracted.rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(download, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def airr_sdist_data() -> Path:
+    """tests/data of the installed airr version's sdist (good/bad/extra_rearrangement.tsv)."""
+    import airr
+
+    root = _download_airr_sdist(Path.home() / ".cache" / "deeprc-tests", airr.__version__)
+    data = root / "tests" / "data"
+    for name in ("good_rearrangement.tsv", "bad_rearrangement.tsv", "extra_rearrangement.tsv"):
+        if not (data / name).is_file():
+            pytest.fail(f"the airr {airr.__version__} sdist has no tests/data/{name} ({root})")
+    return data
+
+
+def _immunarch_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from importlib.resources import files
+
+    data = files("pyimmunarch") / "_data"
+    with (
+        (data / "immdata.parquet").open("rb") as rows,
+        (data / "immdata_meta.parquet").open("rb") as meta,
+    ):
+        return pd.read_parquet(rows), pd.read_parquet(meta)
+
+
+@pytest.fixture(scope="session")
+def immdata() -> pd.DataFrame:
+    """pyimmunarch's immdata rows (76,820 TRB clonotypes of 12 samples), as shipped."""
+    return _immunarch_frames()[0]
+
+
+class ImmunarchAIRR(NamedTuple):
+    directory: Path
+    metadata: Path
+
+
+def productive_flag(cdr3_aa: pd.Series, cdr3_nt: pd.Series) -> pd.Series:
+    """T/F: F when the CDR3 has a stop codon ('*'), a frame-shift mark ('~') or is out of frame.
+
+    immdata marks out-of-frame CDR3s with '~' (every one of them has a nucleotide length that
+    is not a multiple of 3); '*' also occurs inside in-frame CDR3s.
+    """
+    bad = (
+        cdr3_aa.str.contains("*", regex=False)
+        | cdr3_aa.str.contains("~", regex=False)
+        | (cdr3_nt.str.len() % 3 != 0)
+    )
+    return bad.map({True: "F", False: "T"})
+
+
+@pytest.fixture(scope="session")
+def immunarch_airr(tmp_path_factory: pytest.TempPathFactory) -> ImmunarchAIRR:
+    """immdata as AIRR rearrangement files: one <Sample>.tsv.gz per sample + metadata.tsv.
+
+    metadata.tsv has repertoire_id, file, status (C = control, MS = multiple sclerosis), sex,
+    age. Rows keep immdata's order within a sample; sequence_id is <Sample>_<row number>.
+    """
+    rows, meta = _immunarch_frames()
+    odd = set("".join(rows["CDR3.aa"])) - set("ACDEFGHIKLMNPQRSTVWY")
+    assert odd == {"*", "~"}, f"immdata's CDR3.aa now holds other characters: {odd}"
+    directory = tmp_path_factory.mktemp("immunarch_airr")
+    airr = pd.DataFrame(
+        {
+            "sample": rows["Sample"],
+            "sequence_id": rows["Sample"] + "_" + rows.groupby("Sample").cumcount().add(1).astype(str),
+            "sequence": "",
+            "rev_comp": "",
+            "productive": productive_flag(rows["CDR3.aa"], rows["CDR3.nt"]),
+            "locus": "TRB",
+            "v_call": rows["V.name"],
+            "d_call": rows["D.name"].replace(".", ""),
+            "j_call": rows["J.name"],
+            "sequence_alignment": "",
+            "germline_alignment": "",
+            "junction": rows["CDR3.nt"],
+            "junction_aa": rows["CDR3.aa"],
+            "v_cigar": "",
+            "d_cigar": "",
+            "j_cigar": "",
+            "duplicate_count": rows["Clones"],
+        }
+    )
+    columns = [c for c in airr.columns if c != "sample"]
+    files = []
+    for sample in meta["Sample"]:
+        name = f"{sample}.tsv.gz"
+        part = airr.loc[airr["sample"] == sample, columns]
+        assert len(part), sample
+        part.to_csv(directory / name, sep="\t", index=False, compression="gzip")
+        files.append(name)
+    table = pd.DataFrame(
+        {
+            "repertoire_id": meta["Sample"],
+            "file": files,
+            "status": meta["Status"],
+            "sex": meta["Sex"],
+            "age": meta["Age"],
+        }
+    )
+    metadata = directory / "metadata.tsv"
+    table.to_csv(metadata, sep="\t", index=False)
+    return ImmunarchAIRR(directory, metadata)
+
+
+# ----------------------------------------------------------------------------- helper fixtures
+# Test modules reach the helpers above through these fixtures (no import of conftest needed).
+
+
+class Helpers(NamedTuple):
+    rec: Callable[..., dict[str, str]]
+    airr_text: Callable[..., str]
+    write_airr: Callable[..., Path]
+    write_metadata: Callable[..., Path]
+    make_study: Callable[..., Path]
+    default_files: Callable[..., dict]
+    run_ingest: Callable[..., tuple[pd.DataFrame, Path]]
+    snapshot: Callable[[Path], dict]
+    leftovers: Callable[[Path, str], list[str]]
+    productive_flag: Callable[[pd.Series, pd.Series], pd.Series]
+    amino_acids_re: str
+    airr_required: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def h() -> Helpers:
+    return Helpers(
+        rec=rec,
+        airr_text=airr_text,
+        write_airr=write_airr,
+        write_metadata=write_metadata,
+        make_study=make_study,
+        default_files=default_files,
+        run_ingest=run_ingest,
+        snapshot=snapshot,
+        leftovers=leftovers,
+        productive_flag=productive_flag,
+        amino_acids_re=AMINO_ACIDS_RE,
+        airr_required=AIRR_REQUIRED,
+    )

@@ -1,0 +1,51 @@
+import csv
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+
+
+def dataset(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def data_dir(wildcards):
+    entry = dataset(wildcards)
+    return Path(entry["data_dir"] or Path(entry["metadata"]).parent)
+
+
+def rearrangement_files(wildcards):
+    """The files the metadata names, so that a changed file re-runs ingest."""
+    entry = dataset(wildcards)
+    with open(entry["metadata"], newline="", encoding="utf-8") as fh:
+        first = fh.readline()
+        fh.seek(0)
+        rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
+        return [str(data_dir(wildcards) / row[entry["file_column"]]) for row in rows]
+
+
+def ingest_flags(wildcards):
+    entry = dataset(wildcards)
+    opts = entry["ingest"]
+    flags = [
+        f"--data-dir {data_dir(wildcards)}",
+        f"--label-column {entry['label_column']}",
+        f"--id-column {entry['id_column']}",
+        f"--file-column {entry['file_column']}",
+        f"--min-length {opts['min_length']}",
+        f"--max-length {opts['max_length']}",
+        f"--lowercase {opts['lowercase']}",
+        *(f"--locus {locus}" for locus in opts["loci"]),
+    ]
+    if entry["positive_label"] is not None:
+        flags.append(f"--positive-label {entry['positive_label']}")
+    if opts["keep_nonproductive"]:
+        flags.append("--keep-nonproductive")
+    if opts["collapse"]:
+        flags.append("--collapse")
+    return " ".join(flags)

@@ -1,0 +1,21 @@
+rule ingest_repertoires:
+    input:
+        metadata=lambda wc: dataset(wc)["metadata"],
+        files=rearrangement_files,
+    output:
+        store=directory("results/{dataset}/store"),
+    log:
+        "logs/ingest_repertoires/{dataset}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/ingest_repertoires.tsv"
+    conda:
+        "../envs/deeprc.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=60,
+    params:
+        flags=ingest_flags,
+    shell:
+        "deeprc ingest --metadata {input.metadata} --out {output.store} {params.flags}"
+        " --threads {threads} > {log} 2>&1"
