@@ -21,7 +21,9 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         description="Read AIRR rearrangement TSV(.gz) files listed in a metadata table, filter and "
         "count every dropped row by reason, and write a store (Parquet + encoded arrays).",
     )
-    p.add_argument("--metadata", type=Path, required=True, help="CSV or TSV, one row per repertoire")
+    p.add_argument(
+        "--metadata", type=Path, required=True, help="CSV or TSV, one row per repertoire"
+    )
     p.add_argument("--out", type=Path, required=True, help="store directory to create")
     p.add_argument("--label-column", required=True, help="metadata column holding the label")
     p.add_argument("--id-column", default="repertoire_id", help="default: %(default)s")

@@ -8,6 +8,7 @@ batch size and the number of workers, not on the number or size of the files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -36,6 +37,7 @@ __all__ = ["DROP_REASONS", "IngestOptions", "ingest"]
 
 # In the order they are tested: a row is counted under the first reason that applies.
 DROP_REASONS = (
+    "empty_row",
     "other_locus",
     "non_productive",
     "missing_junction",
@@ -47,8 +49,8 @@ DROP_REASONS = (
     "collapsed_duplicate",
 )
 REARRANGEMENT_SUFFIXES = (".tsv", ".tsv.gz", ".tsv.gzip", ".txt", ".txt.gz")
-_TRUE = ["T", "TRUE", "True", "true", "1"]
-_FALSE = ["F", "FALSE", "False", "false", "0"]
+_TRUE = pa.array(["T", "TRUE", "True", "true", "1"])
+_FALSE = pa.array(["F", "FALSE", "False", "false", "0"])
 _BLOCK_SIZE = 1 << 22
 _ENCODED = ("tokens", "lengths", "counts")
 _SEQUENCE_SCHEMA = pa.schema(
@@ -114,12 +116,16 @@ def _read_table_text(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise InputError(f"metadata file {path} does not exist") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8") from None
+        raise InputError(
+            f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8"
+        ) from None
     sep = "\t" if "\t" in first or path.suffix.lower() in (".tsv", ".txt") else ","
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8") from None
+        raise InputError(
+            f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8"
+        ) from None
 
 
 def _read_metadata(
@@ -146,12 +152,12 @@ def _read_metadata(
     meta["line"] = np.arange(len(meta)) + 2
     if meta.empty:
         raise InputError(f"metadata {path} has no rows")
-    for column, what in (("repertoire_id", "repertoire id"), ("file", "file"), ("label", "label")):
+    names = {"repertoire_id": id_column, "file": file_column, "label": label_column}
+    for column, name in names.items():
         empty = meta.loc[meta[column] == "", "line"].tolist()
         if empty:
             raise InputError(
-                f"metadata {path}: line(s) {empty[:10]} have no {what} in column "
-                f"{ {'repertoire_id': id_column, 'file': file_column, 'label': label_column}[column]!r}; "
+                f"metadata {path}: line(s) {empty[:10]} have no value in column {name!r}; "
                 "fill it in or remove the row"
             )
     dup = meta[meta.duplicated("repertoire_id", keep=False)]
@@ -172,6 +178,8 @@ def _read_metadata(
             )
         log(f"skipping {len(missing)} repertoire(s) whose file is missing: {missing[:10]}")
         meta = meta[exists]
+        if meta.empty:
+            raise InputError(f"metadata {path}: none of the listed files exists in {data_dir}")
     listed = {p.resolve() for p in meta["path"]}
     unlisted = sorted(
         p.name
@@ -273,7 +281,9 @@ class _Source(io.RawIOBase):
             return self._raw(n)
         while True:
             if self._inflate.eof:
-                rest = self._inflate.unused_data or self._raw(self._CHUNK)
+                rest = self._inflate.unused_data
+                while len(rest) < 2 and (more := self._raw(self._CHUNK)):
+                    rest += more
                 if not rest.strip(b"\0"):
                     return b""
                 if rest[:2] != b"\x1f\x8b":
@@ -297,7 +307,7 @@ def _read_header(path: Path) -> list[str]:
         except (EOFError, OSError, isal_zlib.error) as exc:
             raise _corrupt(path, exc) from None
     try:
-        header = raw.decode("utf-8").rstrip("\r\n").split("\t")
+        header = raw.decode("utf-8-sig").rstrip("\r\n").split("\t")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{path}: line 1 (header) has a byte that is not UTF-8 at position {exc.start}; "
@@ -407,6 +417,32 @@ def _bad_value(path: Path, column: str, values: pa.Array, bad: pa.Array, first_l
     )
 
 
+def _parse_counts(raw: pa.Array, path: Path, first_line: int) -> pa.Array:
+    """duplicate_count as int64: whole numbers, also written as decimals ("2.0"); empty -> 1."""
+    try:
+        return pc.fill_null(pc.cast(raw, pa.int64()), 1)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        as_float = pc.cast(raw, pa.float64())
+        if pc.all(pc.equal(pc.floor(as_float), as_float)).as_py() is not False:
+            return pc.fill_null(pc.cast(as_float, pa.int64()), 1)
+    except pa.ArrowInvalid:
+        pass
+    bad = pa.array([not _is_whole(v) for v in raw.to_pylist()])
+    raise _bad_value(
+        path, "duplicate_count", raw, bad, first_line,
+        "duplicate_count must be a whole number (empty means 1)",
+    )  # fmt: skip
+
+
+def _is_whole(value: str | None) -> bool:
+    try:
+        return value is None or float(value).is_integer()
+    except ValueError:
+        return False
+
+
 def _filter_batch(
     batch: pa.RecordBatch,
     roles: dict[str, str | None],
@@ -429,6 +465,9 @@ def _filter_batch(
         name = roles[role]
         return None if name is None else batch.column(name)
 
+    # Blank lines stay rows (the parser does not skip them) so that error line numbers are exact.
+    drop("empty_row", functools.reduce(pc.and_, [pc.is_null(c) for c in batch.columns]))
+
     v_call, j_call = column("v_call"), column("j_call")
     locus = column("locus")
     inferred = pc.utf8_slice_codeunits(v_call, 0, 3)
@@ -438,22 +477,21 @@ def _filter_batch(
 
     productive = column("productive")
     if productive is not None:
-        known = pc.or_(pc.is_in(productive, pa.array(_TRUE)), pc.is_in(productive, pa.array(_FALSE)))
-        bad = pc.and_(pc.invert(known), pc.is_valid(productive))
+        is_false = pc.is_in(productive, _FALSE)
+        bad = pc.and_not(pc.is_valid(productive), pc.or_(pc.is_in(productive, _TRUE), is_false))
         if pc.any(bad).as_py():
             raise _bad_value(
                 path, roles["productive"], productive, bad, first_line,
-                f"AIRR booleans are T or F (also accepted: {_TRUE + _FALSE}); empty means unknown",
+                "AIRR booleans are T or F (also accepted: true/false, TRUE/FALSE, 1/0); "
+                "empty means unknown",
             )  # fmt: skip
         if not options.keep_nonproductive:
-            drop("non_productive", pc.is_in(productive, pa.array(_FALSE)))
+            drop("non_productive", is_false)
 
-    junction = column("junction")
+    junction = original = column("junction")
     drop("missing_junction", pc.is_null(junction))
     if options.lowercase == "upper":
-        upper = pc.ascii_upper(junction)
-        stats.n_uppercased += pc.sum(pc.and_(keep, pc.not_equal(upper, junction))).as_py() or 0
-        junction = upper
+        junction = pc.ascii_upper(junction)
     drop("stop_codon", pc.match_substring(junction, "*"))
     drop("invalid_character", pc.match_substring_regex(junction, f"[^{AMINO_ACIDS}]"))
     length = pc.binary_length(junction)
@@ -464,16 +502,10 @@ def _filter_batch(
     if raw_count is None:
         count = pa.array(np.ones(n, dtype=np.int64))
     else:
-        try:
-            count = pc.fill_null(pc.cast(raw_count, pa.int64()), 1)
-        except pa.ArrowInvalid:
-            parsed = pc.cast(pc.cast(raw_count, pa.float64(), safe=False), pa.int64(), safe=False)
-            bad = pc.fill_null(pc.not_equal(pc.cast(parsed, pa.string()), raw_count), False)
-            raise _bad_value(
-                path, "duplicate_count", raw_count, bad, first_line,
-                "duplicate_count must be a whole number (empty means 1)",
-            ) from None  # fmt: skip
+        count = _parse_counts(raw_count, path, first_line)
         drop("zero_count", pc.less_equal(count, 0))
+    if options.lowercase == "upper":
+        stats.n_uppercased += pc.sum(pc.and_(keep, pc.not_equal(junction, original))).as_py() or 0
 
     sequence_id = column("sequence_id")
     if sequence_id is None:
@@ -599,7 +631,9 @@ def _open_npy(path: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
     return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
 
-def _concatenate_encoded(tmp: Path, parts: list[Path], n_kept: list[int], width: int, part_width: int) -> None:
+def _concatenate_encoded(
+    tmp: Path, parts: list[Path], n_kept: list[int], width: int, part_width: int
+) -> None:
     """One memory-mappable array per field, copied part by part (memory stays flat)."""
     enc = tmp / "encoded"
     enc.mkdir()
@@ -612,10 +646,12 @@ def _concatenate_encoded(tmp: Path, parts: list[Path], n_kept: list[int], width:
         ("counts", np.int64, (n,)),
     ):
         out = np.lib.format.open_memmap(enc / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        for part, start, stop in zip(parts, offsets[:-1], offsets[1:]):
+        for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
             raw = part.with_suffix(f".{name}")
             if stop > start:
-                src = np.memmap(raw, dtype=dtype, mode="r", shape=(stop - start, part_width)[: len(shape)])
+                src = np.memmap(
+                    raw, dtype=dtype, mode="r", shape=(stop - start, part_width)[: len(shape)]
+                )
                 out[start:stop] = src[:, :width] if name == "tokens" else src
                 del src
             raw.unlink()
@@ -669,12 +705,17 @@ def ingest(
     (tmp / "sequences").mkdir(parents=True)
     try:
         parts = [tmp / "sequences" / f"part-{i:06d}.parquet" for i in range(len(meta))]
-        tasks = [(i, p, part, options) for i, (p, part) in enumerate(zip(meta["path"], parts))]
+        tasks = [
+            (i, p, part, options)
+            for i, (p, part) in enumerate(zip(meta["path"], parts, strict=True))
+        ]
         if threads <= 1:
             stats = [_ingest_file(t) for t in tasks]
         else:
             # fork: workers start in milliseconds; Arrow re-initialises its pools after a fork
-            with ProcessPoolExecutor(min(threads, len(tasks)), mp_context=get_context("fork")) as ex:
+            with ProcessPoolExecutor(
+                min(threads, len(tasks)), mp_context=get_context("fork")
+            ) as ex:
                 stats = list(ex.map(_ingest_file, tasks))
         report = _report(meta, stats)
         empty = report[report["rows_kept"] == 0]
@@ -687,9 +728,7 @@ def ingest(
                 "or the filters (--min-length, --max-length, --locus, --keep-nonproductive)"
             )
         width = max(s.max_length for s in stats)
-        _concatenate_encoded(
-            tmp, parts, [s.rows_kept for s in stats], width, options.max_length
-        )
+        _concatenate_encoded(tmp, parts, [s.rows_kept for s in stats], width, options.max_length)
         repertoires = pd.DataFrame(
             {
                 "repertoire_index": np.arange(len(meta)),

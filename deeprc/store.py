@@ -9,7 +9,8 @@ Layout of a store directory::
     encoded/tokens.npy     (n_sequences, max_length) uint8, 0 = padding, 1..20 = amino acids
     encoded/lengths.npy    (n_sequences,) uint8
     encoded/counts.npy     (n_sequences,) int64 clone counts
-    encoded/offsets.npy    (n_repertoires + 1,) int64: repertoire r owns rows offsets[r]:offsets[r+1]
+    encoded/offsets.npy    (n_repertoires + 1,) int64: repertoire r owns rows
+                           offsets[r]:offsets[r+1]
 """
 
 from __future__ import annotations

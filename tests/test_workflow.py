@@ -1,0 +1,78 @@
+"""The Snakemake workflow, really run by the snakemake command on tiny data."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[1]
+SNAKEFILE = ROOT / "workflow" / "Snakefile"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from make_airr import write_dataset  # noqa: E402
+
+
+def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["snakemake", "--snakefile", str(SNAKEFILE), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory with its own config (replacing, not merged into, the default)."""
+    write_dataset(tmp_path / "data", n_files=4, rows_per_file=200, seed=11)
+    config = {
+        "datasets": {
+            "tiny": {"metadata": "data/metadata.tsv", "label_column": "status"},
+        }
+    }
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint", cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "good condition" in result.stdout + result.stderr
+
+
+def test_invalid_config_is_rejected_naming_the_key(workdir):
+    bad = {"datasets": {"tiny": {"metadata": "m.tsv", "label_column": "s", "lable": "x"}}}
+    (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(bad))
+    result = snakemake("--cores", "1", "--dry-run", cwd=workdir)
+    assert result.returncode != 0
+    assert "lable" in result.stdout + result.stderr
+
+
+def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
+    args = ("--cores", "2", "--configfile", "configs/config.yaml", "--replace-workflow-config")
+    result = snakemake(*args, cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    store = workdir / "results" / "tiny" / "store"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["n_repertoires"] == 4
+    assert manifest["rows_read"] == 800
+    assert manifest["n_sequences"] + sum(manifest["dropped"].values()) == 800
+    assert (store / "encoded" / "tokens.npy").stat().st_size > 0
+    log = (workdir / "logs" / "ingest_repertoires" / "tiny.log").read_text()
+    assert "rows read" in log
+    again = snakemake(*args, cwd=workdir)
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_changing_a_rearrangement_file_reruns_ingest(workdir):
+    args = ("--cores", "1", "--configfile", "configs/config.yaml", "--replace-workflow-config")
+    assert snakemake(*args, cwd=workdir).returncode == 0
+    shutil.copy(workdir / "data" / "rep0001.tsv.gz", workdir / "data" / "rep0000.tsv.gz")
+    dry = snakemake(*args, "--dry-run", cwd=workdir)
+    assert "ingest_repertoires" in dry.stdout
