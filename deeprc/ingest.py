@@ -31,7 +31,7 @@ from isal import isal_zlib
 
 from deeprc import __version__
 from deeprc.errors import InputError
-from deeprc.store import AMINO_ACIDS, encode_into
+from deeprc.store import AMINO_ACIDS, LOOKUP, encode_into
 
 __all__ = ["DROP_REASONS", "IngestOptions", "ingest"]
 
@@ -53,6 +53,7 @@ _TRUE = pa.array(["T", "TRUE", "True", "true", "1"])
 _FALSE = pa.array(["F", "FALSE", "False", "false", "0"])
 _BLOCK_SIZE = 1 << 22
 _ENCODED = ("tokens", "lengths", "counts")
+_INVALID = LOOKUP == 0
 _SEQUENCE_SCHEMA = pa.schema(
     [
         ("repertoire_index", pa.int32()),
@@ -417,6 +418,44 @@ def _bad_value(path: Path, column: str, values: pa.Array, bad: pa.Array, first_l
     )
 
 
+def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy views of an Arrow string array: int64 offsets (rebased to 0) and the bytes."""
+    offs_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    _, offs_buf, data_buf = strings.buffers()
+    offsets = np.frombuffer(offs_buf, dtype=offs_type)[
+        strings.offset : strings.offset + len(strings) + 1
+    ].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
+
+
+class _Residues:
+    """Per-row residue checks from one pass over the junction bytes (not a regex per row)."""
+
+    def __init__(self, junction: pa.Array, *, uppercase: bool) -> None:
+        offsets, data = _string_buffers(junction)
+        self.lengths = np.diff(offsets)
+        lower = (data >= ord("a")) & (data <= ord("z"))
+        self.n_lower = self._per_row(lower, offsets)
+        self.strings = junction
+        if uppercase and self.n_lower.any():
+            data = data - (lower.astype(np.uint8) << 5)
+            validity = pc.is_valid(junction).buffers()[1] if junction.null_count else None
+            self.strings = pa.Array.from_buffers(
+                pa.string(),
+                len(junction),
+                [validity, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)],
+            )
+        self.n_stop = self._per_row(data == ord("*"), offsets)
+        self.n_invalid = self._per_row(np.take(_INVALID, data), offsets)
+
+    @staticmethod
+    def _per_row(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """How many residues of each row the mask marks (fast when marks are rare)."""
+        rows = np.searchsorted(offsets, np.flatnonzero(mask), side="right") - 1
+        return np.bincount(rows, minlength=len(offsets) - 1)
+
+
 def _parse_counts(raw: pa.Array, path: Path, first_line: int) -> pa.Array:
     """duplicate_count as int64: whole numbers, also written as decimals ("2.0"); empty -> 1."""
     try:
@@ -453,13 +492,14 @@ def _filter_batch(
 ) -> pa.Table:
     """Kept rows of one batch, in store columns; updates ``stats`` with counts per reason."""
     n = batch.num_rows
-    keep = pa.array(np.ones(n, dtype=bool))
+    keep = np.ones(n, dtype=bool)
 
-    def drop(reason: str, mask: pa.Array) -> None:
-        nonlocal keep
-        hit = pc.and_(keep, pc.fill_null(mask, False))
-        stats.dropped[reason] += pc.sum(hit).as_py() or 0
-        keep = pc.and_not(keep, hit)
+    def drop(reason: str, mask: pa.Array | np.ndarray) -> None:
+        if isinstance(mask, pa.Array):
+            mask = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+        hit = keep & mask
+        stats.dropped[reason] += int(hit.sum())
+        keep[hit] = False
 
     def column(role: str) -> pa.Array | None:
         name = roles[role]
@@ -488,15 +528,13 @@ def _filter_batch(
         if not options.keep_nonproductive:
             drop("non_productive", is_false)
 
-    junction = original = column("junction")
+    junction = column("junction")
     drop("missing_junction", pc.is_null(junction))
-    if options.lowercase == "upper":
-        junction = pc.ascii_upper(junction)
-    drop("stop_codon", pc.match_substring(junction, "*"))
-    drop("invalid_character", pc.match_substring_regex(junction, f"[^{AMINO_ACIDS}]"))
-    length = pc.binary_length(junction)
-    drop("too_short", pc.less(length, options.min_length))
-    drop("too_long", pc.greater(length, options.max_length))
+    residues = _Residues(junction, uppercase=options.lowercase == "upper")
+    drop("stop_codon", residues.n_stop > 0)
+    drop("invalid_character", residues.n_invalid > 0)
+    drop("too_short", residues.lengths < options.min_length)
+    drop("too_long", residues.lengths > options.max_length)
 
     raw_count = column("duplicate_count")
     if raw_count is None:
@@ -504,8 +542,7 @@ def _filter_batch(
     else:
         count = _parse_counts(raw_count, path, first_line)
         drop("zero_count", pc.less_equal(count, 0))
-    if options.lowercase == "upper":
-        stats.n_uppercased += pc.sum(pc.and_(keep, pc.not_equal(junction, original))).as_py() or 0
+    stats.n_uppercased += int((keep & (residues.n_lower > 0)).sum())
 
     sequence_id = column("sequence_id")
     if sequence_id is None:
@@ -513,13 +550,13 @@ def _filter_batch(
     kept = pa.table(
         {
             "sequence_id": sequence_id,
-            "junction_aa": junction,
+            "junction_aa": residues.strings,
             "v_call": v_call,
             "j_call": j_call,
             "locus": locus,
             "duplicate_count": count,
         }
-    ).filter(keep)
+    ).filter(pa.array(keep))
     stats.rows_read += n
     return kept
 

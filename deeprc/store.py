@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["AMINO_ACIDS", "Store", "decode", "encode_into"]
+__all__ = ["AMINO_ACIDS", "LOOKUP", "Store", "decode", "encode_into"]
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
-_LOOKUP = np.zeros(256, dtype=np.uint8)
-_LOOKUP[np.frombuffer(AMINO_ACIDS.encode(), dtype=np.uint8)] = np.arange(1, 21, dtype=np.uint8)
+# ASCII byte -> token (0 for anything that is not one of the 20 amino acids)
+LOOKUP = np.zeros(256, dtype=np.uint8)
+LOOKUP[np.frombuffer(AMINO_ACIDS.encode(), dtype=np.uint8)] = np.arange(1, 21, dtype=np.uint8)
 
 
 def encode_into(tokens: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> None:
@@ -40,7 +41,7 @@ def encode_into(tokens: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> No
     lengths = np.diff(offsets)
     row_starts = np.arange(len(lengths)) * tokens.shape[1] - (offsets[:-1] - offsets[0])
     flat = np.arange(offsets[-1] - offsets[0]) + np.repeat(row_starts, lengths)
-    tokens.reshape(-1)[flat] = _LOOKUP[data[offsets[0] : offsets[-1]]]
+    tokens.reshape(-1)[flat] = LOOKUP[data[offsets[0] : offsets[-1]]]
 
 
 def decode(tokens: np.ndarray, length: int) -> str:
