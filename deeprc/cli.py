@@ -96,11 +96,42 @@ def _run_ingest(args: argparse.Namespace) -> None:
     print(f"per repertoire: {args.out / 'ingest_report.tsv'}")
 
 
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="simulated cohort with implanted signals: AIRR files, metadata, ground truth",
+        description="Draw background repertoires from an OLGA model, implant motifs and public "
+        "clonotypes, and write AIRR files, metadata.tsv and the ground truth (truth.tsv).",
+    )
+    p.add_argument("--config", type=Path, required=True, help="YAML, e.g. configs/simulate/*.yaml")
+    p.add_argument("--out", type=Path, required=True, help="directory to create")
+    p.add_argument("--seed", type=int, help="overrides the config's seed")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
+    p.set_defaults(run=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from deeprc.config import load
+    from deeprc.simulate import SimulationConfig, simulate
+
+    cfg = load(SimulationConfig, args.config)
+    if args.seed is not None:
+        cfg = replace(cfg, seed=args.seed)
+    summary = simulate(cfg, args.out, threads=args.threads, overwrite=args.overwrite)
+    print(f"{cfg.n_repertoires} repertoires x {cfg.n_sequences} sequences -> {args.out}")
+    for name, n in summary["n_implanted"].items():
+        print(f"  signal {name:<20} implanted in {n:>9,} sequences")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deeprc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deeprc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ingest(sub)
+    _add_simulate(sub)
     return parser
 
 

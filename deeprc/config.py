@@ -1,0 +1,85 @@
+"""YAML -> frozen dataclasses, with an error for every unknown, missing or mistyped key.
+
+A misspelled hyper-parameter that is silently ignored costs a day of compute; here it stops the
+run with the file, the key and the keys that would have been accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from deeprc.errors import InputError
+
+__all__ = ["build", "load"]
+
+T = TypeVar("T")
+
+
+def load(cls: type[T], path: Path) -> T:
+    """Read a YAML file into the dataclass ``cls``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {path} is not valid YAML: {exc}") from None
+    return build(cls, {} if data is None else data, str(path))
+
+
+def build(cls: type[T], data: Any, where: str) -> T:
+    """Build ``cls`` from plain data; ``where`` prefixes error messages (file and key path)."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of {cls.__name__} keys, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(
+                f"{where}: unknown key {key!r}{hint}; {cls.__name__} accepts {sorted(fields)}"
+            )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise InputError(f"{where}: missing required key(s) {missing} of {cls.__name__}")
+    hints = typing.get_type_hints(cls)
+    values = {key: _convert(hints[key], value, f"{where}: {key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _convert(next(a for a in args if a is not type(None)), value, where)
+    if origin is typing.Literal:
+        if value not in args:
+            raise InputError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise InputError(f"{where}: expected a list, got {value!r}")
+        return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (
+        not isinstance(value, hint) or (hint is not bool and isinstance(value, bool))
+    ):
+        raise InputError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value

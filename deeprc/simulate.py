@@ -1,0 +1,443 @@
+"""Simulated cohorts with known signals: AIRR files, metadata, and the ground truth beside them.
+
+Background sequences come from OLGA's shipped generative V(D)J models. OLGA draws ~9,000
+sequences a second in one process, so a cohort is not drawn sequence by sequence: a pool of
+productive rearrangements is drawn once, in parallel processes, and each repertoire samples its
+clonotypes from the pool. Because repertoires share one pool, clonotypes recur between
+individuals; the expected pairwise overlap is about ``n_sequences / pool_size``.
+
+Signals are implanted into some repertoires and recorded in ``truth.tsv`` (never in the AIRR
+files): k-mer motifs (with wildcards, substitution noise and deletions) at a witness rate, and
+disease-associated public clonotypes present with some probability (the Emerson CMV situation).
+Every random choice derives from one seed, so the same configuration and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+from isal import igzip
+
+from deeprc import __version__
+from deeprc.errors import InputError
+from deeprc.store import AMINO_ACIDS
+
+__all__ = ["MotifSignal", "PublicSignal", "SimulationConfig", "simulate"]
+
+OlgaModel = Literal["human_T_beta", "human_T_alpha", "human_B_heavy"]
+_LOCUS = {"human_T_beta": "TRB", "human_T_alpha": "TRA", "human_B_heavy": "IGH"}
+_CODONS: dict[str, list[str]] = {}
+for _codon, _aa in zip(
+    (a + b + c for a in "TCAG" for b in "TCAG" for c in "TCAG"),
+    "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
+    strict=True,
+):
+    _CODONS.setdefault(_aa, []).append(_codon)
+_AIRR_COLUMNS = (
+    "sequence_id", "sequence", "rev_comp", "productive", "v_call", "d_call", "j_call",
+    "sequence_alignment", "germline_alignment", "junction", "junction_aa",
+    "v_cigar", "d_cigar", "j_cigar", "duplicate_count", "locus",
+)  # fmt: skip
+_MARGIN = 2  # residues at each end of a junction that a motif never touches (C ... F/W anchors)
+
+
+@dataclass(frozen=True)
+class MotifSignal:
+    """A k-mer implanted into a fraction (the witness rate) of a repertoire's sequences.
+
+    ``motif`` uses one-letter amino-acid codes; ``.`` is a wildcard that keeps the residue the
+    sequence had. Each non-wildcard position is replaced by a random amino acid with probability
+    ``substitution_rate``; with probability ``deletion_rate`` one of them is left out (the
+    junction gets one residue shorter). ``position`` is the 0-based start in the junction, or
+    None for a random interior position. ``repertoire_fraction`` of the positive repertoires and
+    ``negative_fraction`` of the negative ones carry the signal.
+    """
+
+    name: str
+    motif: str
+    witness_rate: float
+    position: int | None = None
+    substitution_rate: float = 0.0
+    deletion_rate: float = 0.0
+    v_genes: tuple[str, ...] = ()
+    repertoire_fraction: float = 1.0
+    negative_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class PublicSignal:
+    """Disease-associated clonotypes (junction with V and J), each present in a positive
+    repertoire with probability ``presence`` and in a negative one with ``negative_presence``."""
+
+    name: str
+    n_clonotypes: int = 20
+    presence: float = 0.2
+    negative_presence: float = 0.0
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """A cohort: size, background model, clone-size distribution, labels and signals."""
+
+    n_repertoires: int = 20
+    n_sequences: int = 2000
+    positive_fraction: float = 0.5
+    model: OlgaModel = "human_T_beta"
+    pool_size: int | None = None
+    count_exponent: float = 2.0
+    max_count: int = 100_000
+    label_noise: float = 0.0
+    seed: int = 0
+    motifs: tuple[MotifSignal, ...] = ()
+    public_clonotypes: tuple[PublicSignal, ...] = ()
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise InputError(f"simulation config: {message}")
+
+        check(self.n_repertoires >= 2, "n_repertoires must be at least 2")
+        check(self.n_sequences >= 1, "n_sequences must be at least 1")
+        n_pos = round(self.positive_fraction * self.n_repertoires)
+        check(0 < n_pos < self.n_repertoires, "positive_fraction must leave both classes non-empty")
+        pool_ok = self.pool_size is None or self.pool_size >= self.n_sequences
+        check(pool_ok, "pool_size must be at least n_sequences")
+        check(self.count_exponent > 1, "count_exponent must be > 1 (a Zipf exponent)")
+        check(0 <= self.label_noise < 0.5, "label_noise must be in [0, 0.5)")
+        names = [s.name for s in (*self.motifs, *self.public_clonotypes)]
+        check(len(names) == len(set(names)), f"signal names must be unique, got {names}")
+        for m in self.motifs:
+            where = f"motif {m.name!r}"
+            letters_ok = bool(m.motif) and set(m.motif) <= set(AMINO_ACIDS + ".")
+            check(letters_ok, f"{where}: motif must use the 20 amino-acid letters and '.'")
+            check(m.motif.strip(".") == m.motif, f"{where}: motif must not start or end with '.'")
+            rates = ("witness_rate", "substitution_rate", "deletion_rate")
+            for key in (*rates, "repertoire_fraction", "negative_fraction"):
+                check(0 <= getattr(m, key) <= 1, f"{where}: {key} must be in [0, 1]")
+            position_ok = m.position is None or m.position >= _MARGIN
+            check(position_ok, f"{where}: position must be >= {_MARGIN} (anchors stay)")
+        for p in self.public_clonotypes:
+            check(p.n_clonotypes >= 1, f"public signal {p.name!r}: n_clonotypes must be >= 1")
+            presence_ok = 0 <= p.presence <= 1 and 0 <= p.negative_presence <= 1
+            check(presence_ok, f"public signal {p.name!r}: presences must be in [0, 1]")
+
+    @property
+    def resolved_pool_size(self) -> int:
+        return self.pool_size or min(max(10 * self.n_sequences, 20_000), 500_000)
+
+
+# ----------------------------------------------------------------------------- OLGA pool
+
+
+def _olga_generator(model: OlgaModel):
+    import olga
+    import olga.load_model as load_model
+    import olga.sequence_generation as sequence_generation
+
+    folder = Path(olga.__file__).parent / "default_models" / model
+    vdj = model != "human_T_alpha"
+    genomic = load_model.GenomicDataVDJ() if vdj else load_model.GenomicDataVJ()
+    genomic.load_igor_genomic_data(
+        str(folder / "model_params.txt"),
+        str(folder / "V_gene_CDR3_anchors.csv"),
+        str(folder / "J_gene_CDR3_anchors.csv"),
+    )
+    generative = load_model.GenerativeModelVDJ() if vdj else load_model.GenerativeModelVJ()
+    generative.load_and_process_igor_model(str(folder / "model_marginals.txt"))
+    cls = (
+        sequence_generation.SequenceGenerationVDJ
+        if vdj
+        else sequence_generation.SequenceGenerationVJ
+    )
+    return cls(generative, genomic), genomic
+
+
+def _draw_olga(task: tuple[OlgaModel, int, int]) -> list[tuple[str, str, str, str]]:
+    """``n`` productive rearrangements (junction nt, junction aa, V, J) from one seed.
+
+    OLGA draws from numpy's global generator, so each chunk seeds it: chunks are reproducible
+    whichever process runs them.
+    """
+    model, n, seed = task
+    generator, genomic = _olga_generator(model)
+    np.random.seed(seed)  # noqa: NPY002 (OLGA samples from numpy's global generator)
+    out = []
+    for _ in range(n):
+        nt, aa, v, j = generator.gen_rnd_prod_CDR3()
+        out.append((nt, aa, genomic.genV[v][0], genomic.genJ[j][0]))
+    return out
+
+
+def _draw(model: OlgaModel, n: int, seed: np.random.SeedSequence, threads: int) -> np.ndarray:
+    """(n, 4) object array of OLGA draws, in chunks spread over processes."""
+    chunk = 5_000
+    sizes = [min(chunk, n - start) for start in range(0, n, chunk)]
+    seeds = [int(s.generate_state(1)[0]) for s in seed.spawn(len(sizes))]
+    tasks = [(model, size, s) for size, s in zip(sizes, seeds, strict=True)]
+    if threads <= 1 or len(tasks) == 1:
+        rows = [row for task in tasks for row in _draw_olga(task)]
+    else:
+        with ProcessPoolExecutor(threads, mp_context=get_context("fork")) as pool:
+            rows = [row for part in pool.map(_draw_olga, tasks) for row in part]
+    return np.array(rows, dtype=object).reshape(-1, 4)
+
+
+# ----------------------------------------------------------------------------- one repertoire
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one repertoire gets: identity, labels, which signals, and its own seed."""
+
+    index: int
+    repertoire_id: str
+    status: int
+    label: int
+    motifs: tuple[MotifSignal, ...]
+    public: tuple[tuple[str, float], ...]  # (signal name, presence probability)
+    seed: np.random.SeedSequence
+
+
+def _gene(call: str) -> str:
+    return call.split("*")[0]
+
+
+def _implant(
+    aa: str, nt: str, signal: MotifSignal, rng: np.random.Generator
+) -> tuple[str, str] | None:
+    """The junction (aa, nt) carrying the motif, or None when the junction is too short."""
+    motif = list(signal.motif)
+    fixed = [i for i, c in enumerate(motif) if c != "."]
+    for i in fixed:
+        if rng.random() < signal.substitution_rate:
+            motif[i] = AMINO_ACIDS[rng.integers(20)]
+    deleted = int(rng.choice(fixed)) if rng.random() < signal.deletion_rate else None
+    last_start = len(aa) - _MARGIN - len(motif)
+    if signal.position is not None:
+        start = signal.position
+        if start > last_start:
+            return None
+    elif last_start < _MARGIN:
+        return None
+    else:
+        start = int(rng.integers(_MARGIN, last_start + 1))
+    residues, codons = list(aa), [nt[3 * k : 3 * k + 3] for k in range(len(aa))]
+    for offset, letter in enumerate(motif):
+        if letter != ".":
+            options = _CODONS[letter]
+            residues[start + offset] = letter
+            codons[start + offset] = options[rng.integers(len(options))]
+    if deleted is not None:
+        del residues[start + deleted], codons[start + deleted]
+    return "".join(residues), "".join(codons)
+
+
+def _repertoire(
+    plan: _Plan, pool: np.ndarray, public: dict[str, np.ndarray], cfg: SimulationConfig
+):
+    """Rows of one repertoire (columns of the AIRR table) and its ground-truth rows."""
+    rng = np.random.default_rng(plan.seed)
+    n = cfg.n_sequences
+    rows = pool[rng.choice(len(pool), n, replace=False)].copy()
+    counts = np.minimum(rng.zipf(cfg.count_exponent, n), cfg.max_count)
+    signal_of = np.full(n, "", dtype=object)
+    for name, presence in plan.public:
+        clonotypes = public[name]
+        present = np.flatnonzero(rng.random(len(clonotypes)) < presence)
+        free = np.flatnonzero(signal_of == "")
+        slots = rng.choice(free, len(present), replace=False)
+        rows[slots] = clonotypes[present]
+        signal_of[slots] = name
+    for signal in plan.motifs:
+        k = max(1, round(signal.witness_rate * n)) if signal.witness_rate > 0 else 0
+        candidates = signal_of == ""
+        if signal.v_genes:
+            genes = np.array([_gene(v) for v in rows[:, 2]])
+            candidates &= np.isin(genes, [_gene(g) for g in signal.v_genes])
+        placed = 0
+        for slot in rng.permutation(np.flatnonzero(candidates)):
+            if placed == k:
+                break
+            carried = _implant(rows[slot, 1], rows[slot, 0], signal, rng)
+            if carried is not None:
+                rows[slot, 1], rows[slot, 0] = carried
+                signal_of[slot] = signal.name
+                placed += 1
+        if placed < k:
+            raise InputError(
+                f"motif {signal.name!r}: only {placed} of the {k} sequences it needs in "
+                f"{plan.repertoire_id} can carry it (V genes {list(signal.v_genes)}, length); "
+                "lower witness_rate or widen v_genes"
+            )
+    ids = np.array([f"{plan.repertoire_id}_{i:07d}" for i in range(n)], dtype=object)
+    truth = [(plan.repertoire_id, ids[i], signal_of[i]) for i in np.flatnonzero(signal_of != "")]
+    return rows, counts, ids, truth
+
+
+def _write_repertoire(task: tuple[_Plan, Path]) -> list[tuple[str, str, str]]:
+    """Write one AIRR file (deterministic gzip: no name or time in its header)."""
+    plan, path = task
+    rows, counts, ids, truth = _repertoire(plan, _WORKER["pool"], _WORKER["public"], _WORKER["cfg"])
+    n = len(rows)
+    empty = pa.array([""] * n)
+    columns = {
+        "sequence_id": pa.array(ids, pa.string()),
+        "sequence": pa.array(rows[:, 0], pa.string()),
+        "rev_comp": pa.array(["F"] * n),
+        "productive": pa.array(["T"] * n),
+        "v_call": pa.array(rows[:, 2], pa.string()),
+        "d_call": empty,
+        "j_call": pa.array(rows[:, 3], pa.string()),
+        "sequence_alignment": empty,
+        "germline_alignment": empty,
+        "junction": pa.array(rows[:, 0], pa.string()),
+        "junction_aa": pa.array(rows[:, 1], pa.string()),
+        "v_cigar": empty,
+        "d_cigar": empty,
+        "j_cigar": empty,
+        "duplicate_count": pa.array(counts, pa.int64()),
+        "locus": pa.array([_LOCUS[_WORKER["cfg"].model]] * n),
+    }
+    table = pa.table([columns[c] for c in _AIRR_COLUMNS], names=list(_AIRR_COLUMNS))
+    sink = pa.BufferOutputStream()
+    sink.write(("\t".join(_AIRR_COLUMNS) + "\n").encode())  # Arrow would quote the names
+    options = pcsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    pcsv.write_csv(table, sink, options)
+    path.write_bytes(igzip.compress(sink.getvalue().to_pybytes(), compresslevel=1, mtime=0))
+    return truth
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(pool: np.ndarray, public: dict[str, np.ndarray], cfg: SimulationConfig) -> None:
+    _WORKER.update(pool=pool, public=public, cfg=cfg)
+
+
+# ----------------------------------------------------------------------------- the cohort
+
+
+def _plans(cfg: SimulationConfig, seeds: list[np.random.SeedSequence]) -> list[_Plan]:
+    rng = np.random.default_rng(seeds[0])
+    n = cfg.n_repertoires
+    n_pos = round(cfg.positive_fraction * n)
+    status = rng.permutation(np.r_[np.ones(n_pos, int), np.zeros(n - n_pos, int)])
+    label = status.copy()
+    flipped = rng.choice(n, round(cfg.label_noise * n), replace=False)
+    label[flipped] = 1 - label[flipped]
+    positives, negatives = np.flatnonzero(status == 1), np.flatnonzero(status == 0)
+
+    def carriers(fraction: float, among: np.ndarray) -> set[int]:
+        return set(rng.choice(among, round(fraction * len(among)), replace=False).tolist())
+
+    motif_carriers = [
+        carriers(m.repertoire_fraction, positives) | carriers(m.negative_fraction, negatives)
+        for m in cfg.motifs
+    ]
+    width = len(str(n - 1))
+    return [
+        _Plan(
+            index=r,
+            repertoire_id=f"rep{r:0{width}d}",
+            status=int(status[r]),
+            label=int(label[r]),
+            motifs=tuple(m for m, c in zip(cfg.motifs, motif_carriers, strict=True) if r in c),
+            public=tuple(
+                (p.name, p.presence if status[r] else p.negative_presence)
+                for p in cfg.public_clonotypes
+            ),
+            seed=seeds[1 + r],
+        )
+        for r in range(n)
+    ]
+
+
+def simulate(
+    cfg: SimulationConfig, out: Path, *, threads: int = 2, overwrite: bool = False
+) -> dict:
+    """Write a simulated cohort to ``out``; returns the summary also saved as simulation.json.
+
+    ``out`` gets one ``<repertoire>.tsv.gz`` per repertoire, ``metadata.tsv`` (repertoire_id,
+    file, status = the observed label), ``truth.tsv`` (repertoire_id, sequence_id, signal) and
+    ``truth_repertoires.tsv`` (true status, observed label, signals carried).
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} exists; remove it or pass --overwrite")
+    root = np.random.SeedSequence(cfg.seed)
+    pool_seed, public_seed, plan_seed = root.spawn(3)
+    pool = _draw(cfg.model, cfg.resolved_pool_size, pool_seed, threads)
+    public_seeds = public_seed.spawn(len(cfg.public_clonotypes))
+    public = {
+        p.name: _draw(cfg.model, p.n_clonotypes, s, 1)
+        for p, s in zip(cfg.public_clonotypes, public_seeds, strict=True)
+    }
+    plans = _plans(cfg, plan_seed.spawn(1 + cfg.n_repertoires))
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        tasks = [(plan, tmp / f"{plan.repertoire_id}.tsv.gz") for plan in plans]
+        if threads <= 1:
+            _init_worker(pool, public, cfg)
+            truths = [_write_repertoire(t) for t in tasks]
+        else:
+            with ProcessPoolExecutor(
+                threads,
+                mp_context=get_context("fork"),
+                initializer=_init_worker,
+                initargs=(pool, public, cfg),
+            ) as executor:
+                truths = list(executor.map(_write_repertoire, tasks, chunksize=4))
+        _write_tables(tmp, plans, truths)
+        summary = {
+            "deeprc_version": __version__,
+            "olga_version": version("olga"),
+            "config": asdict(cfg),
+            "pool_size": len(pool),
+            "n_implanted": {
+                name: sum(1 for t in truths for row in t if row[2] == name)
+                for name in [s.name for s in (*cfg.motifs, *cfg.public_clonotypes)]
+            },
+            "public_clonotypes": {
+                name: [{"junction_aa": r[1], "v_call": r[2], "j_call": r[3]} for r in clonotypes]
+                for name, clonotypes in public.items()
+            },
+        }
+        (tmp / "simulation.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list]) -> None:
+    names = {0: "negative", 1: "positive"}
+    meta = ["repertoire_id\tfile\tstatus"]
+    meta += [f"{p.repertoire_id}\t{p.repertoire_id}.tsv.gz\t{names[p.label]}" for p in plans]
+    (tmp / "metadata.tsv").write_text("\n".join(meta) + "\n")
+    truth = ["repertoire_id\tsequence_id\tsignal"]
+    truth += ["\t".join(row) for rows in truths for row in rows]
+    (tmp / "truth.tsv").write_text("\n".join(truth) + "\n")
+    reps = ["repertoire_id\ttrue_status\tobserved_status\tlabel_flipped\tmotifs\tn_public"]
+    for p, rows in zip(plans, truths, strict=True):
+        n_public = sum(1 for row in rows if row[2] in {name for name, _ in p.public})
+        reps.append(
+            f"{p.repertoire_id}\t{names[p.status]}\t{names[p.label]}\t{p.status != p.label}"
+            f"\t{','.join(m.name for m in p.motifs)}\t{n_public}"
+        )
+    (tmp / "truth_repertoires.tsv").write_text("\n".join(reps) + "\n")
