@@ -189,6 +189,7 @@ def _read_metadata(
         and p.name.lower().endswith(REARRANGEMENT_SUFFIXES)
         and p.resolve() != path.resolve()
         and p.resolve() not in listed
+        and _looks_like_rearrangements(p)
     )
     if unlisted and options.unlisted_files == "error":
         raise InputError(
@@ -196,6 +197,14 @@ def _read_metadata(
             f"{path}: {unlisted[:10]}. Add rows for them, or pass --unlisted-files ignore."
         )
     return meta.reset_index(drop=True)
+
+
+def _looks_like_rearrangements(path: Path) -> bool:
+    """A table with a junction column: other TSVs (truth tables, notes) may sit beside the data."""
+    try:
+        return bool({"junction_aa", "cdr3_aa"} & set(_read_header(path)))
+    except InputError:
+        return True  # an unreadable file there is worth the user's attention
 
 
 def _positive_label(labels: pd.Series, positive_label: str | None, path: Path) -> str:

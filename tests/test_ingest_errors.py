@@ -667,3 +667,10 @@ def test_blank_lines_are_counted_and_later_line_numbers_stay_exact(tmp_path, h):
     assert report["empty_row"].tolist() == [2, 0]
     assert report["rows_kept"].tolist() == [1, 1]
     h.check_store(out)
+
+
+def test_other_tables_beside_the_data_are_not_unlisted_repertoires(tmp_path, h):
+    metadata = h.make_study(tmp_path / "data")
+    (tmp_path / "data" / "truth.tsv").write_text("repertoire_id\tsequence_id\tsignal\na\ts1\tm\n")
+    report, _ = h.run_ingest(metadata)
+    assert len(report) == 2

@@ -29,9 +29,14 @@ def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def workdir(tmp_path: Path) -> Path:
     """A working directory with its own config (replacing, not merged into, the default)."""
     write_dataset(tmp_path / "data", n_files=4, rows_per_file=200, seed=11)
+    (tmp_path / "sim.yaml").write_text(
+        "n_repertoires: 6\nn_sequences: 150\npool_size: 1500\nseed: 2\n"
+        "motifs:\n  - {name: m, motif: SLRF, witness_rate: 0.02}\n"
+    )
     config = {
         "datasets": {
             "tiny": {"metadata": "data/metadata.tsv", "label_column": "status"},
+            "sim": {"simulate": "sim.yaml"},
         }
     }
     (tmp_path / "configs").mkdir()
@@ -43,6 +48,14 @@ def test_lint_is_clean():
     result = snakemake("--lint", cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "good condition" in result.stdout + result.stderr
+
+
+def test_a_dataset_needs_either_metadata_or_simulate(workdir):
+    both = {"datasets": {"x": {"simulate": "s.yaml", "metadata": "m.tsv", "label_column": "s"}}}
+    (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(both))
+    result = snakemake("--cores", "1", "--dry-run", cwd=workdir)
+    assert result.returncode != 0
+    assert "oneOf" in result.stdout + result.stderr or "valid under each" in result.stderr
 
 
 def test_invalid_config_is_rejected_naming_the_key(workdir):
@@ -65,6 +78,10 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     assert (store / "encoded" / "tokens.npy").stat().st_size > 0
     log = (workdir / "logs" / "ingest_repertoires" / "tiny.log").read_text()
     assert "rows read" in log
+    simulated = json.loads((workdir / "results" / "sim" / "store" / "manifest.json").read_text())
+    assert simulated["n_repertoires"] == 6 and simulated["n_sequences"] == 6 * 150
+    truth = (workdir / "results" / "sim" / "simulated" / "truth.tsv").read_text().splitlines()
+    assert len(truth) == 1 + 3 * 3  # header + 3 positives x 2% of 150
     again = snakemake(*args, cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

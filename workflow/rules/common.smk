@@ -14,9 +14,32 @@ def dataset(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def simulated_dir(wildcards):
+    return f"results/{wildcards.dataset}/simulated"
+
+
+def is_simulated(wildcards):
+    return "simulate" in dataset(wildcards)
+
+
+def metadata_path(wildcards):
+    if is_simulated(wildcards):
+        return f"{simulated_dir(wildcards)}/metadata.tsv"
+    return dataset(wildcards)["metadata"]
+
+
 def data_dir(wildcards):
+    if is_simulated(wildcards):
+        return Path(simulated_dir(wildcards))
     entry = dataset(wildcards)
     return Path(entry["data_dir"] or Path(entry["metadata"]).parent)
+
+
+def ingest_inputs(wildcards):
+    """A simulated dataset's directory, or a metadata table and the files it names."""
+    if is_simulated(wildcards):
+        return {"source": simulated_dir(wildcards)}
+    return {"source": metadata_path(wildcards), "files": rearrangement_files(wildcards)}
 
 
 def rearrangement_files(wildcards):
@@ -34,7 +57,7 @@ def ingest_flags(wildcards):
     opts = entry["ingest"]
     flags = [
         f"--data-dir {data_dir(wildcards)}",
-        f"--label-column {entry['label_column']}",
+        f"--label-column {entry.get('label_column', 'status')}",
         f"--id-column {entry['id_column']}",
         f"--file-column {entry['file_column']}",
         f"--min-length {opts['min_length']}",

@@ -1,7 +1,6 @@
 rule ingest_repertoires:
     input:
-        metadata=lambda wc: dataset(wc)["metadata"],
-        files=rearrangement_files,
+        unpack(ingest_inputs),
     output:
         store=directory("results/{dataset}/store"),
     log:
@@ -15,7 +14,8 @@ rule ingest_repertoires:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=60,
     params:
+        metadata=metadata_path,
         flags=ingest_flags,
     shell:
-        "deeprc ingest --metadata {input.metadata} --out {output.store} {params.flags}"
+        "deeprc ingest --metadata {params.metadata} --out {output.store} {params.flags}"
         " --threads {threads} > {log} 2>&1"
