@@ -1,0 +1,137 @@
+"""Sequence embedding: a 1-D CNN over amino-acid tokens and position features, max over positions.
+
+A convolution over one-hot input is a sum of table look-ups: the output at position t is
+``Σ_j W[:, token[t + j - k//2], j]``, and the position features' part depends only on the
+sequence length and t, so it is one more table row. The fast path sums those rows with one
+``embedding_bag`` (no one-hot tensor), takes the maximum over positions before the SELU (SELU
+is increasing, so this is exact and touches n x kernels values instead of n x width x kernels),
+and back-propagates only through the arg-max positions with one ``bincount``. The dense path is
+the plain one-hot ``conv1d`` it must equal, kept as the reference for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["N_TOKENS", "SequenceEmbedding", "position_features"]
+
+N_TOKENS = 21  # 0 = padding, 1..20 = amino acids (deeprc.store.AMINO_ACIDS)
+N_POSITION_FEATURES = 3
+
+
+def position_features(
+    lengths: torch.Tensor, width: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Start, centre and end ramps ``(n, 3, width)``, zero beyond each sequence's length."""
+    t = torch.arange(width, dtype=dtype)
+    span = (lengths.to(dtype) - 1).clamp(min=1)[:, None]
+    u = t[None, :] / span  # 0 at the first residue, 1 at the last
+    inside = (t[None, :] < lengths[:, None]).to(dtype)
+    start = (1 - 2 * u).clamp(min=0)
+    centre = (1 - (2 * u - 1).abs()).clamp(min=0)
+    end = (2 * u - 1).clamp(min=0, max=1)
+    return torch.stack([start, centre, end], dim=1) * inside[:, None, :]
+
+
+class SequenceEmbedding(nn.Module):
+    """One vector per sequence: conv (kernels x width) -> SELU -> max over the sequence.
+
+    Parameters
+    ----------
+    n_kernels:
+        Output size (number of convolution kernels).
+    kernel_size:
+        Width of each kernel in residues (odd).
+    implementation:
+        ``"lookup"`` (fast, the default) or ``"dense"`` (one-hot conv1d reference).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_kernels: int = 32,
+        kernel_size: int = 9,
+        implementation: Literal["lookup", "dense"] = "lookup",
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError("kernel_size must be odd")
+        self.n_kernels, self.kernel_size, self.implementation = (
+            n_kernels,
+            kernel_size,
+            implementation,
+        )
+        in_channels = N_TOKENS - 1 + N_POSITION_FEATURES
+        self.conv = nn.Conv1d(in_channels, n_kernels, kernel_size, padding=kernel_size // 2)
+        nn.init.normal_(self.conv.weight, std=1.0 / (in_channels * kernel_size) ** 0.5)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(n, width)`` uint8/long tokens and ``(n,)`` lengths -> ``(n, n_kernels)``."""
+        tokens, lengths = tokens.long(), lengths.long()
+        if self.implementation == "dense":
+            return self._dense(tokens, lengths)
+        n, width = tokens.shape
+        half = self.kernel_size // 2
+        windows = F.pad(tokens, (half, half)).unfold(1, self.kernel_size, 1)  # (n, width, k)
+        token_rows = windows + torch.arange(self.kernel_size) * N_TOKENS
+        position_rows = self.kernel_size * N_TOKENS + lengths.clamp(max=width)[:, None] * width
+        position_rows = position_rows + torch.arange(width)
+        rows = torch.cat([token_rows, position_rows[..., None]], dim=2)
+        maxima = _SumMax.apply(rows, self._table(width), self.n_kernels)
+        return F.selu(maxima)
+
+    def _table(self, width: int) -> torch.Tensor:
+        """Rows to sum: kernel column j for token a, then (length, t) position-plus-bias rows."""
+        weight = self.conv.weight
+        tokens = F.pad(weight[:, : N_TOKENS - 1].permute(2, 1, 0), (0, 0, 1, 0))  # padding row 0
+        lengths = torch.arange(width + 1)
+        positions = F.conv1d(
+            position_features(lengths, width, weight.dtype),
+            weight[:, N_TOKENS - 1 :],
+            self.conv.bias,
+            padding=self.kernel_size // 2,
+        ).transpose(1, 2)  # (width + 1, width, n_kernels)
+        outside = torch.arange(width)[None, :] >= lengths[:, None]
+        positions = positions.masked_fill(outside[..., None], float("-inf"))
+        return torch.cat(
+            [tokens.reshape(-1, self.n_kernels), positions.reshape(-1, self.n_kernels)]
+        )
+
+    def _dense(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        width = tokens.shape[1]
+        dtype = self.conv.weight.dtype
+        one_hot = F.one_hot(tokens, N_TOKENS)[..., 1:].transpose(1, 2).to(dtype)
+        positions = position_features(lengths, width, dtype)
+        activations = F.selu(self.conv(torch.cat([one_hot, positions], dim=1)))
+        inside = torch.arange(width)[None, None, :] < lengths[:, None, None]
+        return activations.masked_fill(~inside, float("-inf")).amax(dim=2)
+
+
+class _SumMax(torch.autograd.Function):
+    """``max_t Σ_b table[rows[n, t, b]]`` per kernel; the gradient reaches only arg-max rows."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, table: torch.Tensor, n_kernels: int) -> torch.Tensor:
+        n, width, bag = rows.shape
+        summed = F.embedding_bag(rows.reshape(-1, bag), table, mode="sum")
+        maxima, where = summed.view(n, width, n_kernels).max(dim=1)  # (n, n_kernels)
+        ctx.save_for_backward(rows, where)
+        ctx.table_rows = table.shape[0]
+        return maxima
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        rows, where = ctx.saved_tensors
+        n, _, bag = rows.shape
+        n_kernels = where.shape[1]
+        chosen = rows.gather(1, where[:, :, None].expand(n, n_kernels, bag))  # (n, kernels, bag)
+        flat = chosen * n_kernels + torch.arange(n_kernels)[None, :, None]
+        weights = grad[:, :, None].expand(n, n_kernels, bag)
+        table_grad = torch.bincount(
+            flat.reshape(-1), weights.reshape(-1), minlength=ctx.table_rows * n_kernels
+        )
+        return None, table_grad.view(ctx.table_rows, n_kernels).to(grad.dtype), None

@@ -1,0 +1,99 @@
+"""Modern Hopfield pooling (Ramsauer et al. 2020) over the sequences of a repertoire.
+
+The sequences' projected keys are the stored patterns ``X`` (rows); learned state patterns ``ξ``
+(one per head) retrieve from them with the update ``ξ ← Xᵀ softmax(β X ξ)``, which never increases
+the energy ``E(ξ) = -lse(β, X ξ) + ½ ξᵀξ``. One update is transformer attention with a learned
+query; more updates move ``ξ`` towards a fixed point. The final softmax weights are the
+per-sequence association (attention) that interpretation reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["HopfieldPooling", "energy"]
+
+
+def energy(state: torch.Tensor, stored: torch.Tensor, beta: float) -> torch.Tensor:
+    """``-lse(β, X ξ) + ½ ξᵀξ`` for states ``(..., d)`` and stored patterns ``(..., n, d)``."""
+    scores = torch.einsum("...nd,...d->...n", stored, state)
+    return -torch.logsumexp(beta * scores, dim=-1) / beta + 0.5 * (state * state).sum(-1)
+
+
+class HopfieldPooling(nn.Module):
+    """Pools a variable number of instances into one vector per bag with learned state patterns.
+
+    Parameters
+    ----------
+    input_size:
+        Size of each instance (sequence embedding).
+    hidden_size:
+        Size of the key (association) and value space of each head.
+    num_heads:
+        Independent state patterns; outputs are concatenated to ``num_heads * hidden_size``.
+    scaling:
+        Inverse temperature β; ``None`` means ``1 / sqrt(hidden_size)``.
+    update_steps:
+        Hopfield updates of the state patterns; 1 is one attention step.
+    dropout:
+        Dropout on the association weights (training only).
+    """
+
+    def __init__(
+        self,
+        *,
+        input_size: int,
+        hidden_size: int = 32,
+        num_heads: int = 1,
+        scaling: float | None = None,
+        update_steps: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if update_steps < 1:
+            raise ValueError("update_steps must be >= 1")
+        self.num_heads, self.hidden_size = num_heads, hidden_size
+        self.beta = scaling if scaling is not None else 1.0 / math.sqrt(hidden_size)
+        self.update_steps = update_steps
+        self.key = nn.Linear(input_size, num_heads * hidden_size)
+        self.value = nn.Linear(input_size, num_heads * hidden_size)
+        self.state = nn.Parameter(torch.randn(num_heads, hidden_size) / math.sqrt(hidden_size))
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def output_size(self) -> int:
+        return self.num_heads * self.hidden_size
+
+    def split_heads(self, projected: torch.Tensor) -> torch.Tensor:
+        """``(batch, n, heads * hidden)`` -> ``(batch, heads, n, hidden)``."""
+        batch, n, _ = projected.shape
+        return projected.view(batch, n, self.num_heads, self.hidden_size).transpose(1, 2)
+
+    def associate(
+        self, keys: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Softmax association ``(batch, heads, n)`` of states ``(batch, heads, hidden)``."""
+        scores = self.beta * torch.einsum("bhnd,bhd->bhn", keys, state)
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+        return torch.softmax(scores, dim=-1)
+
+    def forward(
+        self, instances: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pool ``(batch, n, input_size)`` instances; ``mask`` ``(batch, n)`` marks real ones.
+
+        Returns the pooled ``(batch, num_heads * hidden_size)`` vectors and the association
+        weights ``(batch, num_heads, n)`` (zero on masked positions, summing to one).
+        """
+        keys = self.split_heads(self.key(instances))
+        values = self.split_heads(self.value(instances))
+        state = self.state.expand(instances.shape[0], -1, -1)
+        for _ in range(self.update_steps - 1):
+            state = torch.einsum("bhn,bhnd->bhd", self.associate(keys, state, mask), keys)
+        association = self.associate(keys, state, mask)
+        pooled = torch.einsum("bhn,bhnd->bhd", self.dropout(association), values)
+        return pooled.reshape(instances.shape[0], -1), association
