@@ -126,12 +126,140 @@ def _run_simulate(args: argparse.Namespace) -> None:
         print(f"  signal {name:<20} implanted in {n:>9,} sequences")
 
 
+def _add_split(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "split",
+        help="stratified k-fold cross-validation folds with an inner validation split",
+        description="Write folds.tsv: one row per (fold, repertoire) with role train, "
+        "validation or test.",
+    )
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folds table (TSV) to write")
+    p.add_argument("--k", type=int, default=5, help="folds (%(default)s)")
+    p.add_argument("--validation-fraction", type=float, default=0.2, help="(%(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_run_split)
+
+
+def _run_split(args: argparse.Namespace) -> None:
+    from deeprc.split import make_folds
+    from deeprc.store import Store
+
+    store = Store(args.store)
+    folds = make_folds(
+        store.repertoires["repertoire_id"].tolist(),
+        store.labels,
+        k=args.k,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+    )
+    tmp = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
+    folds.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(args.out)
+    print(f"{args.k} folds of {len(store.repertoires)} repertoires -> {args.out}")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train DeepRC on one fold (resumes from its checkpoint when restarted)",
+        description="Train on the fold's train repertoires, select the model by validation AUC.",
+    )
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--folds", type=Path, required=True, help="from deeprc split")
+    p.add_argument("--fold", type=int, required=True)
+    p.add_argument("--experiment", type=Path, required=True, help="configs/experiments/*.yaml")
+    p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
+    p.add_argument("--seed", type=int, help="overrides the experiment's train.seed")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from dataclasses import asdict, replace
+
+    import torch
+
+    from deeprc.config import load
+    from deeprc.split import read_folds
+    from deeprc.store import Store
+    from deeprc.train import Experiment, build_model, fit, save_model
+
+    experiment = load(Experiment, args.experiment)
+    if args.seed is not None:
+        experiment = replace(experiment, train=replace(experiment.train, seed=args.seed))
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(args.threads)
+    store = Store(args.store)
+    roles = read_folds(args.folds, store, args.fold)
+    model = build_model(experiment.model, experiment.train.seed)
+    state = fit(
+        model,
+        store,
+        roles["train"],
+        roles["validation"],
+        experiment.train,
+        out_dir=args.out.with_suffix(".work"),
+        experiment=asdict(experiment),
+        device=torch.device(args.device),
+        progress=not args.no_progress,
+    )
+    save_model(args.out, state, experiment, store)
+    best = max(state["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
+    print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best['val_auc']:.3f}")
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="score whole repertoires and write per-sequence attention",
+        description="Stream each repertoire through the model in chunks; write predictions.tsv "
+        "and attention.parquet.",
+    )
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="directory to create")
+    p.add_argument("--folds", type=Path, help="with --fold: predict that fold's test set")
+    p.add_argument("--fold", type=int)
+    p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from deeprc.predict import predict
+    from deeprc.split import read_folds
+    from deeprc.store import Store
+    from deeprc.train import load_model
+
+    torch.set_num_threads(args.threads)
+    store = Store(args.store)
+    if (args.folds is None) != (args.fold is None):
+        raise InputError("--folds and --fold go together")
+    if args.folds is not None:
+        repertoires = read_folds(args.folds, store, args.fold)["test"]
+    else:
+        repertoires = np.arange(len(store.repertoires))
+    model, _ = load_model(args.model)
+    predictions = predict(model, store, repertoires, args.out, chunk=args.chunk)
+    print(f"{len(predictions)} repertoires scored -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deeprc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deeprc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ingest(sub)
     _add_simulate(sub)
+    _add_split(sub)
+    _add_train(sub)
+    _add_predict(sub)
     return parser
 
 

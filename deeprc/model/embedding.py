@@ -27,7 +27,7 @@ def position_features(
     lengths: torch.Tensor, width: int, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """Start, centre and end ramps ``(n, 3, width)``, zero beyond each sequence's length."""
-    t = torch.arange(width, dtype=dtype)
+    t = torch.arange(width, dtype=dtype, device=lengths.device)
     span = (lengths.to(dtype) - 1).clamp(min=1)[:, None]
     u = t[None, :] / span  # 0 at the first residue, 1 at the last
     inside = (t[None, :] < lengths[:, None]).to(dtype)
@@ -77,9 +77,9 @@ class SequenceEmbedding(nn.Module):
         n, width = tokens.shape
         half = self.kernel_size // 2
         windows = F.pad(tokens, (half, half)).unfold(1, self.kernel_size, 1)  # (n, width, k)
-        token_rows = windows + torch.arange(self.kernel_size) * N_TOKENS
+        token_rows = windows + torch.arange(self.kernel_size, device=tokens.device) * N_TOKENS
         position_rows = self.kernel_size * N_TOKENS + lengths.clamp(max=width)[:, None] * width
-        position_rows = position_rows + torch.arange(width)
+        position_rows = position_rows + torch.arange(width, device=tokens.device)
         rows = torch.cat([token_rows, position_rows[..., None]], dim=2)
         maxima = _SumMax.apply(rows, self._table(width), self.n_kernels)
         return F.selu(maxima)
@@ -88,14 +88,14 @@ class SequenceEmbedding(nn.Module):
         """Rows to sum: kernel column j for token a, then (length, t) position-plus-bias rows."""
         weight = self.conv.weight
         tokens = F.pad(weight[:, : N_TOKENS - 1].permute(2, 1, 0), (0, 0, 1, 0))  # padding row 0
-        lengths = torch.arange(width + 1)
+        lengths = torch.arange(width + 1, device=weight.device)
         positions = F.conv1d(
             position_features(lengths, width, weight.dtype),
             weight[:, N_TOKENS - 1 :],
             self.conv.bias,
             padding=self.kernel_size // 2,
         ).transpose(1, 2)  # (width + 1, width, n_kernels)
-        outside = torch.arange(width)[None, :] >= lengths[:, None]
+        outside = torch.arange(width, device=weight.device)[None, :] >= lengths[:, None]
         positions = positions.masked_fill(outside[..., None], float("-inf"))
         return torch.cat(
             [tokens.reshape(-1, self.n_kernels), positions.reshape(-1, self.n_kernels)]
@@ -107,7 +107,7 @@ class SequenceEmbedding(nn.Module):
         one_hot = F.one_hot(tokens, N_TOKENS)[..., 1:].transpose(1, 2).to(dtype)
         positions = position_features(lengths, width, dtype)
         activations = F.selu(self.conv(torch.cat([one_hot, positions], dim=1)))
-        inside = torch.arange(width)[None, None, :] < lengths[:, None, None]
+        inside = torch.arange(width, device=tokens.device)[None, None, :] < lengths[:, None, None]
         return activations.masked_fill(~inside, float("-inf")).amax(dim=2)
 
 
@@ -129,7 +129,7 @@ class _SumMax(torch.autograd.Function):
         n, _, bag = rows.shape
         n_kernels = where.shape[1]
         chosen = rows.gather(1, where[:, :, None].expand(n, n_kernels, bag))  # (n, kernels, bag)
-        flat = chosen * n_kernels + torch.arange(n_kernels)[None, :, None]
+        flat = chosen * n_kernels + torch.arange(n_kernels, device=grad.device)[None, :, None]
         weights = grad[:, :, None].expand(n, n_kernels, bag)
         table_grad = torch.bincount(
             flat.reshape(-1), weights.reshape(-1), minlength=ctx.table_rows * n_kernels

@@ -1,0 +1,238 @@
+"""Training: sub-sampled repertoires, Adam, class-balanced loss, validation AUC, checkpoints.
+
+Every random choice (initialisation, repertoire order, sequence sampling, dropout) comes from
+generators seeded by the config, and a checkpoint holds their states next to the model and
+optimiser. A run killed and started again with the same command resumes from its last checkpoint
+and ends with the same model as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from deeprc import __version__
+from deeprc.data import repertoire_batch, sample_sequences
+from deeprc.errors import InputError
+from deeprc.model import DeepRC
+from deeprc.model.deeprc import ModelConfig
+from deeprc.predict import score_repertoire
+from deeprc.store import Store
+
+__all__ = ["Experiment", "TrainConfig", "build_model", "fit", "load_model", "save_model"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation; ``top_fraction`` < 1 back-propagates only through the most-attended
+    sequences of each sampled repertoire (chosen without gradient), as the original DeepRC does."""
+
+    n_sequences: int = 10_000
+    batch_size: int = 4
+    sampling: Literal["uniform", "count"] = "uniform"
+    top_fraction: float = 1.0
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    max_steps: int = 2000
+    eval_every: int = 100
+    patience: int = 5
+    checkpoint_every: int = 100
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One ``configs/experiments/*.yaml`` file."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def build_model(cfg: ModelConfig, seed: int) -> DeepRC:
+    torch.manual_seed(seed)
+    return DeepRC(**asdict(cfg))
+
+
+def load_model(path: Path) -> tuple[DeepRC, dict]:
+    """A trained model (best validation state) and its saved metadata."""
+    from deeprc.config import build
+
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    experiment = build(Experiment, saved["experiment"], str(path))
+    model = DeepRC(**asdict(experiment.model))
+    model.load_state_dict(saved["model_state"])
+    model.eval()
+    return model, saved
+
+
+def save_model(path: Path, state: dict, experiment: Experiment, store: Store) -> None:
+    """The best model with what it takes to trust it later: config, version, data, history."""
+    _save(
+        {
+            "model_state": state["best_state"],
+            "experiment": asdict(experiment),
+            "deeprc_version": __version__,
+            "store_fingerprint": store.manifest["fingerprint"],
+            "steps": state["step"],
+            "history": state["history"],
+        },
+        Path(path),
+    )
+
+
+def _save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _class_weights(labels: np.ndarray) -> torch.Tensor:
+    """Per-class loss weights that make both classes count equally."""
+    counts = np.bincount(labels, minlength=2)
+    return torch.tensor(len(labels) / (2 * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+@torch.no_grad()
+def evaluate(
+    model: DeepRC, store: Store, repertoires: np.ndarray, weights: torch.Tensor
+) -> dict[str, float]:
+    """AUC and class-balanced loss on whole repertoires."""
+    logits = torch.tensor([score_repertoire(model, store, int(r))[0] for r in repertoires])
+    y = torch.from_numpy(store.labels[repertoires]).float()
+    loss = F.binary_cross_entropy_with_logits(logits, y, weight=weights[y.long()]).item()
+    auc = roc_auc_score(y.numpy(), logits.numpy()) if len(set(y.tolist())) == 2 else math.nan
+    return {"val_auc": float(auc), "val_loss": loss}
+
+
+def _top_sequences(
+    model: DeepRC, tokens: torch.Tensor, lengths: torch.Tensor, fraction: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the most-attended ``fraction`` of each repertoire's sequences (no gradient)."""
+    with torch.no_grad():
+        _, association = model(tokens, lengths)
+    keep = max(1, math.ceil(fraction * tokens.shape[1]))
+    top = association.amax(dim=1).topk(keep, dim=1).indices.sort(dim=1).values
+    return (
+        tokens.gather(1, top[..., None].expand(-1, -1, tokens.shape[2])),
+        lengths.gather(1, top),
+    )
+
+
+def fit(
+    model: DeepRC,
+    store: Store,
+    train: np.ndarray,
+    validation: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    out_dir: Path,
+    experiment: dict,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train, resuming from ``out_dir/checkpoint.pt`` when it holds this very run.
+
+    Returns the final state: ``best_state`` (the model with the best validation AUC, ties
+    broken by lower validation loss), ``history`` (one dict per evaluation) and ``step``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = device or torch.device("cpu")
+    checkpoint_path = out_dir / "checkpoint.pt"
+    identity = {
+        "experiment": experiment,
+        "store": store.manifest["fingerprint"],
+        "train": train.tolist(),
+        "validation": validation.tolist(),
+    }
+    model.to(device)
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
+    rng = np.random.default_rng(cfg.seed)
+    state = {"step": 0, "best": None, "best_state": None, "stale": 0, "history": []}
+    state |= {"order": np.array([], dtype=np.int64), "position": 0, "done": False}
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if saved["identity"] != identity:
+            raise InputError(
+                f"{checkpoint_path} belongs to another run (experiment, store or split differ); "
+                "remove it or choose another output"
+            )
+        model.load_state_dict(saved["model_state"])
+        optimiser.load_state_dict(saved["optimiser_state"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+
+    def checkpoint() -> None:
+        _save(
+            {
+                "identity": identity,
+                "model_state": model.state_dict(),
+                "optimiser_state": optimiser.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "state": state,
+                "deeprc_version": __version__,
+            },
+            checkpoint_path,
+        )
+
+    labels = store.labels
+    weights = _class_weights(labels[train]).to(device)
+    bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
+    started = time.perf_counter()
+    while not state["done"] and state["step"] < cfg.max_steps:
+        if state["position"] + cfg.batch_size > len(state["order"]):
+            state["order"], state["position"] = rng.permutation(train), 0
+        batch = state["order"][state["position"] : state["position"] + cfg.batch_size]
+        state["position"] += cfg.batch_size
+        rows = [sample_sequences(store, int(r), cfg.n_sequences, rng, cfg.sampling) for r in batch]
+        tokens, lengths = (t.to(device) for t in repertoire_batch(store, rows))
+        if cfg.top_fraction < 1:
+            model.eval()
+            tokens, lengths = _top_sequences(model, tokens, lengths, cfg.top_fraction)
+        model.train()
+        y = torch.from_numpy(labels[batch]).float().to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits, _ = model(tokens, lengths)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weights[y.long()])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        state["step"] += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
+            metrics = evaluate(model, store, validation, weights.cpu())
+            record = {"step": state["step"], "loss": loss.item(), **metrics}
+            record["seconds"] = round(time.perf_counter() - started, 2)
+            state["history"].append(record)
+            rank = (metrics["val_auc"], -metrics["val_loss"])
+            if state["best"] is None or rank > tuple(state["best"]):
+                state["best"], state["stale"] = rank, 0
+                state["best_state"] = copy.deepcopy(model.state_dict())
+            else:
+                state["stale"] += 1
+                state["done"] = state["stale"] >= cfg.patience
+            bar.set_postfix(loss=f"{loss.item():.3f}", val_auc=f"{metrics['val_auc']:.3f}")
+            lines = "".join(json.dumps(h) + "\n" for h in state["history"])
+            (out_dir / "train_log.jsonl").write_text(lines)
+        if state["step"] % cfg.checkpoint_every == 0:
+            checkpoint()
+    bar.close()
+    checkpoint()
+    return state
