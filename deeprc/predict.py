@@ -29,7 +29,7 @@ def _chunks(store: Store, repertoire: int, chunk: int) -> Iterator[tuple[torch.T
     start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
     for lo in range(start, stop, chunk):
         hi = min(lo + chunk, stop)
-        tokens = torch.from_numpy(np.ascontiguousarray(store.tokens[lo:hi]))
+        tokens = torch.from_numpy(np.array(store.tokens[lo:hi]))
         lengths = torch.from_numpy(np.asarray(store.lengths[lo:hi], dtype=np.int64))
         yield tokens, lengths
 

@@ -42,8 +42,8 @@ class TrainConfig:
     n_sequences: int = 10_000
     batch_size: int = 4
     sampling: Literal["uniform", "count"] = "uniform"
-    top_fraction: float = 1.0
-    learning_rate: float = 1e-3
+    top_fraction: float = 0.1
+    learning_rate: float = 1e-2
     weight_decay: float = 0.0
     max_steps: int = 2000
     eval_every: int = 100

@@ -1,0 +1,186 @@
+"""Training, resuming, prediction and folds on small simulated cohorts."""
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from deeprc.cli import main
+from deeprc.config import load
+from deeprc.errors import InputError
+from deeprc.ingest import ingest
+from deeprc.predict import score_repertoire
+from deeprc.simulate import MotifSignal, SimulationConfig, simulate
+from deeprc.split import make_folds, read_folds
+from deeprc.store import Store
+from deeprc.train import Experiment, TrainConfig, build_model, fit, load_model
+
+ROOT = Path(__file__).parents[1]
+QUICK = TrainConfig(n_sequences=200, max_steps=40, eval_every=10, checkpoint_every=10, patience=3)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> tuple[Store, Path]:
+    """24 repertoires x 300 sequences, a motif in 10% of the positives' sequences."""
+    root = tmp_path_factory.mktemp("cohort")
+    cfg = SimulationConfig(
+        n_repertoires=24,
+        n_sequences=300,
+        pool_size=3000,
+        seed=4,
+        motifs=(MotifSignal(name="m", motif="SLRF", witness_rate=0.1),),
+    )
+    simulate(cfg, root / "sim", threads=1)
+    ingest(root / "sim" / "metadata.tsv", root / "store", label_column="status", threads=1)
+    assert main(["split", "--store", str(root / "store"), "--out", str(root / "folds.tsv"),
+                 "--k", "3"]) == 0  # fmt: skip
+    return Store(root / "store"), root
+
+
+def _fit(store: Store, root: Path, out: Path, cfg: TrainConfig = QUICK) -> dict:
+    roles = read_folds(root / "folds.tsv", store, 0)
+    experiment = Experiment(train=cfg)
+    model = build_model(experiment.model, cfg.seed)
+    return fit(
+        model, store, roles["train"], roles["validation"], cfg,
+        out_dir=out, experiment=asdict(experiment), progress=False,
+    )  # fmt: skip
+
+
+def test_folds_are_stratified_disjoint_and_seeded(cohort):
+    store, root = cohort
+    folds = pd.read_csv(root / "folds.tsv", sep="\t", dtype={"repertoire_id": str})
+    tests = folds[folds["role"] == "test"]
+    assert sorted(tests["repertoire_id"]) == sorted(store.repertoires["repertoire_id"])
+    for _, fold in folds.groupby("fold"):
+        assert fold["repertoire_id"].is_unique and len(fold) == 24
+        y = store.labels[[int(r[3:]) for r in fold.loc[fold["role"] == "test", "repertoire_id"]]]
+        assert y.sum() == 4  # 12 positives over 3 folds
+    labels = store.labels
+    again = make_folds(store.repertoires["repertoire_id"].tolist(), labels, k=3)
+    assert again.equals(folds)
+    with pytest.raises(InputError, match="at least k repertoires of each class"):
+        make_folds(["a", "b", "c"], np.array([0, 1, 1]), k=2)
+
+
+def test_same_seed_same_model(cohort, tmp_path):
+    store, root = cohort
+    torch.set_num_threads(1)
+    first = _fit(store, root, tmp_path / "a")
+    second = _fit(store, root, tmp_path / "b")
+    for name, tensor in first["best_state"].items():
+        assert torch.equal(tensor, second["best_state"][name]), name
+    other = _fit(store, root, tmp_path / "c", replace(QUICK, seed=1))
+    assert not torch.equal(
+        other["best_state"]["pooling.state"], first["best_state"]["pooling.state"]
+    )
+    lines = (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()
+    assert len(lines) == len(first["history"]) >= 1
+
+
+def test_a_killed_run_resumes_to_the_same_model(cohort, tmp_path):
+    store, root = cohort
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(
+        "train: {n_sequences: 300, max_steps: 300, eval_every: 20, checkpoint_every: 5,"
+        " patience: 100, top_fraction: 1.0}\n"
+    )
+    command = [sys.executable, "-m", "deeprc.cli", "train", "--store", str(root / "store"),
+               "--folds", str(root / "folds.tsv"), "--fold", "0", "--experiment", str(experiment),
+               "--threads", "1", "--no-progress"]  # fmt: skip
+    subprocess.run([*command, "--out", str(tmp_path / "whole.pt")], check=True, timeout=300)
+    interrupted = subprocess.Popen([*command, "--out", str(tmp_path / "killed.pt")])
+    checkpoint = tmp_path / "killed.work" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    interrupted.send_signal(signal.SIGKILL)
+    interrupted.wait()
+    assert interrupted.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    step = torch.load(checkpoint, weights_only=False)["state"]["step"]
+    assert 0 < step < 300
+    assert not (tmp_path / "killed.pt").exists()
+    subprocess.run([*command, "--out", str(tmp_path / "killed.pt")], check=True, timeout=300)
+    whole, _ = load_model(tmp_path / "whole.pt")
+    resumed, saved = load_model(tmp_path / "killed.pt")
+    for (name, a), (_, b) in zip(
+        whole.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert saved["steps"] == 300 and not list(tmp_path.glob("**/.*tmp*"))
+
+
+def test_a_checkpoint_of_another_run_is_refused(cohort, tmp_path):
+    store, root = cohort
+    _fit(store, root, tmp_path / "run", replace(QUICK, max_steps=10))
+    with pytest.raises(InputError, match="belongs to another run"):
+        _fit(store, root, tmp_path / "run", replace(QUICK, max_steps=10, learning_rate=0.1))
+
+
+def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tmp_path):
+    store, _ = cohort
+    model = build_model(Experiment().model, seed=3).eval()
+    for repertoire in (0, 5):
+        start, stop = store.offsets[repertoire], store.offsets[repertoire + 1]
+        tokens = torch.from_numpy(np.array(store.tokens[start:stop]))[None]
+        lengths = torch.from_numpy(np.array(store.lengths[start:stop], dtype=np.int64))[None]
+        with torch.no_grad():
+            logit, association = model(tokens, lengths)
+        for chunk in (7, 64, 10_000):
+            streamed, attention = score_repertoire(model, store, repertoire, chunk=chunk)
+            assert streamed == pytest.approx(logit.item(), abs=1e-5)
+            np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
+    several = build_model(replace(Experiment().model, num_heads=2, update_steps=3), seed=3).eval()
+    start, stop = store.offsets[1], store.offsets[2]
+    tokens = torch.from_numpy(np.array(store.tokens[start:stop]))[None]
+    lengths = torch.from_numpy(np.array(store.lengths[start:stop], dtype=np.int64))[None]
+    with torch.no_grad():
+        logit, association = several(tokens, lengths)
+    streamed, attention = score_repertoire(several, store, 1, chunk=50)
+    assert streamed == pytest.approx(logit.item(), abs=1e-5)
+    np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
+
+
+def test_train_and_predict_through_the_cli(cohort, tmp_path, capsys):
+    store, root = cohort
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("train: {n_sequences: 300, max_steps: 150, eval_every: 25}\n")
+    model = tmp_path / "fold0.pt"
+    args = ["--store", str(root / "store"), "--folds", str(root / "folds.tsv"), "--fold", "0"]
+    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model),
+                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
+    assert "best validation AUC" in capsys.readouterr().out
+    out = tmp_path / "predictions"
+    assert main(["predict", *args, "--model", str(model), "--out", str(out)]) == 0
+    predictions = pd.read_csv(out / "predictions.tsv", sep="\t", dtype={"repertoire_id": str})
+    test_ids = read_folds(root / "folds.tsv", store, 0)["test"]
+    assert sorted(predictions["repertoire_id"]) == sorted(
+        store.repertoires["repertoire_id"].iloc[test_ids]
+    )
+    assert roc_auc_score(predictions["y"], predictions["score"]) >= 0.9
+    attention = pq.read_table(out / "attention.parquet").to_pandas()
+    sums = attention.groupby("repertoire_id")["attention"].sum()
+    np.testing.assert_allclose(sums, 1.0, atol=1e-5)
+    assert len(attention) == sum(store.repertoires["n_sequences"].iloc[test_ids])
+    top = attention.sort_values("attention", ascending=False).groupby("repertoire_id").head(5)
+    positives = set(predictions.loc[predictions["y"] == 1, "repertoire_id"])
+    carried = top[top["repertoire_id"].isin(positives)]["junction_aa"].str.contains("SLRF")
+    assert carried.mean() >= 0.5  # the model looks at the motif
+
+
+def test_experiment_config_rejects_unknown_keys(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("train: {learning_rte: 0.1}\n")
+    with pytest.raises(InputError, match="unknown key 'learning_rte'.*learning_rate"):
+        load(Experiment, path)
+    assert load(Experiment, ROOT / "configs" / "experiments" / "default.yaml") == Experiment()
