@@ -41,8 +41,14 @@ def make_folds(
     rows = []
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (rest, test) in enumerate(folds.split(ids, labels)):
+        if np.bincount(labels[rest], minlength=2).min() < 2:
+            raise InputError(
+                f"fold {fold}: the training part needs at least 2 repertoires of each class to "
+                "hold one out for validation; lower --k or add repertoires"
+            )
+        n_validation = min(max(2, round(validation_fraction * len(rest))), len(rest) - 2)
         train, validation = train_test_split(
-            rest, test_size=validation_fraction, stratify=labels[rest], random_state=seed + fold
+            rest, test_size=n_validation, stratify=labels[rest], random_state=seed + fold
         )
         for role, members in (("train", train), ("validation", validation), ("test", test)):
             rows += [(fold, ids[i], role) for i in sorted(members)]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -28,16 +29,20 @@ def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A working directory with its own config (replacing, not merged into, the default)."""
-    write_dataset(tmp_path / "data", n_files=4, rows_per_file=200, seed=11)
+    write_dataset(tmp_path / "data", n_files=6, rows_per_file=200, seed=11)
     (tmp_path / "sim.yaml").write_text(
         "n_repertoires: 6\nn_sequences: 150\npool_size: 1500\nseed: 2\n"
         "motifs:\n  - {name: m, motif: SLRF, witness_rate: 0.02}\n"
     )
+    (tmp_path / "experiment.yaml").write_text(
+        "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
+    )
     config = {
+        "experiment": "experiment.yaml",
         "datasets": {
-            "tiny": {"metadata": "data/metadata.tsv", "label_column": "status"},
-            "sim": {"simulate": "sim.yaml"},
-        }
+            "tiny": {"metadata": "data/metadata.tsv", "label_column": "status", "folds": 3},
+            "sim": {"simulate": "sim.yaml", "folds": 3},
+        },
     }
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -72,9 +77,9 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     assert result.returncode == 0, result.stdout + result.stderr
     store = workdir / "results" / "tiny" / "store"
     manifest = json.loads((store / "manifest.json").read_text())
-    assert manifest["n_repertoires"] == 4
-    assert manifest["rows_read"] == 800
-    assert manifest["n_sequences"] + sum(manifest["dropped"].values()) == 800
+    assert manifest["n_repertoires"] == 6
+    assert manifest["rows_read"] == 1200
+    assert manifest["n_sequences"] + sum(manifest["dropped"].values()) == 1200
     assert (store / "encoded" / "tokens.npy").stat().st_size > 0
     log = (workdir / "logs" / "ingest_repertoires" / "tiny.log").read_text()
     assert "rows read" in log
@@ -82,6 +87,13 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     assert simulated["n_repertoires"] == 6 and simulated["n_sequences"] == 6 * 150
     truth = (workdir / "results" / "sim" / "simulated" / "truth.tsv").read_text().splitlines()
     assert len(truth) == 1 + 3 * 3  # header + 3 positives x 2% of 150
+    predicted = [
+        pd.read_csv(workdir / "results" / "sim" / "predictions" / f"fold{k}" / "predictions.tsv",
+                    sep="\t")
+        for k in range(3)
+    ]  # fmt: skip
+    assert sum(len(p) for p in predicted) == 6  # every repertoire tested once
+    assert (workdir / "results" / "tiny" / "models" / "fold2.pt").exists()
     again = snakemake(*args, cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

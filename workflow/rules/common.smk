@@ -8,6 +8,7 @@ validate(config, "../schemas/config.schema.yaml")
 
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
+    fold=r"\d+",
 
 
 def dataset(wildcards):
