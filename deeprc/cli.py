@@ -208,8 +208,8 @@ def _run_train(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
     )
     save_model(args.out, state, experiment, store)
-    best = max(state["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
-    print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best['val_auc']:.3f}")
+    best = state["best"]["val_auc"]
+    print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best:.3f}")
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:

@@ -116,6 +116,20 @@ def evaluate(
     return {"val_auc": float(auc), "val_loss": loss}
 
 
+def _improves(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Higher validation AUC, or the same AUC with a loss lower by at least 0.001.
+
+    The tolerance matters once the AUC saturates at 1: the loss then keeps creeping down by
+    tiny amounts, and counting that as progress would never stop training early.
+    """
+    if best is None:
+        return True
+    if metrics["val_auc"] > best["val_auc"] + 1e-9:
+        return True
+    same_auc = abs(metrics["val_auc"] - best["val_auc"]) <= 1e-9
+    return same_auc and metrics["val_loss"] < best["val_loss"] - 1e-3
+
+
 def _top_sequences(
     model: DeepRC, tokens: torch.Tensor, lengths: torch.Tensor, fraction: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +159,7 @@ def fit(
     """Train, resuming from ``out_dir/checkpoint.pt`` when it holds this very run.
 
     Returns the final state: ``best_state`` (the model with the best validation AUC, ties
-    broken by lower validation loss), ``history`` (one dict per evaluation) and ``step``.
+    broken by a clearly lower validation loss), ``history`` (one dict per evaluation), ``step``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,9 +235,8 @@ def fit(
             record = {"step": state["step"], "loss": loss.item(), **metrics}
             record["seconds"] = round(time.perf_counter() - started, 2)
             state["history"].append(record)
-            rank = (metrics["val_auc"], -metrics["val_loss"])
-            if state["best"] is None or rank > tuple(state["best"]):
-                state["best"], state["stale"] = rank, 0
+            if _improves(metrics, state["best"]):
+                state["best"], state["stale"] = metrics, 0
                 state["best_state"] = copy.deepcopy(model.state_dict())
             else:
                 state["stale"] += 1

@@ -76,11 +76,12 @@ class SequenceEmbedding(nn.Module):
             return self._dense(tokens, lengths)
         n, width = tokens.shape
         half = self.kernel_size // 2
+        rows = torch.empty(n, width, self.kernel_size + 1, dtype=torch.long, device=tokens.device)
         windows = F.pad(tokens, (half, half)).unfold(1, self.kernel_size, 1)  # (n, width, k)
-        token_rows = windows + torch.arange(self.kernel_size, device=tokens.device) * N_TOKENS
+        offsets = torch.arange(self.kernel_size, device=tokens.device) * N_TOKENS
+        torch.add(windows, offsets, out=rows[..., : self.kernel_size])
         position_rows = self.kernel_size * N_TOKENS + lengths.clamp(max=width)[:, None] * width
-        position_rows = position_rows + torch.arange(width, device=tokens.device)
-        rows = torch.cat([token_rows, position_rows[..., None]], dim=2)
+        rows[..., self.kernel_size] = position_rows + torch.arange(width, device=tokens.device)
         maxima = _SumMax.apply(rows, self._table(width), self.n_kernels)
         return F.selu(maxima)
 
@@ -118,7 +119,11 @@ class _SumMax(torch.autograd.Function):
     def forward(ctx, rows: torch.Tensor, table: torch.Tensor, n_kernels: int) -> torch.Tensor:
         n, width, bag = rows.shape
         summed = F.embedding_bag(rows.reshape(-1, bag), table, mode="sum")
-        maxima, where = summed.view(n, width, n_kernels).max(dim=1)  # (n, n_kernels)
+        # max_pool1d over the whole width is ~6x faster here than Tensor.max(dim=1)
+        maxima, where = F.max_pool1d(
+            summed.view(n, width, n_kernels).transpose(1, 2), width, return_indices=True
+        )
+        maxima, where = maxima.squeeze(2), where.squeeze(2)  # (n, n_kernels)
         ctx.save_for_backward(rows, where)
         ctx.table_rows = table.shape[0]
         return maxima
