@@ -2,8 +2,10 @@
 
 A convolution over one-hot input is a sum of table look-ups: the output at position t is
 ``Σ_j W[:, token[t + j - k//2], j]``, and the position features' part depends only on the
-sequence length and t, so it is one more table row. The fast path sums those rows with one
-``embedding_bag`` (no one-hot tensor), takes the maximum over positions before the SELU (SELU
+sequence length and t, so it is one more table row. The fast path pre-sums the columns of
+three consecutive kernel offsets for every token triple (21^3 rows per group), so a width-9
+kernel needs 3 look-ups and one position row per output, sums them with one ``embedding_bag``
+(no one-hot tensor), takes the maximum over positions before the SELU (SELU
 is increasing, so this is exact and touches n x kernels values instead of n x width x kernels),
 and back-propagates only through the arg-max positions with one ``bincount``. The dense path is
 the plain one-hot ``conv1d`` it must equal, kept as the reference for tests and benchmarks.
@@ -21,6 +23,7 @@ __all__ = ["N_TOKENS", "SequenceEmbedding", "position_features"]
 
 N_TOKENS = 21  # 0 = padding, 1..20 = amino acids (deeprc.store.AMINO_ACIDS)
 N_POSITION_FEATURES = 3
+_GROUP = 3  # residues summed by one table row: 21^3 rows per group of kernel columns
 
 
 def position_features(
@@ -70,25 +73,42 @@ class SequenceEmbedding(nn.Module):
         nn.init.normal_(self.conv.weight, std=1.0 / (in_channels * kernel_size) ** 0.5)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(n, width)`` uint8/long tokens and ``(n,)`` lengths -> ``(n, n_kernels)``."""
+        """``(n, width)`` uint8/long tokens and ``(n,)`` lengths -> ``(n, n_kernels)``.
+
+        Tokens after a sequence's length must be 0 (padding), as the store writes them.
+        """
         tokens, lengths = tokens.long(), lengths.long()
         if self.implementation == "dense":
             return self._dense(tokens, lengths)
         n, width = tokens.shape
+        groups = -(-self.kernel_size // _GROUP)
         half = self.kernel_size // 2
-        rows = torch.empty(n, width, self.kernel_size + 1, dtype=torch.long, device=tokens.device)
-        windows = F.pad(tokens, (half, half)).unfold(1, self.kernel_size, 1)  # (n, width, k)
-        offsets = torch.arange(self.kernel_size, device=tokens.device) * N_TOKENS
-        torch.add(windows, offsets, out=rows[..., : self.kernel_size])
-        position_rows = self.kernel_size * N_TOKENS + lengths.clamp(max=width)[:, None] * width
-        rows[..., self.kernel_size] = position_rows + torch.arange(width, device=tokens.device)
-        maxima = _SumMax.apply(rows, self._table(width), self.n_kernels)
+        padded = F.pad(tokens, (half, _GROUP * groups - 1 - half))
+        rows = torch.empty(n, width, groups + 1, dtype=torch.long, device=tokens.device)
+        for g in range(groups):
+            # one row per group of three consecutive residues: code a*21^2 + b*21 + c
+            first = _GROUP * g
+            code = padded[:, first : first + width] * N_TOKENS**2 + g * N_TOKENS**_GROUP
+            code += padded[:, first + 1 : first + 1 + width] * N_TOKENS
+            code += padded[:, first + 2 : first + 2 + width]
+            rows[..., g] = code
+        position_rows = groups * N_TOKENS**_GROUP + lengths.clamp(max=width)[:, None] * width
+        rows[..., groups] = position_rows + torch.arange(width, device=tokens.device)
+        maxima = _SumMax.apply(rows, self._table(width, groups), self.n_kernels)
         return F.selu(maxima)
 
-    def _table(self, width: int) -> torch.Tensor:
-        """Rows to sum: kernel column j for token a, then (length, t) position-plus-bias rows."""
+    def _table(self, width: int, groups: int) -> torch.Tensor:
+        """Rows to sum: per group, the kernel's three columns for each token triple; then one
+        row per (length, position) with the position ramps' part and the bias."""
         weight = self.conv.weight
-        tokens = F.pad(weight[:, : N_TOKENS - 1].permute(2, 1, 0), (0, 0, 1, 0))  # padding row 0
+        columns = F.pad(weight[:, : N_TOKENS - 1], (0, _GROUP * groups - self.kernel_size))
+        columns = F.pad(columns, (0, 0, 1, 0))  # token 0 (padding) has a zero column
+        columns = columns.permute(2, 1, 0).reshape(groups, _GROUP, N_TOKENS, self.n_kernels)
+        triples = (
+            columns[:, 0, :, None, None]
+            + columns[:, 1, None, :, None]
+            + columns[:, 2, None, None, :]
+        )  # (groups, 21, 21, 21, n_kernels)
         lengths = torch.arange(width + 1, device=weight.device)
         positions = F.conv1d(
             position_features(lengths, width, weight.dtype),
@@ -99,7 +119,7 @@ class SequenceEmbedding(nn.Module):
         outside = torch.arange(width, device=weight.device)[None, :] >= lengths[:, None]
         positions = positions.masked_fill(outside[..., None], float("-inf"))
         return torch.cat(
-            [tokens.reshape(-1, self.n_kernels), positions.reshape(-1, self.n_kernels)]
+            [triples.reshape(-1, self.n_kernels), positions.reshape(-1, self.n_kernels)]
         )
 
     def _dense(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
