@@ -645,14 +645,9 @@ class _EncodedParts:
 
     def append(self, junction: pa.ChunkedArray, counts: pa.ChunkedArray) -> int:
         """Encode and append; returns the longest junction seen in this batch."""
-        junction = junction.combine_chunks()
-        offs_type = np.int64 if pa.types.is_large_string(junction.type) else np.int32
-        _, offs_buf, data_buf = junction.buffers()
-        offsets = np.frombuffer(offs_buf, dtype=offs_type)[
-            junction.offset : junction.offset + len(junction) + 1
-        ].astype(np.int64)
-        tokens = np.zeros((len(junction), self.width), dtype=np.uint8)
-        encode_into(tokens, np.frombuffer(data_buf, dtype=np.uint8), offsets)
+        offsets, data = _string_buffers(junction.combine_chunks())
+        tokens = np.zeros((len(offsets) - 1, self.width), dtype=np.uint8)
+        encode_into(tokens, data, offsets)
         lengths = np.diff(offsets).astype(np.uint8)
         self.files["tokens"].write(tokens.tobytes())
         self.files["lengths"].write(lengths.tobytes())
