@@ -251,6 +251,29 @@ def _run_predict(args: argparse.Namespace) -> None:
     print(f"{len(predictions)} repertoires scored -> {args.out}")
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="cross-validated metrics (ROC AUC, PR AUC, balanced accuracy) from fold predictions",
+        description="Read predictions.tsv of each fold and write metrics.json: per fold and "
+        "mean +- sd over folds.",
+    )
+    p.add_argument("predictions", type=Path, nargs="+", help="prediction directories, one a fold")
+    p.add_argument("--out", type=Path, required=True, help="metrics.json to write")
+    p.add_argument("--threshold", type=float, default=0.5, help="score threshold (%(default)s)")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from deeprc.evaluate import METRICS, evaluate_folds
+
+    result = evaluate_folds(args.predictions, args.out, threshold=args.threshold)
+    for metric in METRICS:
+        mean, sd, n = (result["summary"][metric][k] for k in ("mean", "sd", "n_folds"))
+        print(f"{metric:<18} {mean:.3f} +- {sd:.3f} ({n} folds)")
+    print(f"-> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deeprc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deeprc {__version__}")
@@ -260,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_split(sub)
     _add_train(sub)
     _add_predict(sub)
+    _add_evaluate(sub)
     return parser
 
 

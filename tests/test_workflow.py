@@ -93,6 +93,8 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
         for k in range(3)
     ]  # fmt: skip
     assert sum(len(p) for p in predicted) == 6  # every repertoire tested once
+    metrics = json.loads((workdir / "results" / "sim" / "metrics.json").read_text())
+    assert len(metrics["folds"]) == 3 and "roc_auc" in metrics["summary"]
     assert (workdir / "results" / "tiny" / "models" / "fold2.pt").exists()
     again = snakemake(*args, cwd=workdir)
     assert again.returncode == 0
