@@ -274,6 +274,30 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     print(f"-> {args.out}")
 
 
+def _add_top_sequences(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "top-sequences",
+        help="print the most attended sequences of a repertoire or of the cohort",
+        description="Read attention.parquet of one or more prediction directories and print "
+        "the top-attended sequences.",
+    )
+    p.add_argument("predictions", type=Path, nargs="+", help="prediction directories")
+    p.add_argument("--repertoire", help="one repertoire id (default: all repertoires together)")
+    p.add_argument("-n", type=int, default=20, help="rows (%(default)s)")
+    p.add_argument("--tsv", action="store_true", help="tab-separated output for other programs")
+    p.set_defaults(run=_run_top_sequences)
+
+
+def _run_top_sequences(args: argparse.Namespace) -> None:
+    from deeprc.top import top_sequences
+
+    top = top_sequences(args.predictions, repertoire=args.repertoire, n=args.n)
+    if args.tsv:
+        print(top.to_csv(sep="\t", index=False), end="")
+    else:
+        print(top.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deeprc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deeprc {__version__}")
@@ -284,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_predict(sub)
     _add_evaluate(sub)
+    _add_top_sequences(sub)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Training, resuming, prediction and folds on small simulated cohorts."""
 
+import io
 import signal
 import subprocess
 import sys
@@ -176,6 +177,16 @@ def test_train_and_predict_through_the_cli(cohort, tmp_path, capsys):
     positives = set(predictions.loc[predictions["y"] == 1, "repertoire_id"])
     carried = top[top["repertoire_id"].isin(positives)]["junction_aa"].str.contains("SLRF")
     assert carried.mean() >= 0.5  # the model looks at the motif
+    positive = sorted(positives)[0]
+    capsys.readouterr()
+    assert main(["top-sequences", str(out), "--repertoire", positive, "-n", "3", "--tsv"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out), sep="\t")
+    mine = attention[attention["repertoire_id"] == positive].nlargest(3, "attention")
+    assert printed["junction_aa"].tolist() == mine["junction_aa"].tolist()
+    assert printed["rank"].tolist() == [1, 2, 3]
+    assert main(["top-sequences", str(out), "-n", "5"]) == 0
+    assert "enrichment" in capsys.readouterr().out
+    assert main(["top-sequences", str(out), "--repertoire", "nobody"]) == 2
 
 
 def test_experiment_config_rejects_unknown_keys(tmp_path):
