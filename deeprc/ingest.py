@@ -12,8 +12,6 @@ import functools
 import hashlib
 import io
 import json
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,6 +28,7 @@ import pyarrow.parquet as pq
 from isal import isal_zlib
 
 from deeprc import __version__
+from deeprc.atomic import atomic_directory
 from deeprc.errors import InputError
 from deeprc.store import AMINO_ACIDS, LOOKUP, encode_into
 
@@ -741,10 +740,8 @@ def ingest(
         log=log,
     )
     positive = _positive_label(meta["label"], positive_label, metadata)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "sequences").mkdir(parents=True)
-    try:
+    with atomic_directory(out) as tmp:
+        (tmp / "sequences").mkdir()
         parts = [tmp / "sequences" / f"part-{i:06d}.parquet" for i in range(len(meta))]
         tasks = [
             (i, p, part, options)
@@ -801,10 +798,6 @@ def ingest(
             "fingerprint": _fingerprint(repertoires, options, positive),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report
 
 
@@ -823,12 +816,3 @@ def _report(meta: pd.DataFrame, stats: list[_FileStats]) -> pd.DataFrame:
     balance = report["rows_read"] - report["rows_kept"] - report[list(DROP_REASONS)].sum(axis=1)
     assert (balance == 0).all(), "ingest lost rows without a reason; this is a bug"
     return report
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Swap the finished store into place; an old store is removed only after the rename."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)

@@ -8,8 +8,6 @@ final attention. Each extra Hopfield update step is one more pass.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from deeprc.atomic import atomic_directory
 from deeprc.model import DeepRC
 from deeprc.store import Store
 
@@ -86,12 +85,9 @@ def predict(
     heads) and, with several heads, attention_h<k>.
     """
     out = Path(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     rows = []
     writer = None
-    try:
+    with atomic_directory(out) as tmp:
         for r in repertoires:
             logit, attention = score_repertoire(model, store, int(r), chunk=chunk)
             meta = store.repertoires.iloc[int(r)]
@@ -116,10 +112,4 @@ def predict(
             writer.close()
         predictions = pd.DataFrame(rows, columns=["repertoire_id", "y", "logit", "score"])
         predictions.to_csv(tmp / "predictions.tsv", sep="\t", index=False)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return predictions

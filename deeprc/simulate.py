@@ -15,8 +15,6 @@ Every random choice derives from one seed, so the same configuration and seed gi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -30,6 +28,7 @@ import pyarrow.csv as pcsv
 from isal import igzip
 
 from deeprc import __version__
+from deeprc.atomic import atomic_directory
 from deeprc.errors import InputError
 from deeprc.store import AMINO_ACIDS
 
@@ -384,10 +383,7 @@ def simulate(
         for p, s in zip(cfg.public_clonotypes, public_seeds, strict=True)
     }
     plans = _plans(cfg, plan_seed.spawn(1 + cfg.n_repertoires))
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(out) as tmp:
         tasks = [(plan, tmp / f"{plan.repertoire_id}.tsv.gz") for plan in plans]
         if threads <= 1:
             _init_worker(pool, public, cfg)
@@ -416,12 +412,6 @@ def simulate(
             },
         }
         (tmp / "simulation.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 
