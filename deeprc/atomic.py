@@ -8,7 +8,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_directory"]
+__all__ = ["atomic_directory", "atomic_file"]
+
+
+@contextmanager
+def atomic_file(out: Path) -> Iterator[Path]:
+    """A temporary sibling path to write; renamed over ``out`` on success, removed on failure."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
 
 
 @contextmanager

@@ -142,6 +142,7 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_split(args: argparse.Namespace) -> None:
+    from deeprc.atomic import atomic_file
     from deeprc.split import make_folds
     from deeprc.store import Store
 
@@ -153,9 +154,8 @@ def _run_split(args: argparse.Namespace) -> None:
         validation_fraction=args.validation_fraction,
         seed=args.seed,
     )
-    tmp = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
-    folds.to_csv(tmp, sep="\t", index=False)
-    tmp.replace(args.out)
+    with atomic_file(args.out) as tmp:
+        folds.to_csv(tmp, sep="\t", index=False)
     print(f"{args.k} folds of {len(store.repertoires)} repertoires -> {args.out}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
 from deeprc import __version__
+from deeprc.atomic import atomic_file
 from deeprc.errors import InputError
 
 __all__ = ["evaluate_folds"]
@@ -59,7 +59,6 @@ def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float =
         "summary": summary,
         "folds": folds,
     }
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -667,10 +667,6 @@ def _write_kept(
 # ----------------------------------------------------------------------------- the store
 
 
-def _open_npy(path: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-
-
 def _concatenate_encoded(
     tmp: Path, parts: list[Path], n_kept: list[int], width: int, part_width: int
 ) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from deeprc import __version__
+from deeprc.atomic import atomic_file
 from deeprc.data import repertoire_batch, sample_sequences
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
@@ -93,9 +93,8 @@ def save_model(path: Path, state: dict, experiment: Experiment, store: Store) ->
 
 
 def _save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _class_weights(labels: np.ndarray) -> torch.Tensor:
