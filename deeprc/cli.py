@@ -190,8 +190,6 @@ def _run_train(args: argparse.Namespace) -> None:
     experiment = load(Experiment, args.experiment)
     if args.seed is not None:
         experiment = replace(experiment, train=replace(experiment.train, seed=args.seed))
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(args.threads)
     store = Store(args.store)
     roles = read_folds(args.folds, store, args.fold)
@@ -204,12 +202,51 @@ def _run_train(args: argparse.Namespace) -> None:
         experiment.train,
         out_dir=args.out.with_suffix(".work"),
         experiment=asdict(experiment),
-        device=torch.device(args.device),
+        device=_device(args.device),
         progress=not args.no_progress,
     )
     save_model(args.out, state, experiment, store)
     best = state["best"]["val_auc"]
     print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best:.3f}")
+
+
+def _add_select_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "select-model",
+        help="keep the best of several training runs (seeds) of one fold",
+        description="Copy the model with the highest validation AUC (then the lowest validation "
+        "loss) to --out.",
+    )
+    p.add_argument("models", type=Path, nargs="+", help="model files written by deeprc train")
+    p.add_argument("--out", type=Path, required=True, help="model file to write")
+    p.set_defaults(run=_run_select_model)
+
+
+def _run_select_model(args: argparse.Namespace) -> None:
+    import shutil
+
+    from deeprc.atomic import atomic_file
+    from deeprc.train import select_model
+
+    chosen, scores = select_model(args.models)
+    for score in scores:
+        mark = "*" if score["model"] == str(chosen) else " "
+        print(
+            f"{mark} {score['model']}: validation AUC {score['val_auc']:.3f}, "
+            f"loss {score['val_loss']:.3f} (step {score['step']})"
+        )
+    with atomic_file(args.out) as tmp:
+        shutil.copyfile(chosen, tmp)
+    print(f"-> {args.out}")
+
+
+def _device(name: str):
+    """``auto`` means CUDA when PyTorch sees a GPU, else the CPU."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -225,6 +262,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=Path, help="with --fold: predict that fold's test set")
     p.add_argument("--fold", type=int)
     p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.set_defaults(run=_run_predict)
 
@@ -247,6 +285,7 @@ def _run_predict(args: argparse.Namespace) -> None:
     else:
         repertoires = np.arange(len(store.repertoires))
     model, _ = load_model(args.model)
+    model.to(_device(args.device))
     predictions = predict(model, store, repertoires, args.out, chunk=args.chunk)
     print(f"{len(predictions)} repertoires scored -> {args.out}")
 
@@ -306,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_split(sub)
     _add_train(sub)
+    _add_select_model(sub)
     _add_predict(sub)
     _add_evaluate(sub)
     _add_top_sequences(sub)

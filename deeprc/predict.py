@@ -8,6 +8,7 @@ final attention. Each extra Hopfield update step is one more pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,8 +58,10 @@ def _retrieve(
         running_max = new_max
         scores.append(score)
     all_scores = torch.cat(scores, dim=1)
-    attention = torch.exp(all_scores - (running_max + torch.log(running_sum))[:, None])
-    return weighted / running_sum[:, None], attention
+    log_sum = running_max + torch.log(running_sum)
+    attention = torch.exp(all_scores - log_sum[:, None])
+    log_mean = log_sum - math.log(all_scores.shape[1])
+    return torch.cat([weighted / running_sum[:, None], log_mean[:, None]], dim=1), attention
 
 
 @torch.no_grad()
@@ -69,7 +72,7 @@ def score_repertoire(
     model.eval()
     state = model.pooling.state
     for _ in range(model.pooling.update_steps - 1):
-        state, _ = _retrieve(model, store, repertoire, state, chunk, "keys")
+        state = _retrieve(model, store, repertoire, state, chunk, "keys")[0][:, :-1]
     pooled, attention = _retrieve(model, store, repertoire, state, chunk, "values")
     logit = model.output(pooled.reshape(1, -1)).item()
     return logit, attention.cpu().numpy()

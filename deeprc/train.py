@@ -77,6 +77,21 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
     return model, saved
 
 
+def select_model(paths: list[Path]) -> tuple[Path, list[dict]]:
+    """Of several runs (seeds) of one fold, the model with the best validation AUC.
+
+    Ties go to the lower validation loss. Returns the chosen path and each run's best
+    validation metrics, in the order given.
+    """
+    scores = []
+    for path in paths:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
+        scores.append({"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}})
+    chosen = max(range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"]))
+    return Path(paths[chosen]), scores
+
+
 def save_model(path: Path, state: dict, experiment: Experiment, store: Store) -> None:
     """The best model with what it takes to trust it later: config, version, data, history."""
     _save(
@@ -132,7 +147,10 @@ def _improves(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
 def _top_sequences(
     model: DeepRC, tokens: torch.Tensor, lengths: torch.Tensor, fraction: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keep the most-attended ``fraction`` of each repertoire's sequences (no gradient)."""
+    """Keep the most-attended ``fraction`` of each repertoire's sequences (no gradient).
+
+    The kept sequences still stand for the whole sample (``bag_size`` of the forward pass).
+    """
     with torch.no_grad():
         _, association = model(tokens, lengths)
     keep = max(1, math.ceil(fraction * tokens.shape[1]))
@@ -215,13 +233,14 @@ def fit(
         state["position"] += cfg.batch_size
         rows = [sample_sequences(store, int(r), cfg.n_sequences, rng, cfg.sampling) for r in batch]
         tokens, lengths = (t.to(device) for t in repertoire_batch(store, rows))
+        bag_size = (lengths > 0).sum(dim=1)
         if cfg.top_fraction < 1:
             model.eval()
             tokens, lengths = _top_sequences(model, tokens, lengths, cfg.top_fraction)
         model.train()
         y = torch.from_numpy(labels[batch]).float().to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits, _ = model(tokens, lengths)
+            logits, _ = model(tokens, lengths, bag_size)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weights[y.long()])
         optimiser.zero_grad()
         loss.backward()

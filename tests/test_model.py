@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from deeprc.model import DeepRC, HopfieldPooling, SequenceEmbedding
+from deeprc.model import embedding as embedding_module
 from deeprc.model.embedding import N_TOKENS, position_features
 from deeprc.model.hopfield import energy
 
@@ -62,12 +63,13 @@ def project(linear: torch.nn.Linear, x: torch.Tensor, heads: int, hidden: int) -
 def pooling_by_hand(
     pool: HopfieldPooling, x: torch.Tensor, mask: torch.Tensor, steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Iterated Hopfield update in key space, then one retrieval of the values, per bag/head."""
+    """Iterated Hopfield update in key space, then one retrieval of the values, per bag/head,
+    followed by the log of the mean of exp(score)."""
     heads, hidden, beta = pool.num_heads, pool.hidden_size, pool.beta
     keys = project(pool.key, x, heads, hidden)
     values = project(pool.value, x, heads, hidden)
     batch = x.shape[0]
-    pooled = torch.zeros(batch, heads, hidden, dtype=x.dtype)
+    pooled = torch.zeros(batch, heads, hidden + 1, dtype=x.dtype)
     assoc = torch.zeros(batch, heads, x.shape[1], dtype=x.dtype)
     for b, h in itertools.product(range(batch), range(heads)):
         real = mask[b]
@@ -78,7 +80,8 @@ def pooling_by_hand(
         scores = beta * (stored @ state)
         weights = torch.softmax(scores, dim=0)
         assoc[b, h, real] = weights
-        pooled[b, h] = values[b, h][real].T @ weights
+        pooled[b, h, :hidden] = values[b, h][real].T @ weights
+        pooled[b, h, hidden] = torch.log(torch.exp(scores).mean())
     return pooled.reshape(batch, -1), assoc
 
 
@@ -180,9 +183,9 @@ def test_pooling_shapes():
     mask = torch.rand(3, 7) < 0.7
     mask[:, 0] = True
     pooled, assoc = pool(x, mask)
-    assert pooled.shape == (3, 8)
+    assert pooled.shape == (3, 10)  # 2 heads x (4 retrieved + 1 log-mean-exp)
     assert assoc.shape == (3, 2, 7)
-    assert pool.output_size == 8
+    assert pool.output_size == 10
     with pytest.raises(ValueError, match="update_steps"):
         HopfieldPooling(input_size=5, update_steps=0)
 
@@ -246,7 +249,8 @@ def test_one_update_step_is_scaled_dot_product_attention():
     expected = F.scaled_dot_product_attention(
         query, keys, values, attn_mask=mask[:, None, None, :], scale=1 / math.sqrt(hidden)
     )
-    torch.testing.assert_close(pooled, expected.reshape(2, -1), rtol=1e-12, atol=1e-12)
+    retrieved = pooled.view(2, heads, hidden + 1)[..., :hidden]
+    torch.testing.assert_close(retrieved, expected.squeeze(2), rtol=1e-12, atol=1e-12)
 
     scores = (query @ keys.transpose(-1, -2)).squeeze(2) / math.sqrt(hidden)
     weights = torch.softmax(scores.masked_fill(~mask[:, None, :], -math.inf), dim=-1)
@@ -270,6 +274,7 @@ def test_more_update_steps_iterate_the_update_in_key_space(steps: int):
     torch.testing.assert_close(assoc, assoc_by_hand, rtol=1e-12, atol=1e-12)
     # the extra steps matter: one step gives something else
     one_step, _ = pooling_by_hand(pool, x, mask, 1)
+    assert one_step.shape == pooled.shape
     assert (pooled - one_step).abs().max() > 1e-4
 
     # and each head's state lowers the energy over its bag's keys step by step
@@ -306,6 +311,34 @@ def test_default_beta_and_scaling_override():
     flat = make_pool(hidden_size=4, scaling=0.0)
     _, assoc_flat = flat(x, mask)
     torch.testing.assert_close(assoc_flat, torch.full_like(assoc_flat, 0.2), rtol=0, atol=1e-15)
+
+
+@torch.no_grad()
+def test_log_mean_exp_counts_matching_instances_and_ignores_bag_size():
+    """The retrieved value saturates once a few instances match the query; the log-mean-exp
+    keeps growing with their number, and does not change when the whole bag is repeated."""
+    torch.manual_seed(10)
+    pool = make_pool(input_size=4, hidden_size=4, num_heads=1, scaling=4.0)
+    with torch.no_grad():
+        pool.key.weight.copy_(torch.eye(4, dtype=F64))
+        pool.key.bias.zero_()
+        pool.state.copy_(torch.tensor([[2.0, 0.0, 0.0, 0.0]], dtype=F64))
+    background = torch.randn(1000, 4, dtype=F64) * 0.1
+    signal = torch.tensor([[1.0, 0.0, 0.0, 0.0]], dtype=F64)
+    retrieved, log_mean = [], []
+    for k in (10, 20, 40):
+        bag = torch.cat([signal.expand(k, -1), background[k:]])[None]
+        pooled, _ = pool(bag)
+        retrieved.append(pooled[0, :4])
+        log_mean.append(float(pooled[0, 4]))
+    assert (retrieved[2] - retrieved[1]).abs().max() < 0.02  # the value barely moves
+    assert log_mean[1] - log_mean[0] > 0.5 and log_mean[2] - log_mean[1] > 0.5
+    bag = torch.cat([signal.expand(10, -1), background[10:]])[None]
+    twice, _ = pool(torch.cat([bag, bag], dim=1))
+    torch.testing.assert_close(twice, pool(bag)[0], rtol=1e-12, atol=1e-12)
+    # a selection standing for the whole bag: only the normalisation changes
+    selected, _ = pool(bag[:, :100], bag_size=torch.tensor([1000]))
+    torch.testing.assert_close(selected[0, 4], pool(bag)[0][0, 4], rtol=0, atol=0.05)
 
 
 @pytest.mark.parametrize("steps", [1, 3])
@@ -415,13 +448,32 @@ def test_lookup_embedding_equals_dense_forward_and_gradients(kernel_size, width,
     assert fast_grads[0].abs().sum() > 0
 
 
-def test_lookup_embedding_equals_dense_on_uint8_and_long_and_any_tokens():
-    """Both paths read the same tokens; even non-zero tokens after a length act the same."""
+def test_lookup_embedding_in_many_small_chunks_equals_dense(monkeypatch):
+    """Sequences are embedded one length at a time, in chunks: a batch that spans many
+    lengths (0 included) and many chunks per length gives the dense result, in input order."""
+    monkeypatch.setattr(embedding_module, "_CHUNK_POSITIONS", 20)
+    torch.manual_seed(15)
+    lookup, dense = embedding_pair(n_kernels=3, kernel_size=9)
+    lengths = torch.randint(0, 13, (200,), generator=torch.Generator().manual_seed(15))
+    tokens = random_tokens(200, 12, lengths.clamp(max=12), torch.Generator().manual_seed(16))
+    fast, slow = lookup(tokens, lengths), dense(tokens, lengths)
+    real = lengths > 0  # length 0 is padding: DeepRC masks it after the embedding
+    torch.testing.assert_close(fast[real], slow[real], rtol=1e-12, atol=1e-12)
+    upstream = torch.randn_like(fast) * real[:, None]
+    fast_grad = torch.autograd.grad(fast, lookup.conv.weight, upstream)[0]
+    slow_grad = torch.autograd.grad(slow, dense.conv.weight, upstream)[0]
+    torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-12, atol=1e-12)
+
+
+def test_lookup_embedding_equals_dense_on_uint8_and_long_and_ignores_tokens_after_length():
+    """Both paths read uint8 and long tokens; the lookup path never reads past a length."""
     torch.manual_seed(12)
     lookup, dense = embedding_pair(n_kernels=4, kernel_size=5)
     lengths = torch.tensor([2, 5, 8, 1])
-    tokens = torch.randint(0, N_TOKENS, (4, 8), dtype=torch.uint8)
-    torch.testing.assert_close(lookup(tokens, lengths), dense(tokens, lengths), rtol=0, atol=1e-12)
+    tokens = torch.randint(1, N_TOKENS, (4, 8), dtype=torch.uint8)
+    padded = tokens.masked_fill(torch.arange(8)[None, :] >= lengths[:, None], 0)
+    torch.testing.assert_close(lookup(tokens, lengths), dense(padded, lengths), rtol=0, atol=1e-12)
+    torch.testing.assert_close(lookup(tokens, lengths), lookup(padded, lengths), rtol=0, atol=0)
     torch.testing.assert_close(
         lookup(tokens.long(), lengths), lookup(tokens, lengths), rtol=0, atol=0
     )

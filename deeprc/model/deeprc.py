@@ -78,11 +78,13 @@ class DeepRC(nn.Module):
         return flat.masked_fill(lengths.reshape(-1, 1) == 0, 0.0).view(batch, n, -1)
 
     def forward(
-        self, tokens: torch.Tensor, lengths: torch.Tensor
+        self, tokens: torch.Tensor, lengths: torch.Tensor, bag_size: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(batch,)`` and association weights ``(batch, heads, n)``.
 
         ``tokens`` ``(batch, n, width)``, ``lengths`` ``(batch, n)``; length 0 marks padding.
+        ``bag_size``: see :meth:`HopfieldPooling.forward`.
         """
-        pooled, association = self.pooling(self.embed(tokens, lengths), mask=lengths > 0)
+        embedded = self.embed(tokens, lengths)
+        pooled, association = self.pooling(embedded, mask=lengths > 0, bag_size=bag_size)
         return self.output(pooled).squeeze(-1), association

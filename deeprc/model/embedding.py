@@ -24,6 +24,7 @@ __all__ = ["N_TOKENS", "SequenceEmbedding", "position_features"]
 N_TOKENS = 21  # 0 = padding, 1..20 = amino acids (deeprc.store.AMINO_ACIDS)
 N_POSITION_FEATURES = 3
 _GROUP = 3  # residues summed by one table row: 21^3 rows per group of kernel columns
+_CHUNK_POSITIONS = 65536  # sequence positions summed at once (fastest on 2 cores: 4k-256k)
 
 
 def position_features(
@@ -77,30 +78,51 @@ class SequenceEmbedding(nn.Module):
 
         Tokens after a sequence's length must be 0 (padding), as the store writes them.
         """
-        tokens, lengths = tokens.long(), lengths.long()
+        tokens, lengths = tokens.long(), lengths.long().clamp(max=tokens.shape[1])
         if self.implementation == "dense":
             return self._dense(tokens, lengths)
-        n, width = tokens.shape
+        width = tokens.shape[1]
+        table = self._table(width)
+        # Sequences of one length at a time, so that no work goes to padding, in chunks that
+        # keep the (sequences x positions x kernels) sums in cache (together ~5x faster on CPU).
+        order = torch.argsort(lengths)
+        sorted_lengths, counts = torch.unique_consecutive(lengths[order], return_counts=True)
+        pieces, start = [], 0
+        for length, count in zip(sorted_lengths.tolist(), counts.tolist(), strict=True):
+            span = max(length, 1)
+            chunk = max(1, _CHUNK_POSITIONS // span)
+            for lo in range(start, start + count, chunk):
+                chosen = order[lo : min(lo + chunk, start + count)]
+                rows = self._rows(tokens[chosen, :span], length, width)
+                pieces.append(_SumMax.apply(rows, table, self.n_kernels))
+            start += count
+        if not pieces:
+            return table.new_zeros(0, self.n_kernels)
+        return F.selu(torch.cat(pieces)[torch.argsort(order)])
+
+    def _rows(self, tokens: torch.Tensor, length: int, width: int) -> torch.Tensor:
+        """Table rows to sum at each position of sequences of one ``length``: one per group of
+        three residues (code a*21^2 + b*21 + c) and one for the position ramps and bias."""
+        n, span = tokens.shape
         groups = -(-self.kernel_size // _GROUP)
         half = self.kernel_size // 2
         padded = F.pad(tokens, (half, _GROUP * groups - 1 - half))
-        rows = torch.empty(n, width, groups + 1, dtype=torch.long, device=tokens.device)
+        rows = torch.empty(n, span, groups + 1, dtype=torch.long, device=tokens.device)
         for g in range(groups):
-            # one row per group of three consecutive residues: code a*21^2 + b*21 + c
             first = _GROUP * g
-            code = padded[:, first : first + width] * N_TOKENS**2 + g * N_TOKENS**_GROUP
-            code += padded[:, first + 1 : first + 1 + width] * N_TOKENS
-            code += padded[:, first + 2 : first + 2 + width]
+            code = padded[:, first : first + span] * N_TOKENS**2 + g * N_TOKENS**_GROUP
+            code += padded[:, first + 1 : first + 1 + span] * N_TOKENS
+            code += padded[:, first + 2 : first + 2 + span]
             rows[..., g] = code
-        position_rows = groups * N_TOKENS**_GROUP + lengths.clamp(max=width)[:, None] * width
-        rows[..., groups] = position_rows + torch.arange(width, device=tokens.device)
-        maxima = _SumMax.apply(rows, self._table(width, groups), self.n_kernels)
-        return F.selu(maxima)
+        position_row = groups * N_TOKENS**_GROUP + length * width
+        rows[..., groups] = position_row + torch.arange(span, device=tokens.device)
+        return rows
 
-    def _table(self, width: int, groups: int) -> torch.Tensor:
+    def _table(self, width: int) -> torch.Tensor:
         """Rows to sum: per group, the kernel's three columns for each token triple; then one
         row per (length, position) with the position ramps' part and the bias."""
         weight = self.conv.weight
+        groups = -(-self.kernel_size // _GROUP)
         columns = F.pad(weight[:, : N_TOKENS - 1], (0, _GROUP * groups - self.kernel_size))
         columns = F.pad(columns, (0, 0, 1, 0))  # token 0 (padding) has a zero column
         columns = columns.permute(2, 1, 0).reshape(groups, _GROUP, N_TOKENS, self.n_kernels)

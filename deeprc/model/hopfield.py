@@ -65,35 +65,53 @@ class HopfieldPooling(nn.Module):
 
     @property
     def output_size(self) -> int:
-        return self.num_heads * self.hidden_size
+        return self.num_heads * (self.hidden_size + 1)
 
     def split_heads(self, projected: torch.Tensor) -> torch.Tensor:
         """``(batch, n, heads * hidden)`` -> ``(batch, heads, n, hidden)``."""
         batch, n, _ = projected.shape
         return projected.view(batch, n, self.num_heads, self.hidden_size).transpose(1, 2)
 
-    def associate(
+    def scores(
         self, keys: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """Softmax association ``(batch, heads, n)`` of states ``(batch, heads, hidden)``."""
+        """Association scores ``(batch, heads, n)``; ``-inf`` on masked positions."""
         scores = self.beta * torch.einsum("bhnd,bhd->bhn", keys, state)
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        return torch.softmax(scores, dim=-1)
+        return scores
 
     def forward(
-        self, instances: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        instances: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        bag_size: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool ``(batch, n, input_size)`` instances; ``mask`` ``(batch, n)`` marks real ones.
 
-        Returns the pooled ``(batch, num_heads * hidden_size)`` vectors and the association
-        weights ``(batch, num_heads, n)`` (zero on masked positions, summing to one).
+        ``bag_size`` ``(batch,)``: how many instances each bag stands for when ``instances``
+        are a selection of it (the most attended ones); default: the real instances.
+
+        Returns the pooled ``(batch, num_heads * (hidden_size + 1))`` vectors and the
+        association weights ``(batch, num_heads, n)`` (zero on masked positions, summing to one).
+        Each head contributes its retrieved value and its log-mean-exp score
+        ``lse(β X ξ) - log n``: the softmax-weighted value barely changes between ten and a
+        hundred matching sequences, the log-mean-exp grows with their number.
         """
         keys = self.split_heads(self.key(instances))
         values = self.split_heads(self.value(instances))
         state = self.state.expand(instances.shape[0], -1, -1)
         for _ in range(self.update_steps - 1):
-            state = torch.einsum("bhn,bhnd->bhd", self.associate(keys, state, mask), keys)
-        association = self.associate(keys, state, mask)
-        pooled = torch.einsum("bhn,bhnd->bhd", self.dropout(association), values)
+            association = torch.softmax(self.scores(keys, state, mask), dim=-1)
+            state = torch.einsum("bhn,bhnd->bhd", association, keys)
+        scores = self.scores(keys, state, mask)
+        association = torch.softmax(scores, dim=-1)
+        retrieved = torch.einsum("bhn,bhnd->bhd", self.dropout(association), values)
+        if bag_size is None:
+            n_real = scores.shape[-1]
+            bag_size = (
+                mask.sum(-1) if mask is not None else torch.full_like(scores[:, 0, 0], n_real)
+            )
+        log_mean = torch.logsumexp(scores, dim=-1) - torch.log(bag_size.to(scores.dtype))[:, None]
+        pooled = torch.cat([retrieved, log_mean[..., None]], dim=-1)
         return pooled.reshape(instances.shape[0], -1), association

@@ -9,6 +9,7 @@ validate(config, "../schemas/config.schema.yaml")
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
     fold=r"\d+",
+    seed=r"\d+",
 
 
 def dataset(wildcards):

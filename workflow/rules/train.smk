@@ -22,21 +22,41 @@ rule train_model:
         folds="results/{dataset}/folds.tsv",
         experiment=config["experiment"],
     output:
-        model="results/{dataset}/models/fold{fold}.pt",
+        model="results/{dataset}/models/fold{fold}/seed{seed}.pt",
     log:
-        "logs/train_model/{dataset}/fold{fold}.log",
+        "logs/train_model/{dataset}/fold{fold}/seed{seed}.log",
     benchmark:
-        "results/{dataset}/benchmarks/train_model/fold{fold}.tsv"
+        "results/{dataset}/benchmarks/train_model/fold{fold}/seed{seed}.tsv"
     conda:
         "../envs/deeprc.yaml"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=120,
+        gpu=config["gpu"],
+    params:
+        device="cuda" if config["gpu"] else "cpu",
     shell:
         "deeprc train --store {input.store} --folds {input.folds} --fold {wildcards.fold}"
-        " --experiment {input.experiment} --out {output.model} --threads {threads}"
-        " --no-progress > {log} 2>&1"
+        " --experiment {input.experiment} --seed {wildcards.seed} --out {output.model}"
+        " --device {params.device} --threads {threads} --no-progress > {log} 2>&1"
+
+
+rule select_model:
+    input:
+        expand(
+            "results/{{dataset}}/models/fold{{fold}}/seed{seed}.pt",
+            seed=config["seeds"],
+        ),
+    output:
+        "results/{dataset}/models/fold{fold}.pt",
+    log:
+        "logs/select_model/{dataset}/fold{fold}.log",
+    localrule: True
+    conda:
+        "../envs/deeprc.yaml"
+    shell:
+        "deeprc select-model {input} --out {output} > {log} 2>&1"
 
 
 rule predict_fold:
