@@ -40,7 +40,7 @@ class TrainConfig:
     sequences of each sampled repertoire (chosen without gradient), as the original DeepRC does."""
 
     n_sequences: int = 10_000
-    batch_size: int = 4
+    batch_size: int = 16
     sampling: Literal["uniform", "count"] = "uniform"
     top_fraction: float = 0.1
     learning_rate: float = 1e-2
@@ -207,6 +207,7 @@ def fit(
         rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
+        print(f"resuming from {checkpoint_path} at step {state['step']}", flush=True)
 
     def checkpoint() -> None:
         _save(

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from deeprc.errors import InputError
 from deeprc.ingest import DROP_REASONS, ingest
@@ -488,3 +489,46 @@ def h() -> Helpers:
         amino_acids_re=AMINO_ACIDS_RE,
         airr_required=AIRR_REQUIRED,
     )
+
+
+# ----------------------------------------------------------------------------- workflow runs
+
+ROOT = Path(__file__).parents[1]
+SNAKEFILE = ROOT / "workflow" / "Snakefile"
+
+
+def snakemake(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the workflow with the snakemake command; ``timeout -k`` also ends its children."""
+    return subprocess.run(
+        ["timeout", "-k", "10", str(timeout), "snakemake", "--snakefile", str(SNAKEFILE), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory with its own config (replacing, not merged into, the default):
+    dataset ``tiny`` (6 AIRR files, 3 folds) and dataset ``sim`` (simulated, 3 folds)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from make_airr import write_dataset
+
+    write_dataset(tmp_path / "data", n_files=6, rows_per_file=200, seed=11)
+    (tmp_path / "sim.yaml").write_text(
+        "n_repertoires: 6\nn_sequences: 150\npool_size: 1500\nseed: 2\n"
+        "motifs:\n  - {name: m, motif: SLRF, witness_rate: 0.02}\n"
+    )
+    (tmp_path / "experiment.yaml").write_text(
+        "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
+    )
+    config = {
+        "experiment": "experiment.yaml",
+        "datasets": {
+            "tiny": {"metadata": "data/metadata.tsv", "label_column": "status", "folds": 3},
+            "sim": {"simulate": "sim.yaml", "folds": 3},
+        },
+    }
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path

@@ -1,52 +1,16 @@
 """The Snakemake workflow, really run by the snakemake command on tiny data."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
-import sys
-from pathlib import Path
+import time
 
 import pandas as pd
 import pytest
 import yaml
-
-ROOT = Path(__file__).parents[1]
-SNAKEFILE = ROOT / "workflow" / "Snakefile"
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from make_airr import write_dataset  # noqa: E402
-
-
-def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["snakemake", "--snakefile", str(SNAKEFILE), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """A working directory with its own config (replacing, not merged into, the default)."""
-    write_dataset(tmp_path / "data", n_files=6, rows_per_file=200, seed=11)
-    (tmp_path / "sim.yaml").write_text(
-        "n_repertoires: 6\nn_sequences: 150\npool_size: 1500\nseed: 2\n"
-        "motifs:\n  - {name: m, motif: SLRF, witness_rate: 0.02}\n"
-    )
-    (tmp_path / "experiment.yaml").write_text(
-        "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
-    )
-    config = {
-        "experiment": "experiment.yaml",
-        "datasets": {
-            "tiny": {"metadata": "data/metadata.tsv", "label_column": "status", "folds": 3},
-            "sim": {"simulate": "sim.yaml", "folds": 3},
-        },
-    }
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
-    return tmp_path
+from conftest import ROOT, SNAKEFILE, snakemake
 
 
 def test_lint_is_clean():
@@ -107,3 +71,49 @@ def test_changing_a_rearrangement_file_reruns_ingest(workdir):
     shutil.copy(workdir / "data" / "rep0001.tsv.gz", workdir / "data" / "rep0000.tsv.gz")
     dry = snakemake(*args, "--dry-run", cwd=workdir)
     assert "ingest_repertoires" in dry.stdout
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_outputs(
+    workdir, signal_name
+):
+    """Ctrl-C (SIGINT to the process group), or SIGKILL as in a power loss, during training;
+    then the same command again (after ``--unlock``, which Snakemake asks for after SIGKILL)."""
+    config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
+    del config["datasets"]["sim"]
+    (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "experiment.yaml").write_text(
+        "train: {n_sequences: 100, max_steps: 150, eval_every: 10, checkpoint_every: 5,"
+        " patience: 1000}\n"
+    )
+    args = ("--cores", "1", "--configfile", "configs/config.yaml", "--replace-workflow-config")
+    run = subprocess.Popen(
+        ["snakemake", "--snakefile", str(SNAKEFILE), *args],
+        cwd=workdir, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    models = workdir / "results" / "tiny" / "models"
+    checkpoint = models / "fold0" / "seed0.work" / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.exists() and run.poll() is None, "training never got under way"
+    os.killpg(run.pid, getattr(signal, signal_name))
+    run.wait(timeout=60)
+
+    assert not (models / "fold0" / "seed0.pt").exists()  # no model from a half-run
+    tiny = workdir / "results" / "tiny"
+    finished = {
+        p: p.stat().st_mtime_ns for p in (tiny / "store" / "manifest.json", tiny / "folds.tsv")
+    }
+    if signal_name == "SIGKILL":
+        assert snakemake("--unlock", *args, cwd=workdir).returncode == 0
+    again = snakemake(*args, cwd=workdir)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output
+    assert "rule ingest_repertoires" not in output and "rule split_folds" not in output
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    log = (workdir / "logs" / "train_model" / "tiny" / "fold0" / "seed0.log").read_text()
+    assert "resuming from" in log
+    assert len(json.loads((tiny / "metrics.json").read_text())["folds"]) == 3
+    assert not [p for p in tiny.rglob("*") if ".tmp-" in p.name]  # no temporary leftovers
