@@ -313,6 +313,47 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     print(f"-> {args.out}")
 
 
+def _add_interpret(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interpret",
+        help="per-position contributions of the top-attended sequences, motifs, PWMs",
+        description="For each fold: the most attended test sequences (by attention score), "
+        "integrated gradients of their scores over the residues, then the motifs that carry "
+        "the contributions across folds. With --truth (a simulated cohort's directory): "
+        "precision of the top sequences, attention AUC and the implanted motifs' ranks.",
+    )
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--models", type=Path, nargs="+", required=True, help="one model per fold")
+    p.add_argument(
+        "--predictions", type=Path, nargs="+", required=True, help="that fold's predictions"
+    )
+    p.add_argument("--out", type=Path, required=True, help="directory to create")
+    p.add_argument("--top", type=int, default=100, help="sequences per fold (%(default)s)")
+    p.add_argument("--steps", type=int, default=64, help="integration steps (%(default)s)")
+    p.add_argument("--truth", type=Path, help="simulated cohort directory (truth.tsv)")
+    p.set_defaults(run=_run_interpret)
+
+
+def _run_interpret(args: argparse.Namespace) -> None:
+    from deeprc.interpret import interpret
+    from deeprc.store import Store
+    from deeprc.train import load_model
+
+    models = [load_model(path)[0] for path in args.models]
+    summary = interpret(
+        Store(args.store), models, args.predictions, args.out,
+        top=args.top, steps=args.steps, truth_dir=args.truth,
+    )  # fmt: skip
+    print("top motifs: " + ", ".join(summary["motifs"]))
+    if "ground_truth" in summary:
+        truth = summary["ground_truth"]
+        for key, value in truth["mean"].items():
+            print(f"{key:<18} {value:.3f}")
+        for motif, rank in truth["implanted_motif_rank"].items():
+            print(f"implanted {motif}: rank {rank if rank else 'not among the mined motifs'}")
+    print(f"-> {args.out}")
+
+
 def _add_top_sequences(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "top-sequences",
@@ -348,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_select_model(sub)
     _add_predict(sub)
     _add_evaluate(sub)
+    _add_interpret(sub)
     _add_top_sequences(sub)
     return parser
 

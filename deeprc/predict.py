@@ -59,23 +59,31 @@ def _retrieve(
         scores.append(score)
     all_scores = torch.cat(scores, dim=1)
     log_sum = running_max + torch.log(running_sum)
-    attention = torch.exp(all_scores - log_sum[:, None])
     log_mean = log_sum - math.log(all_scores.shape[1])
-    return torch.cat([weighted / running_sum[:, None], log_mean[:, None]], dim=1), attention
+    return torch.cat([weighted / running_sum[:, None], log_mean[:, None]], dim=1), all_scores
+
+
+@torch.no_grad()
+def final_state(model: DeepRC, store: Store, repertoire: int, *, chunk: int = 20_000):
+    """The state patterns ``(heads, hidden)`` after the Hopfield updates over one repertoire."""
+    model.eval()
+    state = model.pooling.state
+    for _ in range(model.pooling.update_steps - 1):
+        state = _retrieve(model, store, repertoire, state, chunk, "keys")[0][:, :-1]
+    return state
 
 
 @torch.no_grad()
 def score_repertoire(
     model: DeepRC, store: Store, repertoire: int, *, chunk: int = 20_000
-) -> tuple[float, np.ndarray]:
-    """Logit of one whole repertoire and its attention ``(heads, n_sequences)``."""
-    model.eval()
-    state = model.pooling.state
-    for _ in range(model.pooling.update_steps - 1):
-        state = _retrieve(model, store, repertoire, state, chunk, "keys")[0][:, :-1]
-    pooled, attention = _retrieve(model, store, repertoire, state, chunk, "values")
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Logit of one whole repertoire, its attention ``(heads, n_sequences)`` and the attention
+    scores before the softmax (``β kᵢ·ξ``, comparable between repertoires)."""
+    state = final_state(model, store, repertoire, chunk=chunk)
+    pooled, scores = _retrieve(model, store, repertoire, state, chunk, "values")
     logit = model.output(pooled.reshape(1, -1)).item()
-    return logit, attention.cpu().numpy()
+    attention = torch.softmax(scores, dim=1)
+    return logit, attention.cpu().numpy(), scores.cpu().numpy()
 
 
 def predict(
@@ -83,27 +91,30 @@ def predict(
 ) -> pd.DataFrame:
     """Write ``out/predictions.tsv`` and ``out/attention.parquet``; returns the predictions.
 
-    The attention table has one row per sequence: repertoire_id, row (index into the store's
-    encoded arrays), junction_aa, v_call, j_call, duplicate_count, attention (the largest over
-    heads) and, with several heads, attention_h<k>.
+    The attention table has one row per sequence: repertoire_id, sequence_id, row (index into
+    the store's encoded arrays), junction_aa, v_call, j_call, duplicate_count, attention (the
+    largest over heads), attention_score (the largest score before the softmax) and, with
+    several heads, attention_h<k>.
     """
     out = Path(out)
     rows = []
     writer = None
     with atomic_directory(out) as tmp:
         for r in repertoires:
-            logit, attention = score_repertoire(model, store, int(r), chunk=chunk)
+            logit, attention, scores = score_repertoire(model, store, int(r), chunk=chunk)
             meta = store.repertoires.iloc[int(r)]
             rows.append((meta["repertoire_id"], int(meta["y"]), logit, 1 / (1 + np.exp(-logit))))
             sequences = store.sequences(int(r))
             table = {
                 "repertoire_id": pa.array([meta["repertoire_id"]] * len(sequences)),
+                "sequence_id": pa.array(sequences["sequence_id"].astype(str), pa.string()),
                 "row": pa.array(np.arange(store.offsets[r], store.offsets[r + 1])),
                 "junction_aa": pa.array(sequences["junction_aa"], pa.string()),
                 "v_call": pa.array(sequences["v_call"].astype(str), pa.string()),
                 "j_call": pa.array(sequences["j_call"].astype(str), pa.string()),
                 "duplicate_count": pa.array(sequences["duplicate_count"]),
                 "attention": pa.array(attention.max(axis=0)),
+                "attention_score": pa.array(scores.max(axis=0)),
             }
             if attention.shape[0] > 1:
                 table |= {f"attention_h{h}": pa.array(a) for h, a in enumerate(attention)}

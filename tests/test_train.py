@@ -138,7 +138,7 @@ def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tm
         with torch.no_grad():
             logit, association = model(tokens, lengths)
         for chunk in (7, 64, 10_000):
-            streamed, attention = score_repertoire(model, store, repertoire, chunk=chunk)
+            streamed, attention, _ = score_repertoire(model, store, repertoire, chunk=chunk)
             assert streamed == pytest.approx(logit.item(), abs=1e-5)
             np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
     several = build_model(replace(Experiment().model, num_heads=2, update_steps=3), seed=3).eval()
@@ -147,7 +147,7 @@ def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tm
     lengths = torch.from_numpy(np.array(store.lengths[start:stop], dtype=np.int64))[None]
     with torch.no_grad():
         logit, association = several(tokens, lengths)
-    streamed, attention = score_repertoire(several, store, 1, chunk=50)
+    streamed, attention, _ = score_repertoire(several, store, 1, chunk=50)
     assert streamed == pytest.approx(logit.item(), abs=1e-5)
     np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
 

@@ -1,0 +1,386 @@
+"""Classical baselines that DeepRC is compared against, trained on the same store and folds.
+
+* ``KmerLogistic``: k-mer frequencies per repertoire, L1-penalised logistic regression.
+* ``MinMaxSVM``: an SVM with the MinMax kernel on k-mer counts (DeepRC paper's SVM baseline).
+* ``EmersonBurden``: Fisher's exact test for disease-associated public clonotypes and the
+  per-repertoire burden of them (Emerson et al. 2017, the CMV study).
+
+Each has ``fit(store, repertoires)``, ``decision`` (higher = more likely positive), ``log_odds``
+and ``probability``. A baseline tunes itself by inner cross-validation, so it is fitted on the
+train and validation repertoires of a fold together. ``run_baseline`` writes
+``predictions.tsv`` in the format of ``deeprc predict``, so ``deeprc evaluate`` scores DeepRC and
+the baselines the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.special import expit
+from scipy.stats import hypergeom
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.metrics import pairwise_distances
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from deeprc.atomic import atomic_directory
+from deeprc.errors import InputError
+from deeprc.store import AMINO_ACIDS, Store
+
+__all__ = [
+    "BASELINES",
+    "EmersonBurden",
+    "KmerLogistic",
+    "MinMaxSVM",
+    "fisher_greater",
+    "kmer_counts",
+    "minmax_kernel",
+    "run_baseline",
+]
+
+_BASE = len(AMINO_ACIDS)
+_CHUNK_ROWS = 200_000  # rows of a repertoire encoded at once: bounds memory on huge repertoires
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def _kmer_codes(tokens: np.ndarray, lengths: np.ndarray, k: int) -> np.ndarray:
+    """Every k-mer of every row as one integer in base 20, from the padded token matrix.
+
+    Windows are built column-wise for all rows at once; windows that run into the padding are
+    dropped by comparing their end with the row's length.
+    """
+    tokens = np.asarray(tokens, dtype=np.int64) - 1  # residues 0..19, padding -1
+    n_windows = tokens.shape[1] - k + 1
+    if n_windows <= 0:
+        return np.zeros(0, dtype=np.int64)
+    codes = np.zeros((len(tokens), n_windows), dtype=np.int64)
+    for offset in range(k):
+        codes = codes * _BASE + tokens[:, offset : offset + n_windows]
+    valid = np.arange(k, n_windows + k)[None, :] <= np.asarray(lengths, dtype=np.int64)[:, None]
+    return codes[valid]
+
+
+def kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> sparse.csr_matrix:
+    """``(len(repertoires), 20**k)`` k-mer occurrence counts, one row per repertoire.
+
+    Each sequence row counts once whatever its duplicate_count: clone sizes mostly reflect
+    sampling and expansion noise, while the signal is which sequences are there.
+    """
+    n_columns = _BASE**k
+    indptr, indices, data = [0], [], []
+    for r in np.asarray(repertoires, dtype=np.int64):
+        start, stop = int(store.offsets[r]), int(store.offsets[r + 1])
+        counts = np.zeros(n_columns, dtype=np.int64)
+        for lo in range(start, stop, _CHUNK_ROWS):
+            hi = min(lo + _CHUNK_ROWS, stop)
+            codes = _kmer_codes(store.tokens[lo:hi], store.lengths[lo:hi], k)
+            counts += np.bincount(codes, minlength=n_columns)
+        present = np.flatnonzero(counts)
+        indices.append(present)
+        data.append(counts[present].astype(np.float64))
+        indptr.append(indptr[-1] + len(present))
+    data = np.concatenate([np.zeros(0), *data])
+    indices = np.concatenate([np.zeros(0, dtype=np.int64), *indices])
+    return sparse.csr_matrix((data, indices, np.array(indptr)), shape=(len(indptr) - 1, n_columns))
+
+
+def _frequencies(counts: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Rows scaled to sum 1, so repertoires of different depth are comparable."""
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+    return sparse.csr_matrix(sparse.diags(scale) @ counts)
+
+
+def minmax_kernel(a: sparse.spmatrix, b: sparse.spmatrix) -> np.ndarray:
+    """``K[i, j] = sum(min(a_i, b_j)) / sum(max(a_i, b_j))`` for non-negative rows.
+
+    With ``min = (a + b - |a - b|) / 2`` and ``max = (a + b + |a - b|) / 2`` only the row sums
+    and the L1 distances are needed, which scikit-learn computes on sparse rows directly.
+    An all-zero pair gets 0.
+    """
+    a, b = sparse.csr_matrix(a, dtype=np.float64), sparse.csr_matrix(b, dtype=np.float64)
+    l1 = pairwise_distances(a, b, metric="manhattan")
+    total = np.asarray(a.sum(axis=1)) + np.asarray(b.sum(axis=1)).T
+    top, bottom = total - l1, total + l1
+    return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
+
+
+def fisher_greater(
+    with_positive: np.ndarray, with_negative: np.ndarray, n_positive: int, n_negative: int
+) -> np.ndarray:
+    """One-sided Fisher's exact p-values (enriched in positives), vectorised over features.
+
+    For the table ``[[with_positive, with_negative], [n_positive - with_positive,
+    n_negative - with_negative]]`` this is ``P(X >= with_positive)`` for X hypergeometric: of
+    all repertoires, ``with_positive + with_negative`` carry the feature, drawn from a
+    population holding ``n_positive`` positives.
+    """
+    with_positive = np.asarray(with_positive, dtype=np.int64)
+    carriers = with_positive + np.asarray(with_negative, dtype=np.int64)
+    return hypergeom.sf(with_positive - 1, n_positive + n_negative, n_positive, carriers)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _labels(store: Store, repertoires: np.ndarray) -> np.ndarray:
+    y = np.asarray(store.labels)[repertoires].astype(np.int64)
+    smallest = np.bincount(y, minlength=2).min()
+    if smallest < 2:
+        raise InputError(
+            f"a baseline needs at least 2 training repertoires of each class; the smaller class "
+            f"has {smallest}"
+        )
+    return y
+
+
+def _inner_folds(y: np.ndarray, max_folds: int, seed: int) -> StratifiedKFold:
+    """Stratified, shuffled and seeded; fewer folds when a class is too small for ``max_folds``."""
+    n_splits = int(min(max_folds, np.bincount(y, minlength=2).min()))
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+class _Platt:
+    """A 1-D logistic map from a score to log-odds (Platt scaling).
+
+    The score is standardised first so that the mild regularisation means the same on any
+    scale, and the slope is kept positive: the probability then ranks repertoires exactly as
+    the score does, so the evaluated ranking is the model's own even where the fit is poor.
+    """
+
+    def fit(self, score: np.ndarray, y: np.ndarray) -> _Platt:
+        self.mean, self.sd = float(np.mean(score)), float(np.std(score)) or 1.0
+        model = LogisticRegression(C=1.0).fit(((score - self.mean) / self.sd)[:, None], y)
+        self.slope = max(float(model.coef_[0, 0]), 1e-6)
+        self.intercept = float(model.intercept_[0])
+        return self
+
+    def __call__(self, score: np.ndarray) -> np.ndarray:
+        standard = (np.asarray(score, dtype=np.float64) - self.mean) / self.sd
+        return self.slope * standard + self.intercept
+
+
+class _Baseline:
+    """Shared interface: ``log_odds`` calibrates ``decision``; ``probability`` is its sigmoid."""
+
+    calibration_: _Platt
+
+    def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def log_odds(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return self.calibration_(self.decision(store, repertoires))
+
+    def probability(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return expit(self.log_odds(store, repertoires))
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+@dataclass
+class KmerLogistic(_Baseline):
+    """L1-penalised logistic regression on standardised k-mer frequencies.
+
+    ``C`` is chosen from ``n_cs`` values by stratified inner cross-validation (log loss) on the
+    training repertoires; L1 keeps the few informative k-mers out of 20**k (``coef_`` below).
+    """
+
+    k: int = 4
+    n_cs: int = 10
+    max_folds: int = 5
+    seed: int = 0
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> KmerLogistic:
+        y = _labels(store, repertoires)
+        x = _frequencies(kmer_counts(store, repertoires, self.k))
+        self.scaler_ = StandardScaler(with_mean=False).fit(x)  # centring would densify
+        self.model_ = LogisticRegressionCV(
+            Cs=self.n_cs,
+            l1_ratios=(1.0,),
+            solver="liblinear",
+            cv=_inner_folds(y, self.max_folds, self.seed),
+            scoring="neg_log_loss",
+            random_state=self.seed,
+            use_legacy_attributes=False,
+        ).fit(self.scaler_.transform(x), y)
+        return self
+
+    @property
+    def coef_(self) -> pd.Series:
+        """Non-zero coefficients by k-mer, largest magnitude first: what the model relies on."""
+        weights = self.model_.coef_[0]
+        chosen = np.flatnonzero(weights)
+        names = [_kmer_name(c, self.k) for c in chosen]
+        series = pd.Series(weights[chosen], index=pd.Index(names, name="kmer"), name="coef")
+        return series.iloc[np.argsort(-np.abs(series.to_numpy()), kind="stable")]
+
+    def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        x = _frequencies(kmer_counts(store, repertoires, self.k))
+        return self.model_.decision_function(self.scaler_.transform(x))
+
+    def log_odds(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return self.decision(store, repertoires)  # a logistic model's decision is its log-odds
+
+
+def _kmer_name(code: int, k: int) -> str:
+    letters = []
+    for _ in range(k):
+        code, digit = divmod(int(code), _BASE)
+        letters.append(AMINO_ACIDS[digit])
+    return "".join(reversed(letters))
+
+
+@dataclass
+class MinMaxSVM(_Baseline):
+    """Support vector machine with the MinMax kernel on k-mer count vectors.
+
+    Probabilities come from Platt scaling fitted on cross-validated decision values of the
+    training repertoires: the SVM's own training decisions sit at the margins and would be
+    overconfident.
+    """
+
+    k: int = 4
+    C: float = 1.0
+    max_folds: int = 5
+    seed: int = 0
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> MinMaxSVM:
+        y = _labels(store, repertoires)
+        self.train_counts_ = kmer_counts(store, repertoires, self.k)  # the kernel needs them
+        kernel = minmax_kernel(self.train_counts_, self.train_counts_)
+        self.model_ = SVC(kernel="precomputed", C=self.C).fit(kernel, y)
+        held_out = cross_val_predict(
+            SVC(kernel="precomputed", C=self.C),
+            kernel,
+            y,
+            cv=_inner_folds(y, self.max_folds, self.seed),
+            method="decision_function",
+        )
+        self.calibration_ = _Platt().fit(held_out, y)
+        return self
+
+    def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        kernel = minmax_kernel(kmer_counts(store, repertoires, self.k), self.train_counts_)
+        return self.model_.decision_function(kernel)
+
+
+def _clonotypes(store: Store, repertoire: int) -> np.ndarray:
+    """The distinct clonotypes (junction_aa, v_call, j_call) of a repertoire, as joined keys."""
+    rows = store.sequences(int(repertoire))
+    keys = (
+        rows["junction_aa"].astype(str)
+        + "\t"
+        + rows["v_call"].astype(str)
+        + "\t"
+        + rows["j_call"].astype(str)
+    )
+    return pd.unique(keys.to_numpy(dtype=object))
+
+
+@dataclass
+class EmersonBurden(_Baseline):
+    """Burden of disease-associated public clonotypes (Emerson et al. 2017).
+
+    A clonotype found in at least ``min_positive`` positive training repertoires is tested
+    with a one-sided Fisher's exact test (presence in positives vs negatives); those with
+    ``p < p_threshold`` are associated (``associated_``). A repertoire scores the number of
+    associated clonotypes it carries, divided by its number of distinct clonotypes when
+    ``normalize`` (deeper repertoires would otherwise carry more by chance).
+    """
+
+    p_threshold: float = 1e-4
+    min_positive: int = 2
+    normalize: bool = False
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> EmersonBurden:
+        y = _labels(store, repertoires)
+        keys = [_clonotypes(store, r) for r in repertoires]
+        owner = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
+        codes, uniques = pd.factorize(np.concatenate(keys))
+        with_positive = np.bincount(codes, weights=y[owner], minlength=len(uniques))
+        with_negative = np.bincount(codes, minlength=len(uniques)) - with_positive
+        tested = np.flatnonzero(with_positive >= self.min_positive)
+        n_positive = int(y.sum())
+        p = fisher_greater(
+            with_positive[tested], with_negative[tested], n_positive, len(y) - n_positive
+        )
+        significant = p < self.p_threshold
+        chosen = tested[significant]
+        columns = ["junction_aa", "v_call", "j_call"]
+        table = pd.DataFrame([key.split("\t") for key in uniques[chosen]], columns=columns)
+        table["n_positive"] = with_positive[chosen].astype(np.int64)
+        table["n_negative"] = with_negative[chosen].astype(np.int64)
+        table["p_value"] = p[significant]
+        self.associated_ = table.sort_values(
+            ["p_value", "junction_aa", "v_call", "j_call"], kind="stable", ignore_index=True
+        )
+        self.n_tested_ = len(tested)
+        self.associated_keys_ = pd.Index(uniques[chosen])
+        burdens = self._burdens(keys)
+        self.calibration_ = _Platt().fit(burdens, y)
+        return self
+
+    def _burdens(self, keys: list[np.ndarray]) -> np.ndarray:
+        burden = np.array([self.associated_keys_.isin(k).sum() for k in keys], dtype=np.float64)
+        if self.normalize:
+            sizes = np.array([len(k) for k in keys], dtype=np.float64)
+            burden = np.divide(burden, sizes, out=np.zeros_like(burden), where=sizes > 0)
+        return burden
+
+    def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return self._burdens([_clonotypes(store, r) for r in repertoires])
+
+
+# ----------------------------------------------------------------------------- running
+
+BASELINES: dict[str, Callable[[int], _Baseline]] = {
+    "kmer3_logistic": lambda seed: KmerLogistic(k=3, seed=seed),
+    "kmer4_logistic": lambda seed: KmerLogistic(k=4, seed=seed),
+    "minmax_svm": lambda seed: MinMaxSVM(k=4, seed=seed),
+    "emerson_burden": lambda seed: EmersonBurden(),  # no random choices
+}
+
+
+def run_baseline(
+    name: str,
+    store: Store,
+    train_repertoires: np.ndarray,
+    test_repertoires: np.ndarray,
+    out: Path,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Fit baseline ``name`` on the training repertoires and write ``out/predictions.tsv``.
+
+    The table has the columns of ``deeprc predict`` (repertoire_id, y, logit, score) so that
+    ``deeprc evaluate`` reads it unchanged; EmersonBurden also writes its associated clonotypes
+    (``associated_clonotypes.tsv``). Returns the predictions.
+    """
+    if name not in BASELINES:
+        raise InputError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
+    train = np.asarray(train_repertoires, dtype=np.int64)
+    test = np.asarray(test_repertoires, dtype=np.int64)
+    model = BASELINES[name](seed).fit(store, train)
+    logit = model.log_odds(store, test)
+    meta = store.repertoires.iloc[test]
+    predictions = pd.DataFrame(
+        {
+            "repertoire_id": meta["repertoire_id"].to_numpy(),
+            "y": meta["y"].to_numpy().astype(np.int64),
+            "logit": logit,
+            "score": expit(logit),
+        }
+    )
+    with atomic_directory(Path(out)) as tmp:
+        predictions.to_csv(tmp / "predictions.tsv", sep="\t", index=False)
+        if isinstance(model, EmersonBurden):
+            model.associated_.to_csv(tmp / "associated_clonotypes.tsv", sep="\t", index=False)
+    return predictions

@@ -1,0 +1,268 @@
+"""Why the model looked where it looked.
+
+For the most attended sequences of each fold's test repertoires: integrated gradients of the
+attention score ``β k(x)·ξ`` with respect to the one-hot residues (per-position contributions),
+the k-mers and gapped k-mers that carry those contributions (motifs), their position weight
+matrices and logos, and, for simulated data, checks against the ground truth.
+
+Baseline input of the integrated gradients: the same sequence with every residue channel at zero
+(an "empty" sequence that keeps its length, so the position ramps and bias stay). The
+contributions of a sequence then sum to its score minus the empty sequence's score.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from deeprc.atomic import atomic_directory
+from deeprc.errors import InputError
+from deeprc.model import DeepRC
+from deeprc.model.embedding import N_TOKENS, position_features
+from deeprc.predict import final_state
+from deeprc.store import AMINO_ACIDS, Store
+
+__all__ = ["integrated_gradients", "mine_motifs", "position_weights", "interpret"]
+
+MOTIF_LENGTHS = (3, 4, 5)
+GAP = "."  # the simulator's wildcard too
+
+
+def _attention_scores(
+    model: DeepRC, one_hot: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor
+) -> torch.Tensor:
+    """Scores ``(n, heads)`` of one-hot residues ``(n, 20, width)`` (continuous, for gradients)."""
+    conv = model.embedding.conv
+    width = one_hot.shape[2]
+    features = torch.cat([one_hot, position_features(lengths, width, one_hot.dtype)], dim=1)
+    inside = torch.arange(width)[None, None, :] < lengths[:, None, None]
+    embedded = F.selu(conv(features)).masked_fill(~inside, float("-inf")).amax(dim=2)
+    keys = model.pooling.key(embedded).view(len(embedded), model.pooling.num_heads, -1)
+    return model.pooling.beta * torch.einsum("nhd,hd->nh", keys, state)
+
+
+def integrated_gradients(
+    model: DeepRC,
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    state: torch.Tensor,
+    *,
+    steps: int = 64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-position contributions ``(n, width)`` to each sequence's attention score (of its
+    highest-scoring head), with the scores of the sequences and of their empty baselines."""
+    model.eval()
+    one_hot = F.one_hot(tokens.long(), N_TOKENS)[..., 1:].transpose(1, 2).float()
+    lengths = lengths.long()
+    with torch.no_grad():
+        head = _attention_scores(model, one_hot, lengths, state).argmax(dim=1)
+    n = len(tokens)
+    alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps  # midpoint rule
+    path = (alphas[:, None, None, None] * one_hot[None]).reshape(steps * n, *one_hot.shape[1:])
+    path.requires_grad_(True)
+    scores = _attention_scores(model, path, lengths.repeat(steps), state)
+    chosen = scores.gather(1, head.repeat(steps)[:, None]).sum()
+    (gradient,) = torch.autograd.grad(chosen, path)
+    mean_gradient = gradient.view(steps, n, *one_hot.shape[1:]).mean(dim=0)
+    contributions = (one_hot * mean_gradient).sum(dim=1)
+    with torch.no_grad():
+        ends = [
+            _attention_scores(model, x, lengths, state).gather(1, head[:, None])[:, 0]
+            for x in (one_hot, torch.zeros_like(one_hot))
+        ]
+    return contributions.numpy(), ends[0].numpy(), ends[1].numpy()
+
+
+def _windows(sequence: str, contributions: np.ndarray):
+    """Every k-mer and gapped k-mer (one interior ``.``) of a sequence with its contribution."""
+    for k in MOTIF_LENGTHS:
+        for start in range(len(sequence) - k + 1):
+            word, parts = sequence[start : start + k], contributions[start : start + k]
+            total = float(parts.sum())
+            yield word, total, start
+            if k >= 4:
+                for gap in range(1, k - 1):
+                    yield word[:gap] + GAP + word[gap + 1 :], total - float(parts[gap]), start
+
+
+def motif_matches(a: str, b: str) -> bool:
+    """Same length and the same residue wherever neither has a gap."""
+    return len(a) == len(b) and all(x == y or GAP in (x, y) for x, y in zip(a, b, strict=True))
+
+
+def _covers(longer: str, shorter: str) -> bool:
+    return any(
+        motif_matches(longer[i : i + len(shorter)], shorter)
+        for i in range(len(longer) - len(shorter) + 1)
+    )
+
+
+def mine_motifs(sequences: list[str], contributions: list[np.ndarray], *, n: int = 10):
+    """Motifs ranked by the contribution they carry, summed over the sequences (each sequence
+    counts a motif once, at its best occurrence). A motif inside a better-ranked one, or
+    holding one, is left out: the list names distinct motifs."""
+    totals: dict[str, float] = defaultdict(float)
+    carriers: dict[str, int] = defaultdict(int)
+    for sequence, parts in zip(sequences, contributions, strict=True):
+        best: dict[str, float] = {}
+        for word, total, _ in _windows(sequence, parts):
+            best[word] = max(total, best.get(word, -math.inf))
+        for word, total in best.items():
+            totals[word] += total
+            carriers[word] += 1
+    chosen: list[str] = []
+    for word in sorted(totals, key=lambda w: (-totals[w], w)):
+        if len(chosen) == n:
+            break
+        if any(_covers(c, word) or _covers(word, c) for c in chosen):
+            continue
+        chosen.append(word)
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(chosen) + 1),
+            "motif": chosen,
+            "contribution": [totals[w] for w in chosen],
+            "n_sequences": [carriers[w] for w in chosen],
+        }
+    )
+
+
+def position_weights(motif: str, sequences: list[str], *, flank: int = 2) -> pd.DataFrame:
+    """Residue frequencies at each position of the motif's occurrences (with ``flank`` residues
+    either side), rows = positions, columns = amino acids, plus the information content."""
+    counts = np.zeros((len(motif) + 2 * flank, len(AMINO_ACIDS)))
+    index = {a: i for i, a in enumerate(AMINO_ACIDS)}
+    for sequence in sequences:
+        for start in range(len(sequence) - len(motif) + 1):
+            if motif_matches(sequence[start : start + len(motif)], motif):
+                for offset in range(-flank, len(motif) + flank):
+                    if 0 <= start + offset < len(sequence):
+                        counts[offset + flank, index[sequence[start + offset]]] += 1
+    frequencies = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(frequencies > 0, frequencies * np.log2(frequencies), 0), 1)
+    table = pd.DataFrame(frequencies, columns=list(AMINO_ACIDS))
+    table.insert(0, "position", range(-flank, len(motif) + flank))
+    table["information"] = np.where(counts.sum(axis=1) > 0, math.log2(20) - entropy, 0.0)
+    return table
+
+
+def _top_of_fold(prediction_dir: Path, top: int) -> pd.DataFrame:
+    path = Path(prediction_dir) / "attention.parquet"
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; run deeprc predict first")
+    table = pq.read_table(path).to_pandas()
+    if "attention_score" not in table:
+        raise InputError(f"{path} has no attention_score column; run deeprc predict again")
+    return table.nlargest(top, "attention_score").reset_index(drop=True)
+
+
+def _is_signal(table: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
+    keys = ["repertoire_id", "sequence_id"]
+    return pd.MultiIndex.from_frame(table[keys].astype(str)).isin(
+        pd.MultiIndex.from_frame(truth[keys])
+    )
+
+
+def _ground_truth(fold_tables: list[pd.DataFrame], truth_dir: Path, motifs: pd.DataFrame) -> dict:
+    """Precision of the top-attended sequences, attention AUC inside positive repertoires (signal
+    against background sequences) and the rank of each implanted motif among the mined ones."""
+    truth = pd.read_csv(truth_dir / "truth.tsv", sep="\t", dtype=str)
+    simulation = json.loads((truth_dir / "simulation.json").read_text())
+    implanted = [m["motif"] for m in simulation["config"]["motifs"]]
+    per_fold = []
+    for table in fold_tables:
+        ranked = table.sort_values("attention_score", ascending=False)
+        hit = _is_signal(ranked, truth)
+        aucs = [
+            roc_auc_score(carries, group["attention"])
+            for _, group in ranked.groupby("repertoire_id")
+            if 0 < (carries := _is_signal(group, truth)).sum() < len(group)
+        ]
+        per_fold.append(
+            {f"precision_at_{k}": float(hit[:k].mean()) for k in (10, 50, 100)}
+            | {"attention_auc": float(np.mean(aucs)) if aucs else math.nan}
+        )
+    summary = {key: float(np.mean([f[key] for f in per_fold])) for key in per_fold[0]}
+    recovered = motifs["motif"].tolist()
+    rank_of = {
+        m: next((i + 1 for i, r in enumerate(recovered) if motif_matches(r, m)), None)
+        for m in implanted
+    }
+    return {"per_fold": per_fold, "mean": summary, "implanted_motif_rank": rank_of}
+
+
+def interpret(
+    store: Store,
+    models: list[DeepRC],
+    prediction_dirs: list[Path],
+    out: Path,
+    *,
+    top: int = 100,
+    steps: int = 64,
+    truth_dir: Path | None = None,
+) -> dict:
+    """Write top_sequences.tsv, motifs.tsv, pwm_<rank>.tsv for the top 3 motifs and
+    interpretation.json (with ground-truth checks when ``truth_dir`` holds truth.tsv)."""
+    if len(models) != len(prediction_dirs):
+        raise InputError("give one model per prediction directory (the fold's own model)")
+    fold_tables, all_top = [], []
+    for fold, (model, directory) in enumerate(zip(models, prediction_dirs, strict=True)):
+        if truth_dir is not None:
+            path = Path(directory) / "attention.parquet"
+            fold_tables.append(pq.read_table(path).to_pandas() if path.is_file() else None)
+        chosen = _top_of_fold(directory, top)
+        lengths = np.asarray(store.lengths[chosen["row"].to_numpy()], dtype=np.int64)
+        contributions = [np.empty(0)] * len(chosen)
+        empty = np.empty(len(chosen))
+        index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
+        for repertoire_id, group in chosen.groupby("repertoire_id").groups.items():
+            # the state patterns depend on the repertoire once there is more than one update
+            state = final_state(model, store, index[repertoire_id])
+            where = np.asarray(group)
+            rows = chosen["row"].to_numpy()[where]
+            found, _, baseline = integrated_gradients(
+                model,
+                torch.from_numpy(np.asarray(store.tokens[rows])),
+                torch.from_numpy(lengths[where]),
+                state,
+                steps=steps,
+            )
+            for i, j in enumerate(where):
+                contributions[j] = found[i, : lengths[j]]
+            empty[where] = baseline
+        chosen.insert(0, "fold", fold)
+        chosen.insert(1, "rank", range(1, len(chosen) + 1))
+        chosen["contributions"] = [",".join(f"{c:.4f}" for c in parts) for parts in contributions]
+        chosen["empty_score"] = empty
+        all_top.append((chosen, contributions))
+    table = pd.concat([t for t, _ in all_top], ignore_index=True).drop(columns=["row"])
+    sequences = table["junction_aa"].tolist()
+    motifs = mine_motifs(sequences, [c for _, parts in all_top for c in parts])
+    summary = {
+        "top_per_fold": top,
+        "integrated_gradients_steps": steps,
+        "baseline": "all residue channels zero (length, position ramps and bias kept)",
+        "motifs": motifs.head(3)["motif"].tolist(),
+    }
+    if truth_dir is not None:
+        truth = pd.read_csv(Path(truth_dir) / "truth.tsv", sep="\t", dtype=str)
+        table["signal"] = _is_signal(table, truth)
+        summary["ground_truth"] = _ground_truth(fold_tables, Path(truth_dir), motifs)
+    with atomic_directory(out) as tmp:
+        table.to_csv(tmp / "top_sequences.tsv", sep="\t", index=False)
+        motifs.to_csv(tmp / "motifs.tsv", sep="\t", index=False)
+        for rank, motif in enumerate(summary["motifs"], start=1):
+            pwm = position_weights(motif, sequences)
+            pwm.to_csv(tmp / f"pwm_{rank}.tsv", sep="\t", index=False, float_format="%.4f")
+        (tmp / "interpretation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

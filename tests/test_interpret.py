@@ -1,0 +1,118 @@
+"""Interpretation: integrated gradients, motif mining, PWMs, ground-truth checks."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deeprc.cli import main
+from deeprc.ingest import ingest
+from deeprc.interpret import integrated_gradients, mine_motifs, motif_matches, position_weights
+from deeprc.simulate import MotifSignal, SimulationConfig, simulate
+from deeprc.train import Experiment, build_model
+
+
+def test_contributions_sum_to_score_minus_empty_baseline():
+    """Completeness of integrated gradients, per sequence, for every head's best score."""
+    torch.manual_seed(0)
+    model = build_model(replace(Experiment().model, num_heads=2), seed=3)
+    with torch.no_grad():
+        model.pooling.key.weight.mul_(20)  # scores that differ by O(1) between sequences
+    lengths = torch.tensor([5, 12, 9, 1])
+    tokens = torch.randint(1, 21, (4, 14), dtype=torch.uint8)
+    tokens[torch.arange(14)[None, :] >= lengths[:, None]] = 0
+    contributions, scores, empty = integrated_gradients(
+        model, tokens, lengths, model.pooling.state.detach(), steps=400
+    )
+    assert contributions.shape == (4, 14)
+    assert np.all(contributions[torch.arange(14)[None, :] >= lengths[:, None]] == 0)
+    np.testing.assert_allclose(contributions.sum(axis=1), scores - empty, atol=1e-2, rtol=1e-2)
+    assert np.abs(scores - empty).max() > 1.0  # so the check compares something
+
+
+def test_mined_motifs_rank_the_contributing_word_first_and_drop_its_parts():
+    rng = np.random.default_rng(1)
+    letters = np.array(list("ACDEGHIKMNPQTVWY"))  # no S, L, R, F: only the motif has them
+    sequences, contributions = [], []
+    for i in range(30):
+        left, right = "".join(rng.choice(letters, 4)), "".join(rng.choice(letters, 5))
+        motif = "SLRF" if i % 10 else "SYRF"  # a few carry a variant: S.RF covers both
+        sequences.append(left + motif + right)
+        parts = rng.normal(0, 0.05, len(sequences[-1]))
+        parts[4:8] += 1.0
+        contributions.append(parts)
+    motifs = mine_motifs(sequences, contributions)
+    assert motifs["motif"].iloc[0] == "SLRF"
+    assert motifs["n_sequences"].iloc[0] == 27
+    # no part of SLRF (SLR, LRF, SL.F ...) and nothing holding it is listed again
+    assert not any(
+        m != "SLRF" and ("SLRF".find(m.replace(".", "")) >= 0 or "SLRF" in m)
+        for m in motifs["motif"]
+        if "." not in m
+    )
+    assert motifs["contribution"].is_monotonic_decreasing
+    assert motif_matches("S.RF", "SLRF") and motif_matches("SLRF", "S.RF")
+    assert not motif_matches("SLRF", "SLRY") and not motif_matches("SLR", "SLRF")
+
+
+def test_position_weights_of_identical_occurrences_carry_full_information():
+    sequences = ["CASSLRFEQ", "CAWSLRFQY", "CSLRFAA"]
+    pwm = position_weights("SLRF", sequences, flank=1)
+    assert pwm["position"].tolist() == [-1, 0, 1, 2, 3, 4]
+    amino = pwm.drop(columns=["position", "information"])
+    np.testing.assert_allclose(amino.sum(axis=1), 1.0)
+    motif_rows = pwm[pwm["position"].between(0, 3)]
+    np.testing.assert_allclose(motif_rows["information"], np.log2(20))
+    assert motif_rows.iloc[0]["S"] == 1.0 and motif_rows.iloc[3]["F"] == 1.0
+    assert pwm.iloc[0]["information"] < np.log2(20)  # the flank varies (S, W, C)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A small simulated cohort (SLRF in 10% of positives' sequences), one fold trained."""
+    root = tmp_path_factory.mktemp("interpret")
+    cfg = SimulationConfig(
+        n_repertoires=24, n_sequences=300, pool_size=3000, seed=5,
+        motifs=(MotifSignal(name="m", motif="SLRF", witness_rate=0.1),),
+    )  # fmt: skip
+    simulate(cfg, root / "sim", threads=1)
+    ingest(root / "sim" / "metadata.tsv", root / "store", label_column="status", threads=1)
+    args = ["--store", str(root / "store"), "--folds", str(root / "folds.tsv"), "--fold", "0"]
+    assert main(["split", "--store", str(root / "store"), "--out", str(root / "folds.tsv"),
+                 "--k", "3"]) == 0  # fmt: skip
+    (root / "exp.yaml").write_text("train: {n_sequences: 300, max_steps: 150, eval_every: 25}\n")
+    assert main(["train", *args, "--experiment", str(root / "exp.yaml"), "--threads", "1",
+                 "--out", str(root / "fold0.pt"), "--no-progress"]) == 0  # fmt: skip
+    assert main(["predict", *args, "--model", str(root / "fold0.pt"),
+                 "--out", str(root / "pred0")]) == 0  # fmt: skip
+    return root
+
+
+def test_interpret_recovers_the_implanted_motif_and_scores_against_the_truth(trained, capsys):
+    out = trained / "interpretation"
+    assert main(["interpret", "--store", str(trained / "store"), "--top", "20",
+                 "--models", str(trained / "fold0.pt"), "--predictions", str(trained / "pred0"),
+                 "--out", str(out), "--truth", str(trained / "sim")]) == 0  # fmt: skip
+    summary = json.loads((out / "interpretation.json").read_text())
+    truth = summary["ground_truth"]
+    assert truth["implanted_motif_rank"]["SLRF"] in (1, 2, 3)
+    assert truth["mean"]["precision_at_10"] >= 0.8
+    assert truth["mean"]["attention_auc"] > 0.9
+    top = pd.read_csv(out / "top_sequences.tsv", sep="\t")
+    assert len(top) == 20 and top["rank"].tolist() == list(range(1, 21))
+    assert top["attention_score"].is_monotonic_decreasing
+    lengths = top["junction_aa"].str.len()
+    assert (top["contributions"].str.count(",") + 1).tolist() == lengths.tolist()
+    assert (out / "pwm_1.tsv").exists() and (out / "motifs.tsv").exists()
+    assert "implanted SLRF: rank" in capsys.readouterr().out
+
+
+def test_interpret_needs_one_model_per_fold(trained):
+    code = main(["interpret", "--store", str(trained / "store"),
+                 "--models", str(trained / "fold0.pt"), str(trained / "fold0.pt"),
+                 "--predictions", str(trained / "pred0"), "--out", str(trained / "x")])  # fmt: skip
+    assert code == 2 and not (trained / "x").exists()
