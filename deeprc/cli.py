@@ -284,9 +284,14 @@ def _run_predict(args: argparse.Namespace) -> None:
         repertoires = read_folds(args.folds, store, args.fold)["test"]
     else:
         repertoires = np.arange(len(store.repertoires))
-    model, _ = load_model(args.model)
+    model, saved = load_model(args.model)
     model.to(_device(args.device))
-    predictions = predict(model, store, repertoires, args.out, chunk=args.chunk)
+    provenance = {"model": str(args.model), "fold": args.fold}
+    provenance |= {k: saved.get(k) for k in ("experiment", "steps", "deeprc_version")}
+    provenance["store_fingerprint"] = store.manifest["fingerprint"]
+    predictions = predict(
+        model, store, repertoires, args.out, chunk=args.chunk, provenance=provenance
+    )
     print(f"{len(predictions)} repertoires scored -> {args.out}")
 
 
@@ -311,6 +316,36 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         mean, sd, n = (result["summary"][metric][k] for k in ("mean", "sd", "n_folds"))
         print(f"{metric:<18} {mean:.3f} +- {sd:.3f} ({n} folds)")
     print(f"-> {args.out}")
+
+
+def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "baseline",
+        help="a simple baseline on one fold (k-mer logistic regression, MinMax SVM, Emerson)",
+        description="Fit a baseline on the fold's train and validation repertoires and score "
+        "its test repertoires; writes predictions.tsv in deeprc predict's format.",
+    )
+    p.add_argument("name", help="kmer3_logistic, kmer4_logistic, minmax_svm or emerson_burden")
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--folds", type=Path, required=True, help="from deeprc split")
+    p.add_argument("--fold", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True, help="directory to create")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_run_baseline)
+
+
+def _run_baseline(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from deeprc.baselines import run_baseline
+    from deeprc.split import read_folds
+    from deeprc.store import Store
+
+    store = Store(args.store)
+    roles = read_folds(args.folds, store, args.fold)
+    train = np.concatenate([roles["train"], roles["validation"]])
+    predictions = run_baseline(args.name, store, train, roles["test"], args.out, seed=args.seed)
+    print(f"{args.name}: {len(predictions)} repertoires scored -> {args.out}")
 
 
 def _add_interpret(sub: argparse._SubParsersAction) -> None:
@@ -354,6 +389,43 @@ def _run_interpret(args: argparse.Namespace) -> None:
     print(f"-> {args.out}")
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="one self-contained HTML report (results, baselines, top sequences, motifs)",
+        description="Write one HTML file with embedded figures: ingest summary, cross-validated "
+        "results beside the baselines, ROC and PR curves, top-attended sequences, motif logos, "
+        "ground-truth checks and provenance.",
+    )
+    p.add_argument("--store", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True, help="metrics.json of deeprc evaluate")
+    p.add_argument(
+        "--baseline", action="append", default=[], metavar="NAME=METRICS",
+        help="a baseline's metrics.json (repeat for each baseline)",
+    )  # fmt: skip
+    p.add_argument("--interpretation", type=Path, help="directory written by deeprc interpret")
+    p.add_argument("--title", default="deeprc report")
+    p.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from deeprc.report import report
+    from deeprc.store import Store
+
+    baselines = {}
+    for item in args.baseline:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--baseline {item!r}: write NAME=path/to/metrics.json")
+        baselines[name] = Path(path)
+    report(
+        store=Store(args.store), metrics=args.metrics, out=args.out, baselines=baselines,
+        interpretation=args.interpretation, title=args.title,
+    )  # fmt: skip
+    print(f"-> {args.out}")
+
+
 def _add_top_sequences(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "top-sequences",
@@ -389,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_select_model(sub)
     _add_predict(sub)
     _add_evaluate(sub)
+    _add_baseline(sub)
     _add_interpret(sub)
+    _add_report(sub)
     _add_top_sequences(sub)
     return parser
 

@@ -41,9 +41,11 @@ def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float =
             raise InputError(f"{path} does not exist; run deeprc predict for that fold first")
         predictions = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str})
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        folds.append(
-            {"predictions": str(path), "sha256": digest, **_fold_metrics(predictions, threshold)}
-        )
+        fold = {"predictions": str(path), "sha256": digest, **_fold_metrics(predictions, threshold)}
+        provenance = Path(directory) / "provenance.json"
+        if provenance.is_file():
+            fold["provenance"] = json.loads(provenance.read_text())
+        folds.append(fold)
     summary = {}
     for metric in METRICS:
         values = np.array([f[metric] for f in folds], dtype=float)

@@ -99,17 +99,21 @@ def motif_matches(a: str, b: str) -> bool:
     return len(a) == len(b) and all(x == y or GAP in (x, y) for x, y in zip(a, b, strict=True))
 
 
-def _covers(longer: str, shorter: str) -> bool:
-    return any(
-        motif_matches(longer[i : i + len(shorter)], shorter)
-        for i in range(len(longer) - len(shorter) + 1)
-    )
+def _overlaps(a: str, b: str) -> bool:
+    """Whether two motifs, at some offset, agree on three or more residues and clash on none
+    (so SLR, LRF.F and S.RF all overlap SLRF)."""
+    for shift in range(-len(b) + 1, len(a)):
+        pairs = [(a[i], b[i - shift]) for i in range(max(0, shift), min(len(a), len(b) + shift))]
+        known = [(x, y) for x, y in pairs if GAP not in (x, y)]
+        if len(known) >= 3 and all(x == y for x, y in known):
+            return True
+    return False
 
 
 def mine_motifs(sequences: list[str], contributions: list[np.ndarray], *, n: int = 10):
     """Motifs ranked by the contribution they carry, summed over the sequences (each sequence
-    counts a motif once, at its best occurrence). A motif inside a better-ranked one, or
-    holding one, is left out: the list names distinct motifs."""
+    counts a motif once, at its best occurrence). A motif that overlaps a better-ranked one
+    is left out: the list names distinct motifs."""
     totals: dict[str, float] = defaultdict(float)
     carriers: dict[str, int] = defaultdict(int)
     for sequence, parts in zip(sequences, contributions, strict=True):
@@ -123,7 +127,7 @@ def mine_motifs(sequences: list[str], contributions: list[np.ndarray], *, n: int
     for word in sorted(totals, key=lambda w: (-totals[w], w)):
         if len(chosen) == n:
             break
-        if any(_covers(c, word) or _covers(word, c) for c in chosen):
+        if any(_overlaps(word, c) for c in chosen):
             continue
         chosen.append(word)
     return pd.DataFrame(

@@ -8,6 +8,7 @@ final attention. Each extra Hopfield update step is one more pass.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,14 +88,21 @@ def score_repertoire(
 
 
 def predict(
-    model: DeepRC, store: Store, repertoires: np.ndarray, out: Path, *, chunk: int = 20_000
+    model: DeepRC,
+    store: Store,
+    repertoires: np.ndarray,
+    out: Path,
+    *,
+    chunk: int = 20_000,
+    provenance: dict | None = None,
 ) -> pd.DataFrame:
     """Write ``out/predictions.tsv`` and ``out/attention.parquet``; returns the predictions.
 
     The attention table has one row per sequence: repertoire_id, sequence_id, row (index into
     the store's encoded arrays), junction_aa, v_call, j_call, duplicate_count, attention (the
     largest over heads), attention_score (the largest score before the softmax) and, with
-    several heads, attention_h<k>.
+    several heads, attention_h<k>. ``provenance`` (model, training config, ...) goes to
+    ``out/provenance.json``, which ``deeprc evaluate`` copies into metrics.json.
     """
     out = Path(out)
     rows = []
@@ -126,4 +134,6 @@ def predict(
             writer.close()
         predictions = pd.DataFrame(rows, columns=["repertoire_id", "y", "logit", "score"])
         predictions.to_csv(tmp / "predictions.tsv", sep="\t", index=False)
+        if provenance is not None:
+            (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return predictions

@@ -19,8 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from deeprc.cli import main
 from deeprc.errors import InputError
 from deeprc.ingest import DROP_REASONS, ingest
+from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.store import decode
 
 # The columns our small hand-written files carry, in this order (a row may leave any out).
@@ -524,6 +526,8 @@ def workdir(tmp_path: Path) -> Path:
     )
     config = {
         "experiment": "experiment.yaml",
+        "baselines": ["kmer3_logistic"],
+        "interpret": {"top": 20},
         "datasets": {
             "tiny": {"metadata": "data/metadata.tsv", "label_column": "status", "folds": 3},
             "sim": {"simulate": "sim.yaml", "folds": 3},
@@ -532,3 +536,24 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A small simulated cohort (SLRF in 10% of positives' sequences), one fold trained."""
+    root = tmp_path_factory.mktemp("interpret")
+    cfg = SimulationConfig(
+        n_repertoires=24, n_sequences=300, pool_size=3000, seed=5,
+        motifs=(MotifSignal(name="m", motif="SLRF", witness_rate=0.1),),
+    )  # fmt: skip
+    simulate(cfg, root / "sim", threads=1)
+    ingest(root / "sim" / "metadata.tsv", root / "store", label_column="status", threads=1)
+    args = ["--store", str(root / "store"), "--folds", str(root / "folds.tsv"), "--fold", "0"]
+    assert main(["split", "--store", str(root / "store"), "--out", str(root / "folds.tsv"),
+                 "--k", "3"]) == 0  # fmt: skip
+    (root / "exp.yaml").write_text("train: {n_sequences: 300, max_steps: 150, eval_every: 25}\n")
+    assert main(["train", *args, "--experiment", str(root / "exp.yaml"), "--threads", "1",
+                 "--out", str(root / "fold0.pt"), "--no-progress"]) == 0  # fmt: skip
+    assert main(["predict", *args, "--model", str(root / "fold0.pt"),
+                 "--out", str(root / "pred0")]) == 0  # fmt: skip
+    return root

@@ -2,17 +2,13 @@
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from deeprc.cli import main
-from deeprc.ingest import ingest
 from deeprc.interpret import integrated_gradients, mine_motifs, motif_matches, position_weights
-from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.train import Experiment, build_model
 
 
@@ -48,12 +44,9 @@ def test_mined_motifs_rank_the_contributing_word_first_and_drop_its_parts():
     motifs = mine_motifs(sequences, contributions)
     assert motifs["motif"].iloc[0] == "SLRF"
     assert motifs["n_sequences"].iloc[0] == 27
-    # no part of SLRF (SLR, LRF, SL.F ...) and nothing holding it is listed again
-    assert not any(
-        m != "SLRF" and ("SLRF".find(m.replace(".", "")) >= 0 or "SLRF" in m)
-        for m in motifs["motif"]
-        if "." not in m
-    )
+    # nothing sharing three residues with SLRF (SLR, LRF, S.RF, xSLR, LRF.y ...) is listed again
+    assert not any(("SLR" in m or "LRF" in m or "S.RF" in m) for m in motifs["motif"][1:])
+    assert len(motifs) > 1  # other, unrelated words remain
     assert motifs["contribution"].is_monotonic_decreasing
     assert motif_matches("S.RF", "SLRF") and motif_matches("SLRF", "S.RF")
     assert not motif_matches("SLRF", "SLRY") and not motif_matches("SLR", "SLRF")
@@ -69,27 +62,6 @@ def test_position_weights_of_identical_occurrences_carry_full_information():
     np.testing.assert_allclose(motif_rows["information"], np.log2(20))
     assert motif_rows.iloc[0]["S"] == 1.0 and motif_rows.iloc[3]["F"] == 1.0
     assert pwm.iloc[0]["information"] < np.log2(20)  # the flank varies (S, W, C)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A small simulated cohort (SLRF in 10% of positives' sequences), one fold trained."""
-    root = tmp_path_factory.mktemp("interpret")
-    cfg = SimulationConfig(
-        n_repertoires=24, n_sequences=300, pool_size=3000, seed=5,
-        motifs=(MotifSignal(name="m", motif="SLRF", witness_rate=0.1),),
-    )  # fmt: skip
-    simulate(cfg, root / "sim", threads=1)
-    ingest(root / "sim" / "metadata.tsv", root / "store", label_column="status", threads=1)
-    args = ["--store", str(root / "store"), "--folds", str(root / "folds.tsv"), "--fold", "0"]
-    assert main(["split", "--store", str(root / "store"), "--out", str(root / "folds.tsv"),
-                 "--k", "3"]) == 0  # fmt: skip
-    (root / "exp.yaml").write_text("train: {n_sequences: 300, max_steps: 150, eval_every: 25}\n")
-    assert main(["train", *args, "--experiment", str(root / "exp.yaml"), "--threads", "1",
-                 "--out", str(root / "fold0.pt"), "--no-progress"]) == 0  # fmt: skip
-    assert main(["predict", *args, "--model", str(root / "fold0.pt"),
-                 "--out", str(root / "pred0")]) == 0  # fmt: skip
-    return root
 
 
 def test_interpret_recovers_the_implanted_motif_and_scores_against_the_truth(trained, capsys):

@@ -50,7 +50,7 @@ def slurm() -> dict[str, str]:
 
 def test_workflow_runs_through_sbatch_with_the_slurm_profile(workdir, slurm, monkeypatch):
     config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
-    del config["datasets"]["sim"]  # the AIRR dataset alone: 2 + 3 x 2 sbatch jobs
+    del config["datasets"]["sim"]  # the AIRR dataset alone
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
     for key, value in slurm.items():
         monkeypatch.setenv(key, value)
@@ -69,7 +69,8 @@ def test_workflow_runs_through_sbatch_with_the_slurm_profile(workdir, slurm, mon
 
     # every job that the plugin says it submitted is in SLURM's own record of ended jobs
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
-    assert len(submitted) == 1 + 3 + 3, output  # ingest, 3 x train, 3 x predict
+    # ingest, 3 x (train, predict, baseline), interpret
+    assert len(submitted) == 1 + 3 * 3 + 1, output
     record = (Path(slurm["DEEPRC_SLURM_DIR"]) / "log" / "jobs.log").read_text()
     ended = dict(re.findall(r"JobId=(\d+) .*?JobState=(\w+)", record))
     assert {job: ended.get(job) for job in submitted} == dict.fromkeys(submitted, "COMPLETED")

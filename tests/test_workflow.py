@@ -60,6 +60,18 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     metrics = json.loads((workdir / "results" / "sim" / "metrics.json").read_text())
     assert len(metrics["folds"]) == 3 and "roc_auc" in metrics["summary"]
     assert (workdir / "results" / "tiny" / "models" / "fold2.pt").exists()
+    baseline = json.loads((workdir / "results" / "sim" / "baselines" / "kmer3_logistic" /
+                           "metrics.json").read_text())  # fmt: skip
+    assert len(baseline["folds"]) == 3
+    interpretation = json.loads(
+        (workdir / "results" / "sim" / "interpretation" / "interpretation.json").read_text()
+    )
+    assert "ground_truth" in interpretation and len(interpretation["motifs"]) >= 1
+    page = (workdir / "results" / "sim" / "report.html").read_text()
+    assert "kmer3_logistic" in page and "Against the ground truth" in page
+    assert (
+        "Against the ground truth" not in (workdir / "results" / "tiny" / "report.html").read_text()
+    )
     again = snakemake(*args, cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

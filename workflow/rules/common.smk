@@ -10,6 +10,7 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     fold=r"\d+",
     seed=r"\d+",
+    baseline="|".join(config["baselines"]) or "none",
 
 
 def dataset(wildcards):
@@ -74,3 +75,17 @@ def ingest_flags(wildcards):
     if opts["collapse"]:
         flags.append("--collapse")
     return " ".join(flags)
+
+
+def interpret_inputs(wildcards):
+    """The store, and each fold's own model beside that fold's predictions."""
+    folds = range(dataset(wildcards)["folds"])
+    results = f"results/{wildcards.dataset}"
+    inputs = {
+        "store": f"{results}/store",
+        "models": [f"{results}/models/fold{k}.pt" for k in folds],
+        "predictions": [f"{results}/predictions/fold{k}" for k in folds],
+    }
+    if is_simulated(wildcards):
+        inputs["truth"] = simulated_dir(wildcards)
+    return inputs
