@@ -2,7 +2,7 @@
 
     python benchmarks/train_step.py
 
-1. One training step at the default sizes (4 repertoires x 10,000 sequences, DeepRC
+1. One training step at the default sizes (16 repertoires x 10,000 sequences, DeepRC
    architecture, Adam), as `deeprc.train.fit` runs it: with the default top_fraction 0.1 (a
    no-gradient pass over all sequences, forward+backward through the top 10%) and with
    top_fraction 1.0 (forward+backward through all). The same model with the dense one-hot Conv1d
@@ -39,11 +39,12 @@ def step_seconds(embedding: str, top_fraction: float, repeat: int) -> float:
     model = build_model(replace(experiment.model, embedding=embedding), seed=0)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-    batch, n, width = 4, experiment.train.n_sequences, 20
-    lengths = torch.from_numpy(rng.integers(10, width + 1, (batch, n)))
+    batch, n, width = experiment.train.batch_size, experiment.train.n_sequences, 31
+    # TRB junction lengths (mean ~15) in a store as wide as the simulated cohorts' (31)
+    lengths = torch.from_numpy(rng.normal(15, 2.5, (batch, n)).round().clip(8, 25).astype(np.int64))
     tokens = torch.from_numpy(rng.integers(1, 21, (batch, n, width)).astype(np.uint8))
     tokens[torch.arange(width) >= lengths[..., None]] = 0
-    y = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    y = torch.arange(batch, dtype=torch.float32) % 2
     times = []
     for _ in range(repeat + 1):
         start = time.perf_counter()
@@ -99,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print("| training step (4 x 10,000 sequences) | dense conv1d (s) | lookup (s) | speed-up |")
+    print("| training step (16 x 10,000 sequences) | dense conv1d (s) | lookup (s) | speed-up |")
     print("|---|---:|---:|---:|")
     for top in (0.1, 1.0):
         dense = step_seconds("dense", top, args.repeat)
