@@ -48,6 +48,7 @@ class TrainConfig:
     max_steps: int = 2000
     eval_every: int = 100
     patience: int = 5
+    min_steps: int = 1500
     checkpoint_every: int = 100
     seed: int = 0
 
@@ -259,7 +260,9 @@ def fit(
                 state["best_state"] = copy.deepcopy(model.state_dict())
             else:
                 state["stale"] += 1
-                state["done"] = state["stale"] >= cfg.patience
+                # a rare motif is found after a plateau of chance-level validation AUC
+                done = state["stale"] >= cfg.patience and state["step"] >= cfg.min_steps
+                state["done"] = done
             bar.set_postfix(loss=f"{loss.item():.3f}", val_auc=f"{metrics['val_auc']:.3f}")
             lines = "".join(json.dumps(h) + "\n" for h in state["history"])
             (out_dir / "train_log.jsonl").write_text(lines)

@@ -26,7 +26,9 @@ from deeprc.store import Store
 from deeprc.train import Experiment, TrainConfig, build_model, fit, load_model
 
 ROOT = Path(__file__).parents[1]
-QUICK = TrainConfig(n_sequences=200, max_steps=40, eval_every=10, checkpoint_every=10, patience=3)
+QUICK = TrainConfig(
+    n_sequences=200, max_steps=40, eval_every=10, checkpoint_every=10, patience=3, min_steps=0
+)
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +197,12 @@ def test_experiment_config_rejects_unknown_keys(tmp_path):
     with pytest.raises(InputError, match="unknown key 'learning_rte'.*learning_rate"):
         load(Experiment, path)
     assert load(Experiment, ROOT / "configs" / "experiments" / "default.yaml") == Experiment()
+
+
+@pytest.mark.parametrize(("min_steps", "stops_at"), [(0, 20), (30, 30)])
+def test_early_stopping_waits_for_min_steps(cohort, tmp_path, min_steps, stops_at):
+    """With a learning rate of 0 nothing improves after the first evaluation."""
+    cfg = replace(QUICK, learning_rate=0.0, patience=1, min_steps=min_steps)
+    state = _fit(*cohort, tmp_path, cfg)
+    assert state["step"] == stops_at
+    assert [h["step"] for h in state["history"]] == list(range(10, stops_at + 1, 10))
