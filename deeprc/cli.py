@@ -138,25 +138,38 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=5, help="folds (%(default)s)")
     p.add_argument("--validation-fraction", type=float, default=0.2, help="(%(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--test-ids",
+        type=Path,
+        help="file of repertoire ids (one a line) forming a fixed test cohort: one fold, "
+        "trained on all other repertoires (--k is then ignored)",
+    )
     p.set_defaults(run=_run_split)
 
 
 def _run_split(args: argparse.Namespace) -> None:
     from deeprc.atomic import atomic_file
-    from deeprc.split import make_folds
+    from deeprc.split import fixed_split, make_folds
     from deeprc.store import Store
 
     store = Store(args.store)
-    folds = make_folds(
-        store.repertoires["repertoire_id"].tolist(),
-        store.labels,
-        k=args.k,
-        validation_fraction=args.validation_fraction,
-        seed=args.seed,
-    )
+    ids = store.repertoires["repertoire_id"].tolist()
+    fraction = args.validation_fraction
+    if args.test_ids is not None:
+        if not args.test_ids.is_file():
+            raise InputError(f"{args.test_ids} does not exist")
+        test_ids = [line.strip() for line in args.test_ids.read_text().splitlines() if line.strip()]
+        folds = fixed_split(
+            ids, store.labels, test_ids, validation_fraction=fraction, seed=args.seed
+        )
+    else:
+        folds = make_folds(
+            ids, store.labels, k=args.k, validation_fraction=fraction, seed=args.seed
+        )
     with atomic_file(args.out) as tmp:
         folds.to_csv(tmp, sep="\t", index=False)
-    print(f"{args.k} folds of {len(store.repertoires)} repertoires -> {args.out}")
+    n_folds = folds["fold"].nunique()
+    print(f"{n_folds} fold(s) of {len(store.repertoires)} repertoires -> {args.out}")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

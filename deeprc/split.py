@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from deeprc.errors import InputError
 from deeprc.store import Store
 
-__all__ = ["make_folds", "read_folds"]
+__all__ = ["make_folds", "fixed_split", "read_folds"]
 
 ROLES = ("train", "validation", "test")
 
@@ -52,6 +52,41 @@ def make_folds(
         )
         for role, members in (("train", train), ("validation", validation), ("test", test)):
             rows += [(fold, ids[i], role) for i in sorted(members)]
+    return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
+
+
+def fixed_split(
+    ids: list[str],
+    labels: np.ndarray,
+    test_ids: list[str],
+    *,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One fold (0): train on one cohort, test on another (as with Emerson's two CMV cohorts).
+
+    ``test_ids`` name the test cohort; validation is a stratified part of the others.
+    """
+    ids, labels = np.asarray(ids), np.asarray(labels)
+    unknown = sorted(set(test_ids) - set(ids))
+    if unknown:
+        raise InputError(f"test repertoires not in the store: {unknown[:5]}")
+    test = np.isin(ids, list(test_ids))
+    rest = np.flatnonzero(~test)
+    if np.bincount(labels[rest], minlength=2).min() < 2:
+        raise InputError(
+            "the training cohort needs at least 2 repertoires of each class (one for validation)"
+        )
+    n_validation = min(max(2, round(validation_fraction * len(rest))), len(rest) - 2)
+    train, validation = train_test_split(
+        rest, test_size=n_validation, stratify=labels[rest], random_state=seed
+    )
+    rows = [
+        (0, ids[i], role)
+        for role, members in (("train", train), ("validation", validation))
+        for i in sorted(members)
+    ]
+    rows += [(0, ids[i], "test") for i in np.flatnonzero(test)]
     return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
 
 

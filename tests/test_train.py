@@ -75,6 +75,25 @@ def test_folds_are_stratified_disjoint_and_seeded(cohort):
         make_folds(["a", "b", "c"], np.array([0, 1, 1]), k=2)
 
 
+def test_fixed_split_trains_on_one_cohort_and_tests_on_another(cohort, tmp_path):
+    store, root = cohort
+    ids = store.repertoires["repertoire_id"].tolist()
+    test_ids = ids[:8]  # "the second cohort"
+    (tmp_path / "test_ids.txt").write_text("\n".join(test_ids) + "\n")
+    out = tmp_path / "fixed.tsv"
+    assert main(["split", "--store", str(root / "store"), "--out", str(out),
+                 "--test-ids", str(tmp_path / "test_ids.txt")]) == 0  # fmt: skip
+    roles = read_folds(out, store, 0)
+    assert sorted(roles["test"]) == list(range(8))
+    rest = np.concatenate([roles["train"], roles["validation"]])
+    assert sorted(rest) == list(range(8, 24))
+    assert set(store.labels[roles["validation"]]) == {0, 1}
+    (tmp_path / "bad.txt").write_text("nobody\n")
+    code = main(["split", "--store", str(root / "store"), "--out", str(tmp_path / "x.tsv"),
+                 "--test-ids", str(tmp_path / "bad.txt")])  # fmt: skip
+    assert code == 2 and not (tmp_path / "x.tsv").exists()
+
+
 def test_same_seed_same_model(cohort, tmp_path):
     store, root = cohort
     torch.set_num_threads(1)

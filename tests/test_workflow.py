@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -75,6 +76,20 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     again = snakemake(*args, cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_fixed_test_cohort_makes_one_fold(workdir):
+    config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
+    (workdir / "test_ids.txt").write_text("rep0000\nrep0001\n")
+    config["datasets"]["tiny"]["test_ids"] = "test_ids.txt"
+    (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = snakemake("--cores", "1", "--dry-run", "--configfile", "configs/config.yaml",
+                    "--replace-workflow-config", cwd=workdir)  # fmt: skip
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    jobs = re.findall(r"rule train_model:\n(?:.*\n)*?\s+wildcards: dataset=(\w+), fold=(\d+)",
+                      dry.stdout)  # fmt: skip
+    assert sorted(set(jobs)) == [("sim", "0"), ("sim", "1"), ("sim", "2"), ("tiny", "0")]
+    assert "--test-ids test_ids.txt" in dry.stdout
 
 
 def test_changing_a_rearrangement_file_reruns_ingest(workdir):

@@ -79,7 +79,7 @@ def ingest_flags(wildcards):
 
 def interpret_inputs(wildcards):
     """The store, and each fold's own model beside that fold's predictions."""
-    folds = range(dataset(wildcards)["folds"])
+    folds = range(n_folds(wildcards))
     results = f"results/{wildcards.dataset}"
     inputs = {
         "store": f"{results}/store",
@@ -89,3 +89,16 @@ def interpret_inputs(wildcards):
     if is_simulated(wildcards):
         inputs["truth"] = simulated_dir(wildcards)
     return inputs
+
+
+def n_folds(wildcards):
+    """One fold for a fixed test cohort (test_ids), else the cross-validation's k."""
+    entry = dataset(wildcards)
+    return 1 if entry["test_ids"] else entry["folds"]
+
+
+def split_flags(wildcards):
+    entry = dataset(wildcards)
+    if entry["test_ids"]:
+        return f"--test-ids {entry['test_ids']}"
+    return f"--k {entry['folds']}"

@@ -2,7 +2,7 @@ rule evaluate_model:
     input:
         lambda wc: expand(
             "results/{{dataset}}/predictions/fold{fold}",
-            fold=range(dataset(wc)["folds"]),
+            fold=range(n_folds(wc)),
         ),
     output:
         "results/{dataset}/metrics.json",
@@ -40,7 +40,7 @@ rule evaluate_baseline:
     input:
         lambda wc: expand(
             "results/{{dataset}}/baselines/{{baseline}}/fold{fold}",
-            fold=range(dataset(wc)["folds"]),
+            fold=range(n_folds(wc)),
         ),
     output:
         "results/{dataset}/baselines/{baseline}/metrics.json",

@@ -1,6 +1,7 @@
 rule split_folds:
     input:
         store="results/{dataset}/store",
+        test_ids=lambda wc: dataset(wc)["test_ids"] or [],
     output:
         "results/{dataset}/folds.tsv",
     log:
@@ -9,10 +10,10 @@ rule split_folds:
     conda:
         "../envs/deeprc.yaml"
     params:
-        k=lambda wc: dataset(wc)["folds"],
+        flags=split_flags,
         seed=config["seed"],
     shell:
-        "deeprc split --store {input.store} --out {output} --k {params.k} --seed {params.seed}"
+        "deeprc split --store {input.store} --out {output} {params.flags} --seed {params.seed}"
         " > {log} 2>&1"
 
 
