@@ -48,7 +48,7 @@ class TrainConfig:
     max_steps: int = 2000
     eval_every: int = 100
     patience: int = 5
-    min_steps: int = 1500
+    min_steps: int = 0
     checkpoint_every: int = 100
     seed: int = 0
 
