@@ -14,7 +14,7 @@ the baselines the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -306,15 +306,14 @@ class MinMaxSVM(_Baseline):
 
 
 def _clonotypes(store: Store, repertoire: int) -> np.ndarray:
-    """The distinct clonotypes (junction_aa, v_call, j_call) of a repertoire, as joined keys."""
+    """The distinct clonotypes (junction_aa, v_call, j_call) of a repertoire, as joined keys.
+
+    A null call (stores written before ingest filled them) is the empty call "": a value of
+    the clonotype, not a missing key.
+    """
     rows = store.sequences(int(repertoire))
-    keys = (
-        rows["junction_aa"].astype(str)
-        + "\t"
-        + rows["v_call"].astype(str)
-        + "\t"
-        + rows["j_call"].astype(str)
-    )
+    calls = [rows[c].astype(object).fillna("").astype(str) for c in ("v_call", "j_call")]
+    keys = rows["junction_aa"].astype(str) + "\t" + calls[0] + "\t" + calls[1]
     return pd.unique(keys.to_numpy(dtype=object))
 
 
@@ -389,6 +388,9 @@ def run_baseline(
     test_repertoires: np.ndarray,
     out: Path,
     seed: int = 0,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[Path] = (),
 ) -> pd.DataFrame:
     """Fit baseline ``name`` on the training repertoires and write ``out/predictions.tsv``.
 
@@ -398,20 +400,22 @@ def run_baseline(
     """
     if name not in BASELINES:
         raise InputError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
-    train = np.asarray(train_repertoires, dtype=np.int64)
-    test = np.asarray(test_repertoires, dtype=np.int64)
-    model = BASELINES[name](seed).fit(store, train)
-    logit = model.log_odds(store, test)
-    meta = store.repertoires.iloc[test]
-    predictions = pd.DataFrame(
-        {
-            "repertoire_id": meta["repertoire_id"].to_numpy(),
-            "y": meta["y"].to_numpy().astype(np.int64),
-            "logit": logit,
-            "score": expit(logit),
-        }
-    )
-    with atomic_directory(Path(out)) as tmp:
+    with atomic_directory(
+        Path(out), overwrite=overwrite, inputs=inputs, command=f"baseline {name}"
+    ) as tmp:
+        train = np.asarray(train_repertoires, dtype=np.int64)
+        test = np.asarray(test_repertoires, dtype=np.int64)
+        model = BASELINES[name](seed).fit(store, train)
+        logit = model.log_odds(store, test)
+        meta = store.repertoires.iloc[test]
+        predictions = pd.DataFrame(
+            {
+                "repertoire_id": meta["repertoire_id"].to_numpy(),
+                "y": meta["y"].to_numpy().astype(np.int64),
+                "logit": logit,
+                "score": expit(logit),
+            }
+        )
         predictions.to_csv(tmp / "predictions.tsv", sep="\t", index=False)
         if isinstance(model, EmersonBurden):
             model.associated_.to_csv(tmp / "associated_clonotypes.tsv", sep="\t", index=False)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from deeprc import __version__
+from deeprc.atomic import no_space
 from deeprc.errors import InputError
 
 __all__ = ["main"]
@@ -120,7 +122,9 @@ def _run_simulate(args: argparse.Namespace) -> None:
     cfg = load(SimulationConfig, args.config)
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
-    summary = simulate(cfg, args.out, threads=args.threads, overwrite=args.overwrite)
+    summary = simulate(
+        cfg, args.out, threads=args.threads, overwrite=args.overwrite, inputs=[args.config]
+    )
     print(f"{cfg.n_repertoires} repertoires x {cfg.n_sequences} sequences -> {args.out}")
     for name, n in summary["n_implanted"].items():
         print(f"  signal {name:<20} implanted in {n:>9,} sequences")
@@ -148,8 +152,7 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_split(args: argparse.Namespace) -> None:
-    from deeprc.atomic import atomic_file
-    from deeprc.split import fixed_split, make_folds
+    from deeprc.split import fixed_split, make_folds, write_folds
     from deeprc.store import Store
 
     store = Store(args.store)
@@ -166,8 +169,7 @@ def _run_split(args: argparse.Namespace) -> None:
         folds = make_folds(
             ids, store.labels, k=args.k, validation_fraction=fraction, seed=args.seed
         )
-    with atomic_file(args.out) as tmp:
-        folds.to_csv(tmp, sep="\t", index=False)
+    write_folds(folds, store, args.out)
     n_folds = folds["fold"].nunique()
     print(f"{n_folds} fold(s) of {len(store.repertoires)} repertoires -> {args.out}")
 
@@ -195,6 +197,7 @@ def _run_train(args: argparse.Namespace) -> None:
 
     import torch
 
+    from deeprc.atomic import locked
     from deeprc.config import load
     from deeprc.split import read_folds
     from deeprc.store import Store
@@ -207,18 +210,19 @@ def _run_train(args: argparse.Namespace) -> None:
     store = Store(args.store)
     roles = read_folds(args.folds, store, args.fold)
     model = build_model(experiment.model, experiment.train.seed)
-    state = fit(
-        model,
-        store,
-        roles["train"],
-        roles["validation"],
-        experiment.train,
-        out_dir=args.out.with_suffix(".work"),
-        experiment=asdict(experiment),
-        device=_device(args.device),
-        progress=not args.no_progress,
-    )
-    save_model(args.out, state, experiment, store)
+    with locked(args.out):  # the model and its .work directory: one run at a time
+        state = fit(
+            model,
+            store,
+            roles["train"],
+            roles["validation"],
+            experiment.train,
+            out_dir=args.out.with_suffix(".work"),
+            experiment=asdict(experiment),
+            device=_device(args.device),
+            progress=not args.no_progress,
+        )
+        save_model(args.out, state, experiment, store, roles)
     best = state["best"]["val_auc"]
     print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best:.3f}")
 
@@ -248,7 +252,7 @@ def _run_select_model(args: argparse.Namespace) -> None:
             f"{mark} {score['model']}: validation AUC {score['val_auc']:.3f}, "
             f"loss {score['val_loss']:.3f} (step {score['step']})"
         )
-    with atomic_file(args.out) as tmp:
+    with atomic_file(args.out, inputs=args.models) as tmp:
         shutil.copyfile(chosen, tmp)
     print(f"-> {args.out}")
 
@@ -277,6 +281,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(run=_run_predict)
 
 
@@ -293,18 +298,46 @@ def _run_predict(args: argparse.Namespace) -> None:
     store = Store(args.store)
     if (args.folds is None) != (args.fold is None):
         raise InputError("--folds and --fold go together")
+    model, saved = load_model(args.model)
+    same_store = saved["store_fingerprint"] == store.manifest["fingerprint"]
+    seen = set(saved["train_ids"]) | set(saved["validation_ids"])
+    ids = store.repertoires["repertoire_id"].to_numpy()
     if args.folds is not None:
         repertoires = read_folds(args.folds, store, args.fold)["test"]
+        if not same_store:
+            raise InputError(
+                f"--fold scores a test set of the model's own cross-validation, but {args.model} "
+                f"was trained on another store (fingerprint {saved['store_fingerprint']}, "
+                f"--store has {store.manifest['fingerprint']}); to score another cohort, "
+                "leave out --folds and --fold"
+            )
+        leaked = sorted(set(ids[repertoires]) & seen)
+        if leaked:
+            raise InputError(
+                f"{args.model} was trained or validated on {len(leaked)} of fold {args.fold}'s "
+                f"test repertoires ({leaked[:5]}); scoring them as a test set would overstate "
+                "its accuracy. Give the model trained on this fold of these folds."
+            )
     else:
         repertoires = np.arange(len(store.repertoires))
-    model, saved = load_model(args.model)
+    in_training = len(set(ids[repertoires]) & seen) if same_store else 0
+    if in_training:
+        print(
+            f"note: {in_training} of the scored repertoires were in the model's training or "
+            "validation set; their scores are not test results",
+            file=sys.stderr,
+        )
     model.to(_device(args.device))
     provenance = {"model": str(args.model), "fold": args.fold}
     provenance |= {k: saved.get(k) for k in ("experiment", "steps", "deeprc_version")}
+    provenance["model_store_fingerprint"] = saved["store_fingerprint"]
     provenance["store_fingerprint"] = store.manifest["fingerprint"]
+    provenance["scored_training_repertoires"] = in_training
+    inputs = [args.store, args.model] + ([args.folds] if args.folds is not None else [])
     predictions = predict(
-        model, store, repertoires, args.out, chunk=args.chunk, provenance=provenance
-    )
+        model, store, repertoires, args.out, chunk=args.chunk, provenance=provenance,
+        overwrite=args.overwrite, inputs=inputs,
+    )  # fmt: skip
     print(f"{len(predictions)} repertoires scored -> {args.out}")
 
 
@@ -344,6 +377,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fold", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(run=_run_baseline)
 
 
@@ -357,7 +391,10 @@ def _run_baseline(args: argparse.Namespace) -> None:
     store = Store(args.store)
     roles = read_folds(args.folds, store, args.fold)
     train = np.concatenate([roles["train"], roles["validation"]])
-    predictions = run_baseline(args.name, store, train, roles["test"], args.out, seed=args.seed)
+    predictions = run_baseline(
+        args.name, store, train, roles["test"], args.out, seed=args.seed,
+        overwrite=args.overwrite, inputs=[args.store, args.folds],
+    )  # fmt: skip
     print(f"{args.name}: {len(predictions)} repertoires scored -> {args.out}")
 
 
@@ -379,6 +416,7 @@ def _add_interpret(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=100, help="sequences per fold (%(default)s)")
     p.add_argument("--steps", type=int, default=64, help="integration steps (%(default)s)")
     p.add_argument("--truth", type=Path, help="simulated cohort directory (truth.tsv)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(run=_run_interpret)
 
 
@@ -390,7 +428,8 @@ def _run_interpret(args: argparse.Namespace) -> None:
     models = [load_model(path)[0] for path in args.models]
     summary = interpret(
         Store(args.store), models, args.predictions, args.out,
-        top=args.top, steps=args.steps, truth_dir=args.truth,
+        top=args.top, steps=args.steps, truth_dir=args.truth, overwrite=args.overwrite,
+        inputs=[args.store, *args.models, *args.predictions, *([args.truth] if args.truth else [])],
     )  # fmt: skip
     print("top motifs: " + ", ".join(summary["motifs"]))
     if "ground_truth" in summary:
@@ -481,13 +520,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's cancel, ``kill``): unwound like Ctrl-C, so clean-up runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    name = f"deeprc {args.command}"
     try:
         args.run(args)
     except InputError as exc:
-        print(f"deeprc {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(f"{name}: stopped by {how}; no partial output was left", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except BrokenPipeError:
+        # the program reading our output (e.g. head) has what it wanted: end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if not no_space(exc):
+            raise
+        where = exc.filename or "the output"
+        print(
+            f"{name}: error: no space left on the device while writing {where}; free space "
+            "there or write the output to a larger disk",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -8,14 +8,14 @@ batch size and the number of workers, not on the number or size of the files.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
 
@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 from isal import isal_zlib
 
 from deeprc import __version__
-from deeprc.atomic import atomic_directory
+from deeprc.atomic import atomic_directory, refuse_inputs, require_space
 from deeprc.errors import InputError
+from deeprc.parallel import parallel_map
 from deeprc.store import AMINO_ACIDS, LOOKUP, encode_into
 
 __all__ = ["DROP_REASONS", "IngestOptions", "ingest"]
@@ -51,6 +52,7 @@ REARRANGEMENT_SUFFIXES = (".tsv", ".tsv.gz", ".tsv.gzip", ".txt", ".txt.gz")
 _TRUE = pa.array(["T", "TRUE", "True", "true", "1"])
 _FALSE = pa.array(["F", "FALSE", "False", "false", "0"])
 _BLOCK_SIZE = 1 << 22
+_COPY_ROWS = 1 << 16
 _ENCODED = ("tokens", "lengths", "counts")
 _INVALID = LOOKUP == 0
 _SEQUENCE_SCHEMA = pa.schema(
@@ -112,7 +114,8 @@ class _FileStats:
 
 def _read_table_text(path: Path) -> pd.DataFrame:
     try:
-        first = path.open(encoding="utf-8").readline()
+        with path.open(encoding="utf-8-sig") as fh:  # -sig: pandas drops a BOM too
+            first = fh.readline()
     except FileNotFoundError:
         raise InputError(f"metadata file {path} does not exist") from None
     except UnicodeDecodeError as exc:
@@ -120,6 +123,16 @@ def _read_table_text(path: Path) -> pd.DataFrame:
             f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8"
         ) from None
     sep = "\t" if "\t" in first or path.suffix.lower() in (".tsv", ".txt") else ","
+    # pandas renames a repeated column to 'name.1', and the first one would be used silently
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(next(csv.reader([first.rstrip("\r\n")], delimiter=sep)), 1):
+        positions.setdefault(name, []).append(number)
+    repeated = {name: at for name, at in positions.items() if name and len(at) > 1}
+    if repeated:
+        raise InputError(
+            f"metadata file {path}: line 1 (header) repeats column name(s) (name: column "
+            f"numbers) {repeated}; rename or remove the extra columns so each name is unique"
+        )
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -167,6 +180,17 @@ def _read_metadata(
             f"metadata {path}: repertoire ids must be unique; duplicated (id: lines): {first}"
         )
     meta["path"] = [data_dir / f for f in meta["file"]]
+    # resolved, so 'a.tsv' and './a.tsv' are one file (its rows would count twice, maybe
+    # under both labels)
+    resolved = meta["path"].map(Path.resolve)
+    shared = meta[resolved.duplicated(keep=False)]
+    if not shared.empty:
+        groups = shared.groupby(resolved[shared.index], sort=False)
+        found = {g["file"].iloc[0]: g["line"].tolist() for _, g in list(groups)[:5]}
+        raise InputError(
+            f"metadata {path}: one rearrangement file is listed for more than one repertoire "
+            f"(file: lines) {found}; give each repertoire its own file, or remove the extra rows"
+        )
     exists = np.array([p.is_file() for p in meta["path"]])
     if not exists.all():
         missing = meta.loc[~exists, ["line", "file"]].to_records(index=False).tolist()
@@ -392,14 +416,18 @@ def _open_text(path: Path) -> io.BufferedReader:
     return io.BufferedReader(_Source(path), buffer_size=1 << 20)
 
 
+class _BlockTooSmall(InputError):
+    """A line longer than the CSV reader's block: ``_ingest_file`` retries with a larger one."""
+
+
 def _batches(
-    stream: io.BufferedReader, path: Path, header: list[str], columns: list[str]
+    stream: io.BufferedReader, path: Path, header: list[str], columns: list[str], block_size: int
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of the wanted columns, all as strings; errors name the line at fault."""
     try:
         reader = pcsv.open_csv(
             stream,
-            read_options=pcsv.ReadOptions(block_size=_BLOCK_SIZE, use_threads=False),
+            read_options=pcsv.ReadOptions(block_size=block_size, use_threads=False),
             parse_options=pcsv.ParseOptions(
                 delimiter="\t", quote_char=False, ignore_empty_lines=False
             ),
@@ -415,7 +443,21 @@ def _batches(
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException):
             raise _corrupt(path, exc) from None
+        if "straddles two block boundaries" in str(exc):
+            raise _BlockTooSmall(
+                f"{path}: a line is longer than {block_size} bytes, the most deeprc reads; "
+                "shorten or remove it"
+            ) from None
         raise _diagnose(path, len(header), exc) from None
+
+
+def _longest_line(path: Path) -> int:
+    """Bytes in the file's longest line, streamed line by line (files may exceed memory)."""
+    try:
+        with _open_text(path) as fh:
+            return max(map(len, fh), default=0)
+    except (EOFError, OSError, isal_zlib.error) as exc:
+        raise _corrupt(path, exc) from None
 
 
 def _bad_value(path: Path, column: str, values: pa.Array, bad: pa.Array, first_line: int, fix: str):
@@ -476,18 +518,35 @@ def _parse_counts(raw: pa.Array, path: Path, first_line: int) -> pa.Array:
             return pc.fill_null(pc.cast(as_float, pa.int64()), 1)
     except pa.ArrowInvalid:
         pass
-    bad = pa.array([not _is_whole(v) for v in raw.to_pylist()])
-    raise _bad_value(
-        path, "duplicate_count", raw, bad, first_line,
-        "duplicate_count must be a whole number (empty means 1)",
-    )  # fmt: skip
+    counts = []
+    for index, value in enumerate(raw.to_pylist()):
+        try:
+            counts.append(_parse_count(value))
+        except ValueError as problem:
+            raise InputError(
+                f"{path}: line {first_line + index}, column 'duplicate_count': {problem} "
+                f"{value!r}; a count must be a whole number from -2**63 to 2**63-1 (empty means 1)"
+            ) from None
+    return pa.array(counts, pa.int64())
 
 
-def _is_whole(value: str | None) -> bool:
-    try:
-        return value is None or float(value).is_integer()
-    except ValueError:
-        return False
+# The numbers Arrow's string casts accept (Python's int/float also take spaces, '_', 'nan', ...).
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _parse_count(value: str | None) -> int:
+    """One count, exactly: the slow path for a batch that Arrow's casts refuse, to name the row
+    at fault (or to read integers near 2**63, which the float cast rounds out of range)."""
+    if value is None:
+        return 1
+    if not _NUMBER.fullmatch(value):
+        raise ValueError("invalid value")
+    number = int(value) if value.lstrip("+-").isdigit() else float(value)
+    if not -(2**63) <= number < 2**63:
+        raise ValueError("out-of-range value")
+    if number % 1:
+        raise ValueError("invalid value")
+    return int(number)
 
 
 def _filter_batch(
@@ -555,13 +614,14 @@ def _filter_batch(
     sequence_id = column("sequence_id")
     if sequence_id is None:
         sequence_id = pa.nulls(n, pa.string())
+    # An empty call is a value (a file without J assignments), so the store holds "", not null.
     kept = pa.table(
         {
             "sequence_id": sequence_id,
             "junction_aa": residues.strings,
-            "v_call": v_call,
-            "j_call": j_call,
-            "locus": locus,
+            "v_call": pc.fill_null(v_call, ""),
+            "j_call": pc.fill_null(j_call, ""),
+            "locus": pc.fill_null(locus, ""),
             "duplicate_count": count,
         }
     ).filter(pa.array(keep))
@@ -593,9 +653,22 @@ def _to_store_columns(table: pa.Table, repertoire_index: int) -> pa.Table:
 
 
 def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> _FileStats:
-    """Stream one repertoire file into one Parquet part and raw encoded parts (a worker's job)."""
-    index, path, part, options = task
+    """Stream one repertoire file into one Parquet part and raw encoded parts (a worker's job).
+
+    A file with a line longer than the default block is read again, from scratch (the parts
+    are rewritten, the stats restarted), with a block twice that line's size: lines of any
+    length can be read, while files that parse fine are read once.
+    """
     pa.set_cpu_count(1)
+    try:
+        return _ingest_attempt(task, _BLOCK_SIZE)
+    except _BlockTooSmall:
+        longest = _longest_line(task[1])
+        return _ingest_attempt(task, min(1 << (2 * longest).bit_length(), 2**31 - 1))
+
+
+def _ingest_attempt(task: tuple[int, Path, Path, IngestOptions], block_size: int) -> _FileStats:
+    index, path, part, options = task
     header = _read_header(path)
     roles = _columns(header, path)
     stats = _FileStats(junction_column=roles["junction"])
@@ -613,7 +686,7 @@ def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> _FileStats:
         _EncodedParts(part, options.max_length) as encoded,
         io.BufferedReader(source, buffer_size=1 << 20) as stream,
     ):
-        for batch in _batches(stream, path, header, columns):
+        for batch in _batches(stream, path, header, columns, block_size):
             kept = _filter_batch(batch, roles, options, stats, path, first_line=stats.rows_read + 2)
             if options.collapse:
                 collected.append(kept)
@@ -670,29 +743,40 @@ def _write_kept(
 def _concatenate_encoded(
     tmp: Path, parts: list[Path], n_kept: list[int], width: int, part_width: int
 ) -> None:
-    """One memory-mappable array per field, copied part by part (memory stays flat)."""
+    """One memory-mappable array per field, copied part by part (memory stays flat).
+
+    Written with plain writes, not into a memory map: on a full disk a write into a memory map
+    kills the process with SIGBUS, while ``write`` raises ENOSPC, which becomes a message.
+    """
     enc = tmp / "encoded"
     enc.mkdir()
     offsets = np.concatenate([[0], np.cumsum(n_kept)]).astype(np.int64)
     n = int(offsets[-1])
+    require_space(
+        tmp.parent, n * (width + 1 + 8) + offsets.nbytes, f"writing the encoded arrays ({n:,} rows)"
+    )
     np.save(enc / "offsets.npy", offsets)
     for name, dtype, shape in (
         ("tokens", np.uint8, (n, width)),
         ("lengths", np.uint8, (n,)),
         ("counts", np.int64, (n,)),
     ):
-        out = np.lib.format.open_memmap(enc / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
-            raw = part.with_suffix(f".{name}")
-            if stop > start:
-                src = np.memmap(
-                    raw, dtype=dtype, mode="r", shape=(stop - start, part_width)[: len(shape)]
-                )
-                out[start:stop] = src[:, :width] if name == "tokens" else src
-                del src
-            raw.unlink()
-        out.flush()
-        del out
+        with (enc / f"{name}.npy").open("wb") as out:
+            header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(out, header)
+            for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
+                raw = part.with_suffix(f".{name}")
+                if stop > start:
+                    src = np.memmap(
+                        raw, dtype=dtype, mode="r", shape=(stop - start, part_width)[: len(shape)]
+                    )
+                    for lo in range(0, len(src), _COPY_ROWS):
+                        block = src[lo : lo + _COPY_ROWS]
+                        out.write(
+                            np.ascontiguousarray(block[:, :width] if name == "tokens" else block)
+                        )
+                    del src
+                raw.unlink()
 
 
 def _fingerprint(repertoires: pd.DataFrame, options: IngestOptions, positive: str) -> str:
@@ -724,33 +808,26 @@ def ingest(
     """
     metadata, out = Path(metadata), Path(out)
     data_dir = Path(data_dir) if data_dir is not None else metadata.parent
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; remove it or pass --overwrite")
-    meta = _read_metadata(
-        metadata,
-        id_column=id_column,
-        file_column=file_column,
-        label_column=label_column,
-        data_dir=data_dir,
-        options=options,
-        log=log,
-    )
-    positive = _positive_label(meta["label"], positive_label, metadata)
-    with atomic_directory(out) as tmp:
+    inputs = [metadata, data_dir]
+    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="ingest") as tmp:
+        meta = _read_metadata(
+            metadata,
+            id_column=id_column,
+            file_column=file_column,
+            label_column=label_column,
+            data_dir=data_dir,
+            options=options,
+            log=log,
+        )
+        refuse_inputs(out, meta["path"])
+        positive = _positive_label(meta["label"], positive_label, metadata)
         (tmp / "sequences").mkdir()
         parts = [tmp / "sequences" / f"part-{i:06d}.parquet" for i in range(len(meta))]
         tasks = [
             (i, p, part, options)
             for i, (p, part) in enumerate(zip(meta["path"], parts, strict=True))
         ]
-        if threads <= 1:
-            stats = [_ingest_file(t) for t in tasks]
-        else:
-            # fork: workers start in milliseconds; Arrow re-initialises its pools after a fork
-            with ProcessPoolExecutor(
-                min(threads, len(tasks)), mp_context=get_context("fork")
-            ) as ex:
-                stats = list(ex.map(_ingest_file, tasks))
+        stats = parallel_map(_ingest_file, tasks, threads)
         report = _report(meta, stats)
         empty = report[report["rows_kept"] == 0]
         if not empty.empty:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -214,9 +215,32 @@ def interpret(
     top: int = 100,
     steps: int = 64,
     truth_dir: Path | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[Path] = (),
 ) -> dict:
     """Write top_sequences.tsv, motifs.tsv, pwm_<rank>.tsv for the top 3 motifs and
     interpretation.json (with ground-truth checks when ``truth_dir`` holds truth.tsv)."""
+    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="interpret") as tmp:
+        table, motifs, summary = _analyse(store, models, prediction_dirs, top, steps, truth_dir)
+        sequences = table["junction_aa"].tolist()
+        table.to_csv(tmp / "top_sequences.tsv", sep="\t", index=False)
+        motifs.to_csv(tmp / "motifs.tsv", sep="\t", index=False)
+        for rank, motif in enumerate(summary["motifs"], start=1):
+            pwm = position_weights(motif, sequences)
+            pwm.to_csv(tmp / f"pwm_{rank}.tsv", sep="\t", index=False, float_format="%.4f")
+        (tmp / "interpretation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _analyse(
+    store: Store,
+    models: list[DeepRC],
+    prediction_dirs: list[Path],
+    top: int,
+    steps: int,
+    truth_dir: Path | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The top sequences with their contributions, the mined motifs and the summary."""
     if len(models) != len(prediction_dirs):
         raise InputError("give one model per prediction directory (the fold's own model)")
     fold_tables, all_top = [], []
@@ -262,11 +286,4 @@ def interpret(
         truth = pd.read_csv(Path(truth_dir) / "truth.tsv", sep="\t", dtype=str)
         table["signal"] = _is_signal(table, truth)
         summary["ground_truth"] = _ground_truth(fold_tables, Path(truth_dir), motifs)
-    with atomic_directory(out) as tmp:
-        table.to_csv(tmp / "top_sequences.tsv", sep="\t", index=False)
-        motifs.to_csv(tmp / "motifs.tsv", sep="\t", index=False)
-        for rank, motif in enumerate(summary["motifs"], start=1):
-            pwm = position_weights(motif, sequences)
-            pwm.to_csv(tmp / f"pwm_{rank}.tsv", sep="\t", index=False, float_format="%.4f")
-        (tmp / "interpretation.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return table, motifs, summary

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +95,8 @@ def predict(
     *,
     chunk: int = 20_000,
     provenance: dict | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[Path] = (),
 ) -> pd.DataFrame:
     """Write ``out/predictions.tsv`` and ``out/attention.parquet``; returns the predictions.
 
@@ -107,7 +109,7 @@ def predict(
     out = Path(out)
     rows = []
     writer = None
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="predict") as tmp:
         for r in repertoires:
             logit, attention, scores = score_repertoire(model, store, int(r), chunk=chunk)
             meta = store.repertoires.iloc[int(r)]
@@ -118,8 +120,8 @@ def predict(
                 "sequence_id": pa.array(sequences["sequence_id"].astype(str), pa.string()),
                 "row": pa.array(np.arange(store.offsets[r], store.offsets[r + 1])),
                 "junction_aa": pa.array(sequences["junction_aa"], pa.string()),
-                "v_call": pa.array(sequences["v_call"].astype(str), pa.string()),
-                "j_call": pa.array(sequences["j_call"].astype(str), pa.string()),
+                "v_call": pa.array(sequences["v_call"].astype(object).fillna(""), pa.string()),
+                "j_call": pa.array(sequences["j_call"].astype(object).fillna(""), pa.string()),
                 "duplicate_count": pa.array(sequences["duplicate_count"]),
                 "attention": pa.array(attention.max(axis=0)),
                 "attention_score": pa.array(scores.max(axis=0)),

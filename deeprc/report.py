@@ -31,6 +31,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 from deeprc import __version__  # noqa: E402
 from deeprc.atomic import atomic_file  # noqa: E402
 from deeprc.errors import InputError  # noqa: E402
+from deeprc.evaluate import AUCS, METRICS, MIN_PER_CLASS  # noqa: E402
 from deeprc.store import AMINO_ACIDS, Store  # noqa: E402
 
 __all__ = ["report", "logo_figure"]
@@ -52,6 +53,7 @@ th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 .seq { font-family: ui-monospace, monospace; letter-spacing: .05em; }
 .note { color: #555; font-size: .9em; } img { max-width: 100%; }
+.warn { color: #8a4b00; background: #fff4e0; padding: .3em .6em; font-size: .9em; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 """
 
@@ -120,17 +122,38 @@ def _predictions(metrics: dict) -> list[pd.DataFrame]:
     return frames
 
 
-def _results_section(results: dict[str, dict]) -> str:
+def _shown(stat: dict) -> str:
+    if stat["n_folds"] == 0:
+        return "n/a"
+    return f"{stat['mean']:.3f}" + (f" ± {stat['sd']:.3f}" if stat["n_folds"] > 1 else "")
+
+
+def _per_fold(metrics: dict) -> pd.DataFrame:
+    """The model's metrics per fold; AUCs left out of the summary are marked."""
     rows = []
+    for k, fold in enumerate(metrics["folds"]):
+        mark = " *" if fold.get("auc_too_few") else ""
+        rows.append(
+            {"fold": k, "test repertoires": fold["n_repertoires"], "positive": fold["n_positive"]}
+            | {m: f"{fold[m]:.3f}{mark if m in AUCS else ''}" for m in METRICS}
+        )
+    return pd.DataFrame(rows)
+
+
+def _results_section(results: dict[str, dict]) -> str:
+    rows, notes = [], {}
     for name, metrics in results.items():
         row = {"method": name}
-        for metric in ("roc_auc", "pr_auc", "balanced_accuracy"):
-            s = metrics["summary"][metric]
-            row[metric] = (
-                f"{s['mean']:.3f} ± {s['sd']:.3f}" if s["n_folds"] > 1 else (f"{s['mean']:.3f}")
-            )
-        row["folds"] = metrics["summary"]["roc_auc"]["n_folds"]
+        for metric in METRICS:
+            stat = metrics["summary"][metric]
+            row[metric] = _shown(stat)
+            if "note" in stat:
+                notes[f"AUCs{' n/a' if stat['n_folds'] == 0 else ''}: {stat['note']}."] = None
+        row["folds"] = len(metrics["folds"])
         rows.append(row)
+    caption = f"{MODEL} per fold"
+    if any(f.get("auc_too_few") for f in results[MODEL]["folds"]):
+        caption += f" (* not averaged: fewer than {MIN_PER_CLASS} test repertoires of a class)"
     figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(10, 4.3))
     for name, metrics in results.items():
         frames = _predictions(metrics)
@@ -156,6 +179,9 @@ def _results_section(results: dict[str, dict]) -> str:
         '<p class="note">Mean ± sd over the test folds; every method saw the same folds. '
         "Curves pool the test predictions of all folds (thin lines: DeepRC per fold).</p>"
         + _table(pd.DataFrame(rows), text_columns=("method",))
+        + "".join(f'<p class="warn">{html.escape(note)}</p>' for note in notes)
+        + f'<p class="note">{html.escape(caption)}:</p>'
+        + _table(_per_fold(results[MODEL]))
         + _png(figure)
     )
 
@@ -206,6 +232,7 @@ def logo_figure(pwm: pd.DataFrame, title: str):
 def _interpretation_section(directory: Path, n_rows: int) -> str:
     summary = json.loads((directory / "interpretation.json").read_text())
     top = pd.read_csv(directory / "top_sequences.tsv", sep="\t", dtype={"repertoire_id": str})
+    top = top.fillna({"v_call": "", "j_call": ""})  # an empty call reads back as NaN
     shown = top[top["rank"] <= n_rows].copy()
     shown["sequence (contribution)"] = [
         _coloured(s, c) for s, c in zip(shown["junction_aa"], shown["contributions"], strict=True)

@@ -15,10 +15,9 @@ Every random choice derives from one seed, so the same configuration and seed gi
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +29,7 @@ from isal import igzip
 from deeprc import __version__
 from deeprc.atomic import atomic_directory
 from deeprc.errors import InputError
+from deeprc.parallel import parallel_map
 from deeprc.store import AMINO_ACIDS
 
 __all__ = ["MotifSignal", "PublicSignal", "SimulationConfig", "simulate"]
@@ -184,11 +184,7 @@ def _draw(model: OlgaModel, n: int, seed: np.random.SeedSequence, threads: int) 
     sizes = [min(chunk, n - start) for start in range(0, n, chunk)]
     seeds = [int(s.generate_state(1)[0]) for s in seed.spawn(len(sizes))]
     tasks = [(model, size, s) for size, s in zip(sizes, seeds, strict=True)]
-    if threads <= 1 or len(tasks) == 1:
-        rows = [row for task in tasks for row in _draw_olga(task)]
-    else:
-        with ProcessPoolExecutor(threads, mp_context=get_context("fork")) as pool:
-            rows = [row for part in pool.map(_draw_olga, tasks) for row in part]
+    rows = [row for part in parallel_map(_draw_olga, tasks, threads) for row in part]
     return np.array(rows, dtype=object).reshape(-1, 4)
 
 
@@ -320,10 +316,6 @@ def _write_repertoire(task: tuple[_Plan, Path]) -> list[tuple[str, str, str]]:
 _WORKER: dict = {}
 
 
-def _init_worker(pool: np.ndarray, public: dict[str, np.ndarray], cfg: SimulationConfig) -> None:
-    _WORKER.update(pool=pool, public=public, cfg=cfg)
-
-
 # ----------------------------------------------------------------------------- the cohort
 
 
@@ -363,7 +355,12 @@ def _plans(cfg: SimulationConfig, seeds: list[np.random.SeedSequence]) -> list[_
 
 
 def simulate(
-    cfg: SimulationConfig, out: Path, *, threads: int = 2, overwrite: bool = False
+    cfg: SimulationConfig,
+    out: Path,
+    *,
+    threads: int = 2,
+    overwrite: bool = False,
+    inputs: Iterable[Path] = (),
 ) -> dict:
     """Write a simulated cohort to ``out``; returns the summary also saved as simulation.json.
 
@@ -372,30 +369,19 @@ def simulate(
     ``truth_repertoires.tsv`` (true status, observed label, signals carried).
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} exists; remove it or pass --overwrite")
-    root = np.random.SeedSequence(cfg.seed)
-    pool_seed, public_seed, plan_seed = root.spawn(3)
-    pool = _draw(cfg.model, cfg.resolved_pool_size, pool_seed, threads)
-    public_seeds = public_seed.spawn(len(cfg.public_clonotypes))
-    public = {
-        p.name: _draw(cfg.model, p.n_clonotypes, s, 1)
-        for p, s in zip(cfg.public_clonotypes, public_seeds, strict=True)
-    }
-    plans = _plans(cfg, plan_seed.spawn(1 + cfg.n_repertoires))
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="simulate") as tmp:
+        root = np.random.SeedSequence(cfg.seed)
+        pool_seed, public_seed, plan_seed = root.spawn(3)
+        pool = _draw(cfg.model, cfg.resolved_pool_size, pool_seed, threads)
+        public_seeds = public_seed.spawn(len(cfg.public_clonotypes))
+        public = {
+            p.name: _draw(cfg.model, p.n_clonotypes, s, 1)
+            for p, s in zip(cfg.public_clonotypes, public_seeds, strict=True)
+        }
+        plans = _plans(cfg, plan_seed.spawn(1 + cfg.n_repertoires))
         tasks = [(plan, tmp / f"{plan.repertoire_id}.tsv.gz") for plan in plans]
-        if threads <= 1:
-            _init_worker(pool, public, cfg)
-            truths = [_write_repertoire(t) for t in tasks]
-        else:
-            with ProcessPoolExecutor(
-                threads,
-                mp_context=get_context("fork"),
-                initializer=_init_worker,
-                initargs=(pool, public, cfg),
-            ) as executor:
-                truths = list(executor.map(_write_repertoire, tasks, chunksize=4))
+        _WORKER.update(pool=pool, public=public, cfg=cfg)  # forked workers inherit it
+        truths = parallel_map(_write_repertoire, tasks, threads, chunksize=4)
         _write_tables(tmp, plans, truths)
         summary = {
             "deeprc_version": __version__,

@@ -1,8 +1,9 @@
 """Stratified cross-validation folds with a seeded inner validation split.
 
 One long table, one row per (fold, repertoire): ``fold``, ``repertoire_id``, ``role`` in
-{train, validation, test}. Every later stage reads its repertoires from it, so all models and
-baselines of a fold see exactly the same repertoires.
+{train, validation, test} and ``store_fingerprint`` (the store it was made from). Every later
+stage reads its repertoires from it, so all models and baselines of a fold see exactly the same
+repertoires, and none reads it against another store.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from deeprc.atomic import atomic_file
 from deeprc.errors import InputError
 from deeprc.store import Store
 
-__all__ = ["make_folds", "fixed_split", "read_folds"]
+__all__ = ["fixed_split", "make_folds", "read_folds", "write_folds"]
 
 ROLES = ("train", "validation", "test")
+FOLD_COLUMNS = ("fold", "repertoire_id", "role", "store_fingerprint")
 
 
 def make_folds(
@@ -90,17 +93,70 @@ def fixed_split(
     return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
 
 
+def write_folds(folds: pd.DataFrame, store: Store, path: Path) -> None:
+    """The folds table, each row stamped with the fingerprint of the store it was made from."""
+    with atomic_file(path) as tmp:
+        folds.assign(store_fingerprint=store.manifest["fingerprint"]).to_csv(
+            tmp, sep="\t", index=False
+        )
+
+
 def read_folds(path: Path, store: Store, fold: int) -> dict[str, np.ndarray]:
-    """Repertoire indices of the store per role for one fold; checks the table fits the store."""
-    folds = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str})
+    """Repertoire indices of the store per role for one fold.
+
+    Checks that the table was made from this very store and that no repertoire has two roles
+    in one fold (which would put training repertoires into a test set).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"folds file {path} does not exist; make it with deeprc split")
+    try:
+        folds = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"folds file {path} cannot be read as TSV ({exc})") from None
+    missing = [c for c in FOLD_COLUMNS if c not in folds.columns]
+    if missing:
+        raise InputError(
+            f"folds file {path} lacks the column(s) {missing} (it has {list(folds.columns)}); "
+            "make it with deeprc split"
+        )
+    folds["line"] = np.arange(len(folds)) + 2
+    fingerprint = store.manifest["fingerprint"]
+    other = folds[folds["store_fingerprint"] != fingerprint]
+    if not other.empty:
+        raise InputError(
+            f"folds file {path} was made from the store with fingerprint "
+            f"{other['store_fingerprint'].iloc[0]!r} (line {other['line'].iloc[0]}), not from "
+            f"--store {store.path} ({fingerprint!r}); make folds for this store with deeprc split"
+        )
+    bad_role = folds[~folds["role"].isin(ROLES)]
+    if not bad_role.empty:
+        raise InputError(
+            f"folds file {path}, line {bad_role['line'].iloc[0]}: role "
+            f"{bad_role['role'].iloc[0]!r} is not one of {list(ROLES)}"
+        )
+    if not folds["fold"].str.fullmatch(r"\d+").all():
+        line = folds.loc[~folds["fold"].str.fullmatch(r"\d+"), "line"].iloc[0]
+        raise InputError(f"folds file {path}, line {line}: fold must be a whole number >= 0")
+    folds["fold"] = folds["fold"].astype(int)
     if fold not in set(folds["fold"]):
         raise InputError(f"{path}: no fold {fold}; folds are {sorted(set(folds['fold']))}")
-    index = dict(zip(store.repertoires["repertoire_id"], store.repertoires.index, strict=True))
     chosen = folds[folds["fold"] == fold]
+    twice = chosen[chosen.duplicated("repertoire_id", keep=False)]
+    if not twice.empty:
+        first = twice["repertoire_id"].iloc[0]
+        lines = twice.loc[twice["repertoire_id"] == first, ["line", "role"]].values.tolist()
+        raise InputError(
+            f"folds file {path}: repertoire {first!r} appears more than once in fold {fold} "
+            f"(line, role): {lines}; each repertoire has one role per fold"
+        )
+    index = dict(zip(store.repertoires["repertoire_id"], store.repertoires.index, strict=True))
     unknown = sorted(set(chosen["repertoire_id"]) - set(index))
     if unknown:
         raise InputError(f"{path}: repertoires not in the store {store.path}: {unknown[:5]}")
     return {
-        role: np.array([index[r] for r in chosen.loc[chosen["role"] == role, "repertoire_id"]])
+        role: np.array(
+            [index[r] for r in chosen.loc[chosen["role"] == role, "repertoire_id"]], dtype=np.int64
+        )
         for role in ROLES
     }

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deeprc.errors import InputError
+
 __all__ = ["AMINO_ACIDS", "LOOKUP", "Store", "decode", "encode_into"]
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -55,9 +57,26 @@ class Store:
 
     path: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        missing = [
+            name
+            for name in ("manifest.json", "repertoires.tsv", "encoded/offsets.npy")
+            if not (self.path / name).is_file()
+        ]
+        if missing:
+            what = "does not exist" if not self.path.exists() else f"lacks {missing}"
+            raise InputError(
+                f"{self.path} is not a deeprc store ({what}); make one with deeprc ingest"
+            )
+
     @cached_property
     def manifest(self) -> dict:
-        return json.loads((self.path / "manifest.json").read_text())
+        path = self.path / "manifest.json"
+        try:
+            return json.loads(path.read_text())
+        except ValueError as exc:
+            raise InputError(f"{path} is damaged ({exc}); ingest the store again") from None
 
     @cached_property
     def repertoires(self) -> pd.DataFrame:

@@ -66,14 +66,50 @@ def build_model(cfg: ModelConfig, seed: int) -> DeepRC:
     return DeepRC(**asdict(cfg))
 
 
+MODEL_FORMAT = "deeprc-model"
+CHECKPOINT_FORMAT = "deeprc-checkpoint"
+
+
+def _load_saved(path: Path) -> dict:
+    """A deeprc model file's contents, loaded so that the file cannot run code.
+
+    Anything else (a truncated file, a checkpoint, another program's pickle) is an InputError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist; train one with deeprc train")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (any failure to parse means: not our model file)
+        raise InputError(
+            f"{path} is not a deeprc model file or is truncated ({type(exc).__name__}); give "
+            "a model written by deeprc train"
+        ) from None
+    kind = saved.get("format") if isinstance(saved, dict) else None
+    if kind == CHECKPOINT_FORMAT:
+        raise InputError(
+            f"{path} is a training checkpoint, not a model; give the model file that deeprc "
+            "train writes at --out (the checkpoint lives in <model>.work/)"
+        )
+    if kind != MODEL_FORMAT:
+        raise InputError(
+            f"{path} is not a deeprc model file (no '{MODEL_FORMAT}' format mark; models of "
+            "deeprc before 0.2 lack it: train it again)"
+        )
+    return saved
+
+
 def load_model(path: Path) -> tuple[DeepRC, dict]:
     """A trained model (best validation state) and its saved metadata."""
     from deeprc.config import build
 
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = _load_saved(path)
     experiment = build(Experiment, saved["experiment"], str(path))
     model = DeepRC(**asdict(experiment.model))
-    model.load_state_dict(saved["model_state"])
+    try:
+        model.load_state_dict(saved["model_state"])
+    except RuntimeError as exc:
+        raise InputError(f"{path}: the weights do not fit the model's config ({exc})") from None
     model.eval()
     return model, saved
 
@@ -86,21 +122,32 @@ def select_model(paths: list[Path]) -> tuple[Path, list[dict]]:
     """
     scores = []
     for path in paths:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = _load_saved(path)
         best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
         scores.append({"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}})
     chosen = max(range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"]))
     return Path(paths[chosen]), scores
 
 
-def save_model(path: Path, state: dict, experiment: Experiment, store: Store) -> None:
-    """The best model with what it takes to trust it later: config, version, data, history."""
+def save_model(
+    path: Path, state: dict, experiment: Experiment, store: Store, roles: dict[str, np.ndarray]
+) -> None:
+    """The best model with what it takes to trust it later: config, version, data, history.
+
+    Plain values and tensors only, so that it loads with ``weights_only=True``. The ids of the
+    repertoires it was trained and validated on let ``deeprc predict`` refuse to score them as
+    a test set.
+    """
+    ids = store.repertoires["repertoire_id"].to_numpy()
     _save(
         {
+            "format": MODEL_FORMAT,
             "model_state": state["best_state"],
             "experiment": asdict(experiment),
             "deeprc_version": __version__,
             "store_fingerprint": store.manifest["fingerprint"],
+            "train_ids": [str(i) for i in ids[roles["train"]]],
+            "validation_ids": [str(i) for i in ids[roles["validation"]]],
             "steps": state["step"],
             "history": state["history"],
         },
@@ -111,6 +158,20 @@ def save_model(path: Path, state: dict, experiment: Experiment, store: Store) ->
 def _save(obj: dict, path: Path) -> None:
     with atomic_file(path) as tmp:
         torch.save(obj, tmp)
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """A checkpoint to resume from; a damaged one is an error that says how to start again."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("no checkpoint format mark")
+    except Exception as exc:  # noqa: BLE001 (any failure to parse means: unusable)
+        raise InputError(
+            f"checkpoint {path} is damaged or truncated ({type(exc).__name__}); delete {path} "
+            "to start this training again from step 0"
+        ) from None
+    return saved
 
 
 def _class_weights(labels: np.ndarray) -> torch.Tensor:
@@ -197,7 +258,7 @@ def fit(
     state = {"step": 0, "best": None, "best_state": None, "stale": 0, "history": []}
     state |= {"order": np.array([], dtype=np.int64), "position": 0, "done": False}
     if checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        saved = _load_checkpoint(checkpoint_path)
         if saved["identity"] != identity:
             raise InputError(
                 f"{checkpoint_path} belongs to another run (experiment, store or split differ); "
@@ -207,18 +268,19 @@ def fit(
         optimiser.load_state_dict(saved["optimiser_state"])
         rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
-        state = saved["state"]
+        state = saved["state"] | {"order": np.array(saved["state"]["order"], dtype=np.int64)}
         print(f"resuming from {checkpoint_path} at step {state['step']}", flush=True)
 
     def checkpoint() -> None:
         _save(
             {
+                "format": CHECKPOINT_FORMAT,
                 "identity": identity,
                 "model_state": model.state_dict(),
                 "optimiser_state": optimiser.state_dict(),
                 "numpy_rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(),
-                "state": state,
+                "state": state | {"order": state["order"].tolist()},
                 "deeprc_version": __version__,
             },
             checkpoint_path,

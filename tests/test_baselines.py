@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from scipy import sparse
 from scipy.special import expit
@@ -180,6 +183,43 @@ def test_emerson_finds_the_implanted_public_clonotypes(signal, null, tmp_path):
     assert len(shown) == len(table) and len(written) == len(test)
     null_store, null_train, _, _ = null
     assert EmersonBurden().fit(null_store, null_train).associated_.empty
+
+
+@pytest.mark.parametrize("written_by", ["ingest", "an older ingest (null calls)"])
+def test_emerson_counts_an_empty_call_as_a_value(h, tmp_path, written_by):
+    """Files without J (or V) assignments: an empty call is part of the clonotype, not a gap."""
+    public = ("CASSLGQETQYF", "TRBV5-1*01", "")  # no J call, in every positive
+    files = {}
+    for r in range(6):
+        rows = [h.rec("CASSPDRGYEQYF", v_call="", j_call="TRBJ2-7*01", locus=""),  # no V
+                h.rec(f"CASS{'ACDEFG'[r]}YNEQFF", j_call="")]  # fmt: skip
+        if r % 2:
+            rows.append(h.rec(public[0], v_call=public[1], j_call=public[2]))
+        else:  # the same junction and V with a J call is another clonotype
+            rows.append(h.rec(public[0], v_call=public[1], j_call="TRBJ1-1*01"))
+        files[f"rep{r}.tsv"] = rows
+    _, out = h.run_ingest(h.make_study(tmp_path / "study", files))
+    part = out / "sequences" / "part-000000.parquet"
+    if written_by == "ingest":
+        calls = pd.read_parquet(part)[["v_call", "j_call", "locus"]]
+        assert calls.notna().all().all() and (calls == "").any().all(), calls
+    else:
+        table = pq.read_table(part)
+        for name in ("v_call", "j_call"):
+            column = pc.if_else(pc.equal(table[name].cast(pa.string()), ""), None,
+                                table[name].cast(pa.string()))  # fmt: skip
+            table = table.set_column(
+                table.schema.get_field_index(name), name, pc.dictionary_encode(column)
+            )
+        pq.write_table(table, part)
+        assert pd.read_parquet(part)["j_call"].isna().any()
+    store = Store(out)
+    everyone = np.arange(6)
+    model = EmersonBurden(p_threshold=0.1).fit(store, everyone)
+    found = list(model.associated_[["junction_aa", "v_call", "j_call"]].itertuples(index=False))
+    assert found == [public], model.associated_
+    assert model.n_tested_ == 2  # the public clonotype and the V-less one all six carry
+    np.testing.assert_array_equal(model.decision(store, everyone), [0, 1, 0, 1, 0, 1])
 
 
 def test_same_seed_same_predictions(signal, tmp_path):

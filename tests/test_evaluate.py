@@ -10,7 +10,7 @@ import pytest
 
 from deeprc.cli import main
 from deeprc.errors import InputError
-from deeprc.evaluate import evaluate_folds
+from deeprc.evaluate import evaluate_folds, summary_lines
 
 
 def write_fold(directory, y, score):
@@ -50,18 +50,60 @@ def test_metrics_per_fold_and_mean_sd(tmp_path):
 
 
 def test_a_fold_with_one_class_has_no_auc_and_is_left_out_of_the_mean(tmp_path):
-    good = write_fold(tmp_path / "a", [0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+    good = write_fold(tmp_path / "a", [0, 1] * 5, [0.1, 0.9] * 5)
     single = write_fold(tmp_path / "b", [1, 1], [0.3, 0.9])
     result = evaluate_folds([good, single], tmp_path / "m.json")
     assert math.isnan(result["folds"][1]["roc_auc"])
-    assert result["summary"]["roc_auc"] == {"mean": 1.0, "sd": result["summary"]["roc_auc"]["sd"],
-                                            "n_folds": 1}  # fmt: skip
+    assert result["summary"]["roc_auc"]["mean"] == 1.0
+    assert result["summary"]["roc_auc"]["n_folds"] == 1
     assert result["folds"][1]["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_folds_too_small_for_an_auc_are_shown_flagged_and_not_averaged(tmp_path):
+    """The shipped example: 6 repertoires, 3 folds, each test set 1 positive + 1 negative."""
+    folds = [write_fold(tmp_path / f"fold{k}", [0, 1], [0.6, 0.4]) for k in range(3)]
+    result = evaluate_folds(folds, tmp_path / "m.json")
+    reason = (
+        "fold test sets hold at most 1 positive and 1 negative; an AUC needs at least 5 of each"
+    )
+    for metric in ("roc_auc", "pr_auc"):
+        assert math.isnan(result["summary"][metric]["mean"])
+        assert result["summary"][metric]["n_folds"] == 0
+        assert result["summary"][metric]["note"] == reason
+    assert [f["roc_auc"] for f in result["folds"]] == [0.0, 0.0, 0.0]  # kept, flagged
+    assert all(f["auc_too_few"] and f["n_negative"] == 1 for f in result["folds"])
+    assert result["summary"]["balanced_accuracy"]["n_folds"] == 3
+    assert "note" not in result["summary"]["balanced_accuracy"]
+    assert json.loads((tmp_path / "m.json").read_text())["summary"]["roc_auc"]["note"] == reason
+    lines = summary_lines(result)
+    assert lines[0] == f"roc_auc            n/a: {reason}"
+    assert lines[3].startswith("fold 0") and "roc_auc 0.000*" in lines[3]
+    assert lines[-1].startswith("* left out of the summary")
+    assert not any("0.000 +- 0.000" in line for line in lines[:2])
+
+
+def test_only_the_folds_large_enough_are_averaged(tmp_path):
+    rng = np.random.default_rng(1)
+    y = np.array([0, 1] * 6)
+    large = [write_fold(tmp_path / f"f{k}", y, np.clip(rng.random(12) * 0.6 + 0.4 * y, 0.01, 0.99))
+             for k in range(2)]  # fmt: skip
+    small = write_fold(tmp_path / "f2", [0, 1, 0, 1, 0, 1, 1], [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.4])
+    result = evaluate_folds([*large, small], tmp_path / "m.json")
+    aucs = [auc_by_hand(y, pd.read_csv(f / "predictions.tsv", sep="\t")["score"]) for f in large]
+    assert result["summary"]["roc_auc"]["mean"] == pytest.approx(np.mean(aucs))
+    assert result["summary"]["roc_auc"]["n_folds"] == 2
+    assert result["summary"]["roc_auc"]["note"] == (
+        "fold 2 left out, as its test set holds at most 4 positives and 3 negatives; "
+        "an AUC needs at least 5 of each"
+    )
+    assert result["folds"][2]["roc_auc"] == 0.0 and result["folds"][2]["auc_too_few"]
+    assert not result["folds"][0]["auc_too_few"]
+    assert "(2 folds; fold 2 left out" in summary_lines(result)[0]
 
 
 def test_missing_predictions_are_a_clear_error(tmp_path, capsys):
     with pytest.raises(InputError, match="run deeprc predict"):
         evaluate_folds([tmp_path / "nothing"], tmp_path / "m.json")
-    fold = write_fold(tmp_path / "f", [0, 1], [0.2, 0.7])
+    fold = write_fold(tmp_path / "f", [0, 1] * 5, [0.2, 0.7] * 5)
     assert main(["evaluate", str(fold), "--out", str(tmp_path / "m.json")]) == 0
     assert "roc_auc            1.000" in capsys.readouterr().out

@@ -636,6 +636,7 @@ def test_store_paths_are_clean_after_success(tmp_path, h):
     _, out = h.run_ingest(metadata, tmp_path / "store")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "store"]
     assert sorted(p.name for p in out.iterdir()) == [
+        ".deeprc-output",
         "encoded",
         "ingest_report.tsv",
         "manifest.json",

@@ -37,6 +37,33 @@ def test_report_is_one_self_contained_file_with_every_section(report):
     assert "tiny run" in page
 
 
+def test_folds_too_small_for_an_auc_show_the_reason_not_zero(h, tmp_path):
+    """The shipped example's folds (1 positive + 1 negative each) scored perfectly wrong."""
+    _, store = h.run_ingest(h.make_study(tmp_path / "study"))
+    folds = []
+    for k in range(3):
+        folds.append(tmp_path / f"fold{k}")
+        folds[-1].mkdir()
+        (folds[-1] / "predictions.tsv").write_text(
+            f"repertoire_id\ty\tlogit\tscore\nn{k}\t0\t0.4\t0.6\np{k}\t1\t-0.4\t0.4\n"
+        )
+    for name in ("model", "kmer3_logistic"):
+        assert main(["evaluate", *map(str, folds), "--out", str(tmp_path / f"{name}.json")]) == 0
+    assert main(["report", "--store", str(store), "--metrics", str(tmp_path / "model.json"),
+                 "--baseline", f"kmer3_logistic={tmp_path / 'kmer3_logistic.json'}",
+                 "--out", str(tmp_path / "report.html")]) == 0  # fmt: skip
+    page = (tmp_path / "report.html").read_text()
+    results = page.split("<h2>Cross-validated results</h2>")[1].split("<h2>")[0]
+    row = '<td class="text">{}</td><td class="">n/a</td><td class="">n/a</td>'
+    assert row.format("DeepRC (this run)") in results and row.format("kmer3_logistic") in results
+    assert results.count(
+        "AUCs n/a: fold test sets hold at most 1 positive and 1 negative; "
+        "an AUC needs at least 5 of each."
+    ) == 1  # fmt: skip
+    assert results.count('<td class="">0.000 *</td>') == 3  # each fold's ROC AUC, flagged
+    assert "* not averaged: fewer than 5 test repertoires of a class" in results
+
+
 def test_report_renders_in_headless_chromium(report, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -20,6 +20,52 @@ def test_lint_is_clean():
     assert "good condition" in result.stdout + result.stderr
 
 
+def planned_datasets(dry: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"wildcards: dataset=([\w.-]+)", dry.stdout))
+
+
+@pytest.mark.parametrize("profile", [(), ("--profile", "workflow/profiles/slurm")])
+def test_a_configfile_replaces_the_demo_config_instead_of_merging_into_it(profile):
+    """README: `snakemake --cores 2 --configfile my.yaml` runs only my.yaml's datasets, also
+    through the SLURM profile; without --configfile the demo (configs/config.yaml) runs."""
+    dry = ("--cores", "2", "--dry-run", "--forceall", *profile)
+    own = snakemake(*dry, "--configfile", "configs/my_cohort.yaml", cwd=ROOT)
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert planned_datasets(own) == {"my_cohort"}
+    assert "results/simulated" not in own.stdout and "results/example" not in own.stdout
+    assert "--metadata data/example/metadata.tsv --out results/my_cohort/store" in own.stdout
+    demo = snakemake(*dry, cwd=ROOT)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert planned_datasets(demo) == {"simulated", "example"}
+
+
+def test_no_configuration_at_all_is_a_clear_error(workdir):
+    result = snakemake("--cores", "1", "--dry-run", "--workflow-profile", "none", cwd=workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "no configuration" in output and "--configfile my.yaml" in output
+
+
+def test_ingest_options_and_quoted_paths_reach_deeprc_ingest(workdir):
+    """A data directory with a space in its name and a metadata row whose file is missing,
+    left out with missing_files: skip."""
+    shutil.copytree(workdir / "data", workdir / "my data")
+    metadata = workdir / "my data" / "metadata.tsv"
+    metadata.write_text(metadata.read_text() + "gone\tgone.tsv.gz\tpositive\n")
+    (workdir / "my data" / "notes.tsv").write_text("junction_aa\nCASSF\n")  # not listed
+    entry = {"metadata": "my data/metadata.tsv", "label_column": "status", "folds": 3,
+             "ingest": {"missing_files": "skip", "unlisted_files": "ignore"}}  # fmt: skip
+    (workdir / "mine.yaml").write_text(yaml.safe_dump({"datasets": {"mine": entry}}))
+    args = ("results/mine/store", "--cores", "1", "--configfile", "mine.yaml")
+    result = snakemake(*args, cwd=workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "--metadata 'my data/metadata.tsv'" in output and "--data-dir 'my data'" in output
+    assert "--missing-files skip --unlisted-files ignore" in output
+    manifest = json.loads((workdir / "results" / "mine" / "store" / "manifest.json").read_text())
+    assert manifest["n_repertoires"] == 6
+
+
 def test_a_dataset_needs_either_metadata_or_simulate(workdir):
     both = {"datasets": {"x": {"simulate": "s.yaml", "metadata": "m.tsv", "label_column": "s"}}}
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(both))
@@ -37,6 +83,9 @@ def test_invalid_config_is_rejected_naming_the_key(workdir):
 
 
 def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
+    config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
+    config["baselines"].append("emerson_burden")  # which once failed on tiny's empty calls
+    (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
     args = ("--cores", "2", "--configfile", "configs/config.yaml", "--replace-workflow-config")
     result = snakemake(*args, cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -70,9 +119,22 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     assert "ground_truth" in interpretation and len(interpretation["motifs"]) >= 1
     page = (workdir / "results" / "sim" / "report.html").read_text()
     assert "kmer3_logistic" in page and "Against the ground truth" in page
-    assert (
-        "Against the ground truth" not in (workdir / "results" / "tiny" / "report.html").read_text()
-    )
+    tiny_page = (workdir / "results" / "tiny" / "report.html").read_text()
+    assert "Against the ground truth" not in tiny_page
+    emerson = json.loads((workdir / "results" / "tiny" / "baselines" / "emerson_burden" /
+                          "metrics.json").read_text())  # fmt: skip
+    assert len(emerson["folds"]) == 3 and "emerson_burden" in tiny_page
+    assert "AUCs n/a: fold test sets hold at most 1 positive and 1 negative" in tiny_page
+    # empty calls stay empty: in the store, the attention tables and the report's top sequences
+    calls = pd.concat(
+        pd.read_parquet(workdir / "results" / "tiny" / "predictions" / f"fold{k}" /
+                        "attention.parquet", columns=["v_call", "j_call"])
+        for k in range(3)
+    )  # fmt: skip
+    assert calls.notna().all().all() and not calls.isin(["nan", "None"]).any().any()
+    assert (calls["j_call"] == "").mean() > 0.25 and (calls["v_call"] == "").mean() > 0.15
+    top = tiny_page.split("<h2>What the model looked at</h2>")[1].split("<h2>Motifs</h2>")[0]
+    assert '<td class="text"></td>' in top and not re.search(r">\s*(nan|None)\s*<", top)
     again = snakemake(*args, cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,8 +1,16 @@
 import csv
+import shlex
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+if not config:
+    raise WorkflowError(
+        "no configuration: run from the repository root (workflow/profiles/default then reads "
+        "configs/config.yaml) or give your own with --configfile my.yaml "
+        "(a template: configs/my_cohort.yaml)"
+    )
 validate(config, "../schemas/config.schema.yaml")
 
 
@@ -46,30 +54,37 @@ def ingest_inputs(wildcards):
 
 
 def rearrangement_files(wildcards):
-    """The files the metadata names, so that a changed file re-runs ingest."""
+    """The files the metadata names, so that a changed file re-runs ingest; with
+    missing_files: skip, only those that exist (ingest leaves the others out)."""
     entry = dataset(wildcards)
     with open(entry["metadata"], newline="", encoding="utf-8") as fh:
         first = fh.readline()
         fh.seek(0)
         rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
-        return [str(data_dir(wildcards) / row[entry["file_column"]]) for row in rows]
+        files = [data_dir(wildcards) / row[entry["file_column"]] for row in rows]
+    skip = entry["ingest"]["missing_files"] == "skip"
+    return [str(f) for f in files if not skip or f.is_file()]
 
 
 def ingest_flags(wildcards):
+    """The deeprc ingest options of a dataset, each value quoted for the shell."""
     entry = dataset(wildcards)
     opts = entry["ingest"]
-    flags = [
-        f"--data-dir {data_dir(wildcards)}",
-        f"--label-column {entry.get('label_column', 'status')}",
-        f"--id-column {entry['id_column']}",
-        f"--file-column {entry['file_column']}",
-        f"--min-length {opts['min_length']}",
-        f"--max-length {opts['max_length']}",
-        f"--lowercase {opts['lowercase']}",
-        *(f"--locus {locus}" for locus in opts["loci"]),
+    options = [
+        ("--data-dir", data_dir(wildcards)),
+        ("--label-column", entry.get("label_column", "status")),
+        ("--id-column", entry["id_column"]),
+        ("--file-column", entry["file_column"]),
+        ("--min-length", opts["min_length"]),
+        ("--max-length", opts["max_length"]),
+        ("--lowercase", opts["lowercase"]),
+        ("--missing-files", opts["missing_files"]),
+        ("--unlisted-files", opts["unlisted_files"]),
+        *(("--locus", locus) for locus in opts["loci"]),
     ]
     if entry["positive_label"] is not None:
-        flags.append(f"--positive-label {entry['positive_label']}")
+        options.append(("--positive-label", entry["positive_label"]))
+    flags = [f"{name} {shlex.quote(str(value))}" for name, value in options]
     if opts["keep_nonproductive"]:
         flags.append("--keep-nonproductive")
     if opts["collapse"]:
@@ -100,5 +115,5 @@ def n_folds(wildcards):
 def split_flags(wildcards):
     entry = dataset(wildcards)
     if entry["test_ids"]:
-        return f"--test-ids {entry['test_ids']}"
+        return f"--test-ids {shlex.quote(entry['test_ids'])}"
     return f"--k {entry['folds']}"

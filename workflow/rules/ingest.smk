@@ -17,5 +17,5 @@ rule ingest_repertoires:
         metadata=metadata_path,
         flags=ingest_flags,
     shell:
-        "deeprc ingest --metadata {params.metadata} --out {output.store} {params.flags}"
+        "deeprc ingest --metadata {params.metadata:q} --out {output.store} {params.flags}"
         " --threads {threads} > {log} 2>&1"
