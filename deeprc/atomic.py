@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +50,14 @@ def locked(target: Path) -> Iterator[None]:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as exc:
+            if not isinstance(exc, BlockingIOError):  # a file system without locks
+                print(
+                    f"warning: {lock.parent} does not support file locks ({exc.strerror}); "
+                    f"nothing stops another run from writing {target} at the same time",
+                    file=sys.stderr,
+                )
+                break
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise InputError(

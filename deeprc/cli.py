@@ -355,12 +355,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from deeprc.evaluate import METRICS, evaluate_folds
+    from deeprc.evaluate import evaluate_folds, summary_lines
 
     result = evaluate_folds(args.predictions, args.out, threshold=args.threshold)
-    for metric in METRICS:
-        mean, sd, n = (result["summary"][metric][k] for k in ("mean", "sd", "n_folds"))
-        print(f"{metric:<18} {mean:.3f} +- {sd:.3f} ({n} folds)")
+    print("\n".join(summary_lines(result)))
     print(f"-> {args.out}")
 
 

@@ -18,9 +18,8 @@ from deeprc.errors import InputError
 __all__ = ["evaluate_folds", "summary_lines"]
 
 METRICS = ("roc_auc", "pr_auc", "balanced_accuracy")
-AUCS = ("roc_auc", "pr_auc")
-# An AUC over fewer test repertoires of a class takes a handful of values (1 + 1: 0 or 1 only),
-# so it says nothing about the method; such folds are shown but not averaged.
+# A metric over fewer test repertoires of a class takes a handful of values (1 + 1: 0 or 1
+# only), so it says nothing about the method; such folds are shown but not averaged.
 MIN_PER_CLASS = 5
 
 
@@ -35,7 +34,7 @@ def _fold_metrics(predictions: pd.DataFrame, threshold: float) -> dict[str, floa
         "roc_auc": float(roc_auc_score(y, score)) if both else math.nan,
         "pr_auc": float(average_precision_score(y, score)) if both else math.nan,
         "balanced_accuracy": float(balanced_accuracy_score(y, score >= threshold)),
-        "auc_too_few": min(n_positive, len(y) - n_positive) < MIN_PER_CLASS,
+        "too_few": min(n_positive, len(y) - n_positive) < MIN_PER_CLASS,
     }
 
 
@@ -43,9 +42,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _auc_note(folds: list[dict]) -> str | None:
-    """Why folds are left out of the AUC summary, or None when none is."""
-    flagged = [i for i, f in enumerate(folds) if f["auc_too_few"]]
+def _note(folds: list[dict]) -> str | None:
+    """Why folds are left out of the summary, or None when none is."""
+    flagged = [i for i, f in enumerate(folds) if f["too_few"]]
     if not flagged:
         return None
     positives = max(folds[i]["n_positive"] for i in flagged)
@@ -55,7 +54,7 @@ def _auc_note(folds: list[dict]) -> str | None:
     else:
         smaller = max(min(folds[i]["n_positive"], folds[i]["n_negative"]) for i in flagged)
         held = f"at most {_count(smaller, 'repertoire')} of one class"
-    need = f"an AUC needs at least {MIN_PER_CLASS} of each"
+    need = f"a metric needs at least {MIN_PER_CLASS} of each"
     if len(flagged) == len(folds):
         return f"fold test sets hold {held}; {need}"
     which = ", ".join(map(str, flagged))
@@ -68,8 +67,7 @@ def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float =
     """Write ``out`` (metrics.json) from ``<dir>/predictions.tsv`` of each fold; returns it.
 
     A fold whose test set holds fewer than ``MIN_PER_CLASS`` repertoires of a class keeps its
-    AUCs, flagged ``auc_too_few``; they are not averaged, and the AUC summaries say why
-    (``note``).
+    metrics, flagged ``too_few``; they are not averaged, and the summaries say why (``note``).
     """
     folds = []
     for directory in prediction_dirs:
@@ -83,18 +81,17 @@ def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float =
         if provenance.is_file():
             fold["provenance"] = json.loads(provenance.read_text())
         folds.append(fold)
-    note = _auc_note(folds)
+    note = _note(folds)
     summary = {}
     for metric in METRICS:
-        auc = metric in AUCS
-        values = np.array([f[metric] for f in folds if not (auc and f["auc_too_few"])], float)
+        values = np.array([f[metric] for f in folds if not f["too_few"]], float)
         values = values[~np.isnan(values)]
         summary[metric] = {
             "mean": float(values.mean()) if len(values) else math.nan,
             "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
             "n_folds": len(values),
         }
-        if auc and note:
+        if note:
             summary[metric]["note"] = note
     result = {
         "deeprc_version": __version__,
@@ -119,14 +116,14 @@ def summary_text(stat: dict, plus_minus: str = "+-") -> str:
 
 
 def summary_lines(result: dict) -> list[str]:
-    """What ``deeprc evaluate`` prints: the summary, then each fold, flagged AUCs marked *."""
+    """What ``deeprc evaluate`` prints: the summary, then each fold, flagged metrics marked *."""
     lines = [f"{m:<18} {summary_text(result['summary'][m])}" for m in METRICS]
     for k, fold in enumerate(result["folds"]):
-        mark = "*" if fold["auc_too_few"] else ""
-        values = "  ".join(f"{m} {fold[m]:.3f}{mark if m in AUCS else ''}" for m in METRICS)
+        mark = "*" if fold["too_few"] else ""
+        values = "  ".join(f"{m} {fold[m]:.3f}{mark}" for m in METRICS)
         test = f"{_count(fold['n_repertoires'], 'test repertoire')} ({fold['n_positive']} positive)"
         lines.append(f"fold {k:<13} {values}  [{test}]")
-    if any(f["auc_too_few"] for f in result["folds"]):
+    if any(f["too_few"] for f in result["folds"]):
         lines.append(
             f"* left out of the summary: fewer than {MIN_PER_CLASS} test repertoires of a class"
         )

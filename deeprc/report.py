@@ -31,7 +31,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 from deeprc import __version__  # noqa: E402
 from deeprc.atomic import atomic_file  # noqa: E402
 from deeprc.errors import InputError  # noqa: E402
-from deeprc.evaluate import AUCS, METRICS, MIN_PER_CLASS  # noqa: E402
+from deeprc.evaluate import METRICS, MIN_PER_CLASS  # noqa: E402
 from deeprc.store import AMINO_ACIDS, Store  # noqa: E402
 
 __all__ = ["report", "logo_figure"]
@@ -129,13 +129,13 @@ def _shown(stat: dict) -> str:
 
 
 def _per_fold(metrics: dict) -> pd.DataFrame:
-    """The model's metrics per fold; AUCs left out of the summary are marked."""
+    """The model's metrics per fold; those left out of the summary are marked."""
     rows = []
     for k, fold in enumerate(metrics["folds"]):
-        mark = " *" if fold.get("auc_too_few") else ""
+        mark = " *" if fold.get("too_few") else ""
         rows.append(
             {"fold": k, "test repertoires": fold["n_repertoires"], "positive": fold["n_positive"]}
-            | {m: f"{fold[m]:.3f}{mark if m in AUCS else ''}" for m in METRICS}
+            | {m: f"{fold[m]:.3f}{mark}" for m in METRICS}
         )
     return pd.DataFrame(rows)
 
@@ -148,11 +148,11 @@ def _results_section(results: dict[str, dict]) -> str:
             stat = metrics["summary"][metric]
             row[metric] = _shown(stat)
             if "note" in stat:
-                notes[f"AUCs{' n/a' if stat['n_folds'] == 0 else ''}: {stat['note']}."] = None
+                notes[f"Metrics{' n/a' if stat['n_folds'] == 0 else ''}: {stat['note']}."] = None
         row["folds"] = len(metrics["folds"])
         rows.append(row)
     caption = f"{MODEL} per fold"
-    if any(f.get("auc_too_few") for f in results[MODEL]["folds"]):
+    if any(f.get("too_few") for f in results[MODEL]["folds"]):
         caption += f" (* not averaged: fewer than {MIN_PER_CLASS} test repertoires of a class)"
     figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(10, 4.3))
     for name, metrics in results.items():

@@ -59,27 +59,29 @@ def test_a_fold_with_one_class_has_no_auc_and_is_left_out_of_the_mean(tmp_path):
     assert result["folds"][1]["balanced_accuracy"] == pytest.approx(0.5)
 
 
-def test_folds_too_small_for_an_auc_are_shown_flagged_and_not_averaged(tmp_path):
+def test_folds_too_small_for_an_auc_are_shown_flagged_and_not_averaged(tmp_path, capsys):
     """The shipped example: 6 repertoires, 3 folds, each test set 1 positive + 1 negative."""
     folds = [write_fold(tmp_path / f"fold{k}", [0, 1], [0.6, 0.4]) for k in range(3)]
     result = evaluate_folds(folds, tmp_path / "m.json")
     reason = (
-        "fold test sets hold at most 1 positive and 1 negative; an AUC needs at least 5 of each"
+        "fold test sets hold at most 1 positive and 1 negative; a metric needs at least 5 of each"
     )
-    for metric in ("roc_auc", "pr_auc"):
+    for metric in ("roc_auc", "pr_auc", "balanced_accuracy"):
         assert math.isnan(result["summary"][metric]["mean"])
         assert result["summary"][metric]["n_folds"] == 0
         assert result["summary"][metric]["note"] == reason
     assert [f["roc_auc"] for f in result["folds"]] == [0.0, 0.0, 0.0]  # kept, flagged
-    assert all(f["auc_too_few"] and f["n_negative"] == 1 for f in result["folds"])
-    assert result["summary"]["balanced_accuracy"]["n_folds"] == 3
-    assert "note" not in result["summary"]["balanced_accuracy"]
+    assert all(f["too_few"] and f["n_negative"] == 1 for f in result["folds"])
+    assert result["summary"]["balanced_accuracy"]["n_folds"] == 0
     assert json.loads((tmp_path / "m.json").read_text())["summary"]["roc_auc"]["note"] == reason
     lines = summary_lines(result)
     assert lines[0] == f"roc_auc            n/a: {reason}"
     assert lines[3].startswith("fold 0") and "roc_auc 0.000*" in lines[3]
     assert lines[-1].startswith("* left out of the summary")
-    assert not any("0.000 +- 0.000" in line for line in lines[:2])
+    assert not any("0.000 +- 0.000" in line for line in lines[:3])
+    assert main(["evaluate", *map(str, folds), "--out", str(tmp_path / "cli.json")]) == 0
+    printed = capsys.readouterr().out
+    assert f"roc_auc            n/a: {reason}" in printed and "roc_auc 0.000*" in printed
 
 
 def test_only_the_folds_large_enough_are_averaged(tmp_path):
@@ -94,10 +96,10 @@ def test_only_the_folds_large_enough_are_averaged(tmp_path):
     assert result["summary"]["roc_auc"]["n_folds"] == 2
     assert result["summary"]["roc_auc"]["note"] == (
         "fold 2 left out, as its test set holds at most 4 positives and 3 negatives; "
-        "an AUC needs at least 5 of each"
+        "a metric needs at least 5 of each"
     )
-    assert result["folds"][2]["roc_auc"] == 0.0 and result["folds"][2]["auc_too_few"]
-    assert not result["folds"][0]["auc_too_few"]
+    assert result["folds"][2]["roc_auc"] == 0.0 and result["folds"][2]["too_few"]
+    assert not result["folds"][0]["too_few"]
     assert "(2 folds; fold 2 left out" in summary_lines(result)[0]
 
 

@@ -57,10 +57,10 @@ def test_folds_too_small_for_an_auc_show_the_reason_not_zero(h, tmp_path):
     row = '<td class="text">{}</td><td class="">n/a</td><td class="">n/a</td>'
     assert row.format("DeepRC (this run)") in results and row.format("kmer3_logistic") in results
     assert results.count(
-        "AUCs n/a: fold test sets hold at most 1 positive and 1 negative; "
-        "an AUC needs at least 5 of each."
+        "Metrics n/a: fold test sets hold at most 1 positive and 1 negative; "
+        "a metric needs at least 5 of each."
     ) == 1  # fmt: skip
-    assert results.count('<td class="">0.000 *</td>') == 3  # each fold's ROC AUC, flagged
+    assert results.count('<td class="">0.000 *</td>') == 6  # each fold's ROC AUC and BA, flagged
     assert "* not averaged: fewer than 5 test repertoires of a class" in results
 
 

@@ -124,7 +124,7 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     emerson = json.loads((workdir / "results" / "tiny" / "baselines" / "emerson_burden" /
                           "metrics.json").read_text())  # fmt: skip
     assert len(emerson["folds"]) == 3 and "emerson_burden" in tiny_page
-    assert "AUCs n/a: fold test sets hold at most 1 positive and 1 negative" in tiny_page
+    assert "Metrics n/a: fold test sets hold at most 1 positive and 1 negative" in tiny_page
     # empty calls stay empty: in the store, the attention tables and the report's top sequences
     calls = pd.concat(
         pd.read_parquet(workdir / "results" / "tiny" / "predictions" / f"fold{k}" /
