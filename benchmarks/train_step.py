@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,9 @@ sys.path.insert(0, str(HERE))
 from ingest import measure  # noqa: E402
 from make_airr import write_file  # noqa: E402
 
-from deeprc.train import Experiment, _top_sequences, build_model  # noqa: E402
+from deeprc.model import build_model  # noqa: E402
+from deeprc.model.files import save_model  # noqa: E402
+from deeprc.train import Experiment, _top_sequences  # noqa: E402
 
 
 def step_seconds(embedding: str, top_fraction: float, repeat: int) -> float:
@@ -77,13 +79,11 @@ def predict_rate(n_sequences: int) -> tuple[float, int]:
             check=True, capture_output=True,
         )  # fmt: skip
         model = root / "model.pt"
-        torch.save(
-            {
-                "model_state": build_model(Experiment().model, seed=0).state_dict(),
-                "experiment": {},
-            },
-            model,
-        )
+        save_model(
+            model, build_model(Experiment().model, seed=0).state_dict(),
+            experiment=asdict(Experiment()), store_fingerprint="", train_ids=[],
+            validation_ids=[], steps=0, history=[],
+        )  # fmt: skip
         seconds, peak, _ = measure(
             [*deeprc, "predict", "--store", str(root / "store"), "--model", str(model),
              "--out", str(root / "predictions"), "--threads", "2"],

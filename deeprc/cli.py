@@ -199,9 +199,11 @@ def _run_train(args: argparse.Namespace) -> None:
 
     from deeprc.atomic import locked
     from deeprc.config import load
+    from deeprc.model import build_model
+    from deeprc.model.files import save_model
     from deeprc.split import read_folds
     from deeprc.store import Store
-    from deeprc.train import Experiment, build_model, fit, save_model
+    from deeprc.train import Experiment, fit
 
     experiment = load(Experiment, args.experiment)
     if args.seed is not None:
@@ -222,7 +224,13 @@ def _run_train(args: argparse.Namespace) -> None:
             device=_device(args.device),
             progress=not args.no_progress,
         )
-        save_model(args.out, state, experiment, store, roles)
+        ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
+        save_model(
+            args.out, state["best_state"], experiment=asdict(experiment),
+            store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
+            validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
+            history=state["history"],
+        )  # fmt: skip
     best = state["best"]["val_auc"]
     print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best:.3f}")
 
@@ -243,7 +251,7 @@ def _run_select_model(args: argparse.Namespace) -> None:
     import shutil
 
     from deeprc.atomic import atomic_file
-    from deeprc.train import select_model
+    from deeprc.model.files import select_model
 
     chosen, scores = select_model(args.models)
     for score in scores:
@@ -289,10 +297,10 @@ def _run_predict(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
+    from deeprc.model.files import load_model
     from deeprc.predict import predict
     from deeprc.split import read_folds
     from deeprc.store import Store
-    from deeprc.train import load_model
 
     torch.set_num_threads(args.threads)
     store = Store(args.store)
@@ -420,8 +428,8 @@ def _add_interpret(sub: argparse._SubParsersAction) -> None:
 
 def _run_interpret(args: argparse.Namespace) -> None:
     from deeprc.interpret import interpret
+    from deeprc.model.files import load_model
     from deeprc.store import Store
-    from deeprc.train import load_model
 
     models = [load_model(path)[0] for path in args.models]
     summary = interpret(

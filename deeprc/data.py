@@ -1,15 +1,18 @@
-"""Batches of sub-sampled repertoires from the memory-mapped store."""
+"""Repertoires from the memory-mapped store as the model takes them: sub-sampled batches for
+training, whole repertoires in chunks for validation and prediction."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
 import torch
 
+from deeprc.model import DeepRC
 from deeprc.store import Store
 
-__all__ = ["repertoire_batch", "sample_sequences"]
+__all__ = ["repertoire_batch", "repertoire_chunks", "sample_sequences", "score_repertoire"]
 
 
 def sample_sequences(
@@ -45,3 +48,24 @@ def repertoire_batch(store: Store, rows: list[np.ndarray]) -> tuple[torch.Tensor
         tokens[b, : len(r)] = store.tokens[r]
         lengths[b, : len(r)] = store.lengths[r]
     return torch.from_numpy(tokens), torch.from_numpy(lengths)
+
+
+def repertoire_chunks(
+    store: Store, repertoire: int, chunk: int = 20_000
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One whole repertoire as ``(n, width)`` tokens and ``(n,)`` lengths, ``chunk`` rows at a
+    time (memory does not grow with the repertoire)."""
+    start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
+    for lo in range(start, stop, chunk):
+        hi = min(lo + chunk, stop)
+        tokens = torch.from_numpy(np.array(store.tokens[lo:hi]))
+        yield tokens, torch.from_numpy(np.asarray(store.lengths[lo:hi], dtype=np.int64))
+
+
+def score_repertoire(
+    model: DeepRC, store: Store, repertoire: int, *, chunk: int = 20_000
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Logit of one whole repertoire, its attention ``(heads, n_sequences)`` and the attention
+    scores before the softmax (see :meth:`DeepRC.score_bag`)."""
+    logit, attention, scores = model.score_bag(lambda: repertoire_chunks(store, repertoire, chunk))
+    return logit, attention.cpu().numpy(), scores.cpu().numpy()

@@ -22,33 +22,19 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from deeprc.atomic import atomic_directory
+from deeprc.data import repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
-from deeprc.model.embedding import N_TOKENS, position_features
-from deeprc.predict import final_state
+from deeprc.model.embedding import one_hot
 from deeprc.store import AMINO_ACIDS, Store
 
 __all__ = ["integrated_gradients", "mine_motifs", "position_weights", "interpret"]
 
 MOTIF_LENGTHS = (3, 4, 5)
 GAP = "."  # the simulator's wildcard too
-
-
-def _attention_scores(
-    model: DeepRC, one_hot: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor
-) -> torch.Tensor:
-    """Scores ``(n, heads)`` of one-hot residues ``(n, 20, width)`` (continuous, for gradients)."""
-    conv = model.embedding.conv
-    width = one_hot.shape[2]
-    features = torch.cat([one_hot, position_features(lengths, width, one_hot.dtype)], dim=1)
-    inside = torch.arange(width)[None, None, :] < lengths[:, None, None]
-    embedded = F.selu(conv(features)).masked_fill(~inside, float("-inf")).amax(dim=2)
-    keys = model.pooling.key(embedded).view(len(embedded), model.pooling.num_heads, -1)
-    return model.pooling.beta * torch.einsum("nhd,hd->nh", keys, state)
 
 
 def integrated_gradients(
@@ -62,23 +48,23 @@ def integrated_gradients(
     """Per-position contributions ``(n, width)`` to each sequence's attention score (of its
     highest-scoring head), with the scores of the sequences and of their empty baselines."""
     model.eval()
-    one_hot = F.one_hot(tokens.long(), N_TOKENS)[..., 1:].transpose(1, 2).float()
+    residues = one_hot(tokens)
     lengths = lengths.long()
     with torch.no_grad():
-        head = _attention_scores(model, one_hot, lengths, state).argmax(dim=1)
+        head = model.sequence_scores(residues, lengths, state).argmax(dim=1)
     n = len(tokens)
     alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps  # midpoint rule
-    path = (alphas[:, None, None, None] * one_hot[None]).reshape(steps * n, *one_hot.shape[1:])
+    path = (alphas[:, None, None, None] * residues[None]).reshape(steps * n, *residues.shape[1:])
     path.requires_grad_(True)
-    scores = _attention_scores(model, path, lengths.repeat(steps), state)
+    scores = model.sequence_scores(path, lengths.repeat(steps), state)
     chosen = scores.gather(1, head.repeat(steps)[:, None]).sum()
     (gradient,) = torch.autograd.grad(chosen, path)
-    mean_gradient = gradient.view(steps, n, *one_hot.shape[1:]).mean(dim=0)
-    contributions = (one_hot * mean_gradient).sum(dim=1)
+    mean_gradient = gradient.view(steps, n, *residues.shape[1:]).mean(dim=0)
+    contributions = (residues * mean_gradient).sum(dim=1)
     with torch.no_grad():
         ends = [
-            _attention_scores(model, x, lengths, state).gather(1, head[:, None])[:, 0]
-            for x in (one_hot, torch.zeros_like(one_hot))
+            model.sequence_scores(x, lengths, state).gather(1, head[:, None])[:, 0]
+            for x in (residues, torch.zeros_like(residues))
         ]
     return contributions.numpy(), ends[0].numpy(), ends[1].numpy()
 
@@ -255,7 +241,7 @@ def _analyse(
         index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
         for repertoire_id, group in chosen.groupby("repertoire_id").groups.items():
             # the state patterns depend on the repertoire once there is more than one update
-            state = final_state(model, store, index[repertoire_id])
+            state = model.final_state(lambda r=index[repertoire_id]: repertoire_chunks(store, r))
             where = np.asarray(group)
             rows = chosen["row"].to_numpy()[where]
             found, _, baseline = integrated_gradients(

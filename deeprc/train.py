@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -23,15 +23,13 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from deeprc import __version__
-from deeprc.atomic import atomic_file
-from deeprc.data import repertoire_batch, sample_sequences
+from deeprc.data import repertoire_batch, sample_sequences, score_repertoire
 from deeprc.errors import InputError
-from deeprc.model import DeepRC
-from deeprc.model.deeprc import ModelConfig
-from deeprc.predict import score_repertoire
+from deeprc.model import DeepRC, ModelConfig
+from deeprc.model.files import CHECKPOINT_FORMAT, save_torch
 from deeprc.store import Store
 
-__all__ = ["Experiment", "TrainConfig", "build_model", "fit", "load_model", "save_model"]
+__all__ = ["Experiment", "TrainConfig", "fit"]
 
 
 @dataclass(frozen=True)
@@ -59,105 +57,6 @@ class Experiment:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def build_model(cfg: ModelConfig, seed: int) -> DeepRC:
-    torch.manual_seed(seed)
-    return DeepRC(**asdict(cfg))
-
-
-MODEL_FORMAT = "deeprc-model"
-CHECKPOINT_FORMAT = "deeprc-checkpoint"
-
-
-def _load_saved(path: Path) -> dict:
-    """A deeprc model file's contents, loaded so that the file cannot run code.
-
-    Anything else (a truncated file, a checkpoint, another program's pickle) is an InputError.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"model file {path} does not exist; train one with deeprc train")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 (any failure to parse means: not our model file)
-        raise InputError(
-            f"{path} is not a deeprc model file or is truncated ({type(exc).__name__}); give "
-            "a model written by deeprc train"
-        ) from None
-    kind = saved.get("format") if isinstance(saved, dict) else None
-    if kind == CHECKPOINT_FORMAT:
-        raise InputError(
-            f"{path} is a training checkpoint, not a model; give the model file that deeprc "
-            "train writes at --out (the checkpoint lives in <model>.work/)"
-        )
-    if kind != MODEL_FORMAT:
-        raise InputError(
-            f"{path} is not a deeprc model file (no '{MODEL_FORMAT}' format mark; models of "
-            "deeprc before 0.2 lack it: train it again)"
-        )
-    return saved
-
-
-def load_model(path: Path) -> tuple[DeepRC, dict]:
-    """A trained model (best validation state) and its saved metadata."""
-    from deeprc.config import build
-
-    saved = _load_saved(path)
-    experiment = build(Experiment, saved["experiment"], str(path))
-    model = DeepRC(**asdict(experiment.model))
-    try:
-        model.load_state_dict(saved["model_state"])
-    except RuntimeError as exc:
-        raise InputError(f"{path}: the weights do not fit the model's config ({exc})") from None
-    model.eval()
-    return model, saved
-
-
-def select_model(paths: list[Path]) -> tuple[Path, list[dict]]:
-    """Of several runs (seeds) of one fold, the model with the best validation AUC.
-
-    Ties go to the lower validation loss. Returns the chosen path and each run's best
-    validation metrics, in the order given.
-    """
-    scores = []
-    for path in paths:
-        saved = _load_saved(path)
-        best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
-        scores.append({"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}})
-    chosen = max(range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"]))
-    return Path(paths[chosen]), scores
-
-
-def save_model(
-    path: Path, state: dict, experiment: Experiment, store: Store, roles: dict[str, np.ndarray]
-) -> None:
-    """The best model with what it takes to trust it later: config, version, data, history.
-
-    Plain values and tensors only, so that it loads with ``weights_only=True``. The ids of the
-    repertoires it was trained and validated on let ``deeprc predict`` refuse to score them as
-    a test set.
-    """
-    ids = store.repertoires["repertoire_id"].to_numpy()
-    _save(
-        {
-            "format": MODEL_FORMAT,
-            "model_state": state["best_state"],
-            "experiment": asdict(experiment),
-            "deeprc_version": __version__,
-            "store_fingerprint": store.manifest["fingerprint"],
-            "train_ids": [str(i) for i in ids[roles["train"]]],
-            "validation_ids": [str(i) for i in ids[roles["validation"]]],
-            "steps": state["step"],
-            "history": state["history"],
-        },
-        Path(path),
-    )
-
-
-def _save(obj: dict, path: Path) -> None:
-    with atomic_file(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def _load_checkpoint(path: Path) -> dict:
@@ -272,7 +171,7 @@ def fit(
         print(f"resuming from {checkpoint_path} at step {state['step']}", flush=True)
 
     def checkpoint() -> None:
-        _save(
+        save_torch(
             {
                 "format": CHECKPOINT_FORMAT,
                 "identity": identity,

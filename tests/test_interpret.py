@@ -5,11 +5,16 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from deeprc.cli import main
+from deeprc.data import repertoire_chunks
 from deeprc.interpret import integrated_gradients, mine_motifs, motif_matches, position_weights
-from deeprc.train import Experiment, build_model
+from deeprc.model import build_model
+from deeprc.model.files import load_model
+from deeprc.store import Store
+from deeprc.train import Experiment
 
 
 def test_contributions_sum_to_score_minus_empty_baseline():
@@ -88,3 +93,27 @@ def test_interpret_needs_one_model_per_fold(trained):
                  "--models", str(trained / "fold0.pt"), str(trained / "fold0.pt"),
                  "--predictions", str(trained / "pred0"), "--out", str(trained / "x")])  # fmt: skip
     assert code == 2 and not (trained / "x").exists()
+
+
+def test_interpret_scores_are_the_models_own_scores(trained):
+    """Integrated gradients differentiate the model's own scores: for the same sequences, the
+    scores they start from equal those that prediction streamed through the lookup path."""
+    store = Store(trained / "store")
+    model, _ = load_model(trained / "fold0.pt")
+    attention = pq.read_table(trained / "pred0" / "attention.parquet").to_pandas()
+    index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
+    checked = 0
+    for repertoire_id, group in attention.groupby("repertoire_id"):
+        top = group.nlargest(10, "attention_score")
+        rows = top["row"].to_numpy()
+        state = model.final_state(lambda r=index[repertoire_id]: repertoire_chunks(store, r))
+        _, scores, _ = integrated_gradients(
+            model,
+            torch.from_numpy(np.asarray(store.tokens[rows])),
+            torch.from_numpy(np.asarray(store.lengths[rows], dtype=np.int64)),
+            state,
+            steps=2,
+        )
+        np.testing.assert_allclose(scores, top["attention_score"], rtol=1e-5, atol=1e-5)
+        checked += len(rows)
+    assert checked >= 50

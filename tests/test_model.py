@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deeprc.model import DeepRC, HopfieldPooling, SequenceEmbedding
+from deeprc.model import DeepRC, HopfieldPooling, ModelConfig, SequenceEmbedding, build_model
 from deeprc.model import embedding as embedding_module
 from deeprc.model.embedding import N_TOKENS, position_features
 from deeprc.model.hopfield import energy
@@ -529,7 +529,7 @@ def make_deeprc(embedding: str = "lookup", **kwargs) -> DeepRC:
         "output_hidden": (5,),
         **kwargs,
     }
-    return DeepRC(embedding=embedding, **kwargs).to(F64).eval()
+    return build_model(ModelConfig(embedding=embedding, **kwargs)).to(F64).eval()
 
 
 def repertoire(n: int, width: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,13 +17,15 @@ from sklearn.metrics import roc_auc_score
 
 from deeprc.cli import main
 from deeprc.config import load
+from deeprc.data import score_repertoire
 from deeprc.errors import InputError
 from deeprc.ingest import ingest
-from deeprc.predict import score_repertoire
+from deeprc.model import build_model
+from deeprc.model.files import load_model
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.split import make_folds, read_folds
 from deeprc.store import Store
-from deeprc.train import Experiment, TrainConfig, build_model, fit, load_model
+from deeprc.train import Experiment, TrainConfig, fit
 
 ROOT = Path(__file__).parents[1]
 QUICK = TrainConfig(

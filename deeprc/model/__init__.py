@@ -1,7 +1,14 @@
-"""The DeepRC model: sequence embedding, modern-Hopfield attention pooling, output network."""
+"""The DeepRC model: a sequence encoder, modern-Hopfield attention pooling, an output network."""
 
-from deeprc.model.deeprc import DeepRC
+from deeprc.model.deeprc import ENCODERS, DeepRC, ModelConfig, build_model
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.hopfield import HopfieldPooling
 
-__all__ = ["DeepRC", "HopfieldPooling", "SequenceEmbedding"]
+__all__ = [
+    "ENCODERS",
+    "DeepRC",
+    "HopfieldPooling",
+    "ModelConfig",
+    "SequenceEmbedding",
+    "build_model",
+]

@@ -1,11 +1,16 @@
 """DeepRC: a multiple-instance classifier of immune repertoires.
 
-sequence embedding (CNN) -> modern-Hopfield attention pooling over the repertoire -> output MLP
--> one logit per repertoire.
+``DeepRC(encoder, pooling, output)``: a sequence encoder (chosen by name from :data:`ENCODERS`)
+-> modern-Hopfield attention pooling over the repertoire -> output MLP -> one logit. The model
+owns all of its maths: training batches (:meth:`DeepRC.forward`), whole repertoires streamed in
+chunks (:meth:`DeepRC.score_bag`, for prediction and validation) and differentiable
+per-sequence scores from residue channels (:meth:`DeepRC.sequence_scores`, for integrated
+gradients) all go through the same modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,13 +20,16 @@ from torch import nn
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.hopfield import HopfieldPooling
 
-__all__ = ["DeepRC", "ModelConfig"]
+__all__ = ["ENCODERS", "DeepRC", "ModelConfig", "build_model"]
+
+Chunks = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture; field names are the constructor arguments of :class:`DeepRC`."""
+    """Architecture (the ``model:`` part of an experiment file)."""
 
+    encoder: Literal["cnn"] = "cnn"
     n_kernels: int = 32
     kernel_size: int = 9
     hidden_size: int = 32
@@ -33,48 +41,51 @@ class ModelConfig:
     embedding: Literal["lookup", "dense"] = "lookup"
 
 
-class DeepRC(nn.Module):
-    """Repertoire classifier; see :class:`ModelConfig` for the arguments."""
+# Sequence encoders by name: (n, width) tokens + (n,) lengths -> (n, output_size), with
+# from_one_hot(residues, lengths) for integrated gradients (see SequenceEmbedding).
+ENCODERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
+    "cnn": lambda cfg: SequenceEmbedding(
+        n_kernels=cfg.n_kernels, kernel_size=cfg.kernel_size, implementation=cfg.embedding
+    ),
+}
 
-    def __init__(
-        self,
-        *,
-        n_kernels: int = 32,
-        kernel_size: int = 9,
-        hidden_size: int = 32,
-        num_heads: int = 1,
-        scaling: float | None = None,
-        update_steps: int = 1,
-        attention_dropout: float = 0.0,
-        output_hidden: tuple[int, ...] = (),
-        embedding: Literal["lookup", "dense"] = "lookup",
-    ) -> None:
+
+def build_model(cfg: ModelConfig, seed: int | None = None) -> DeepRC:
+    """The model a config describes, initialised from ``seed`` (when given)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    encoder = ENCODERS[cfg.encoder](cfg)
+    pooling = HopfieldPooling(
+        input_size=encoder.output_size,
+        hidden_size=cfg.hidden_size,
+        num_heads=cfg.num_heads,
+        scaling=cfg.scaling,
+        update_steps=cfg.update_steps,
+        dropout=cfg.attention_dropout,
+    )
+    layers: list[nn.Module] = []
+    size = pooling.output_size
+    for hidden in cfg.output_hidden:
+        layers += [nn.Linear(size, hidden), nn.SELU()]
+        size = hidden
+    return DeepRC(encoder, pooling, nn.Sequential(*layers, nn.Linear(size, 1)))
+
+
+class DeepRC(nn.Module):
+    """Repertoire classifier composed of a sequence encoder, Hopfield pooling and an output
+    network (as the original DeepRC composes its three networks)."""
+
+    def __init__(self, encoder: nn.Module, pooling: HopfieldPooling, output: nn.Module) -> None:
         super().__init__()
-        self.embedding = SequenceEmbedding(
-            n_kernels=n_kernels, kernel_size=kernel_size, implementation=embedding
-        )
-        self.pooling = HopfieldPooling(
-            input_size=n_kernels,
-            hidden_size=hidden_size,
-            num_heads=num_heads,
-            scaling=scaling,
-            update_steps=update_steps,
-            dropout=attention_dropout,
-        )
-        layers: list[nn.Module] = []
-        size = self.pooling.output_size
-        for hidden in output_hidden:
-            layers += [nn.Linear(size, hidden), nn.SELU()]
-            size = hidden
-        self.output = nn.Sequential(*layers, nn.Linear(size, 1))
+        self.encoder, self.pooling, self.output = encoder, pooling, output
 
     def embed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(batch, n, width)`` tokens, ``(batch, n)`` lengths -> ``(batch, n, n_kernels)``.
+        """``(batch, n, width)`` tokens, ``(batch, n)`` lengths -> ``(batch, n, embedding)``.
 
         Padding sequences (length 0) embed to zeros.
         """
         batch, n, width = tokens.shape
-        flat = self.embedding(tokens.reshape(batch * n, width), lengths.reshape(-1))
+        flat = self.encoder(tokens.reshape(batch * n, width), lengths.reshape(-1))
         return flat.masked_fill(lengths.reshape(-1, 1) == 0, 0.0).view(batch, n, -1)
 
     def forward(
@@ -88,3 +99,36 @@ class DeepRC(nn.Module):
         embedded = self.embed(tokens, lengths)
         pooled, association = self.pooling(embedded, mask=lengths > 0, bag_size=bag_size)
         return self.output(pooled).squeeze(-1), association
+
+    def _embedded(self, chunks: Chunks) -> Callable[[], Iterable[torch.Tensor]]:
+        device = next(self.parameters()).device
+
+        def embedded() -> Iterable[torch.Tensor]:
+            for tokens, lengths in chunks():
+                yield self.embed(tokens[None].to(device), lengths[None].to(device))[0]
+
+        return embedded
+
+    @torch.no_grad()
+    def final_state(self, chunks: Chunks) -> torch.Tensor:
+        """The state patterns ``(heads, hidden)`` after the Hopfield updates over one bag,
+        given as ``chunks()``: an iterable of ``(n, width)`` tokens and ``(n,)`` lengths."""
+        self.eval()
+        return self.pooling.final_state(self._embedded(chunks))
+
+    @torch.no_grad()
+    def score_bag(self, chunks: Chunks) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """Logit of one whole bag in chunks (memory: one chunk), its attention ``(heads, n)``
+        and the attention scores before the softmax (``β kᵢ·ξ``, comparable between bags);
+        equal to :meth:`forward` on the whole bag (tested)."""
+        self.eval()
+        pooled, scores = self.pooling.pool_chunks(self._embedded(chunks))
+        logit = self.output(pooled[None]).item()
+        return logit, torch.softmax(scores, dim=1), scores
+
+    def sequence_scores(
+        self, residues: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor
+    ) -> torch.Tensor:
+        """Attention scores ``(n, heads)`` of ``(n, 20, width)`` residue channels (one-hot or
+        on a path to it), differentiable: what integrated gradients attribute."""
+        return self.pooling.sequence_scores(self.encoder.from_one_hot(residues, lengths), state).T

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["N_TOKENS", "SequenceEmbedding", "position_features"]
+__all__ = ["N_TOKENS", "SequenceEmbedding", "one_hot", "position_features"]
 
 N_TOKENS = 21  # 0 = padding, 1..20 = amino acids (deeprc.store.AMINO_ACIDS)
 N_POSITION_FEATURES = 3
@@ -41,8 +41,17 @@ def position_features(
     return torch.stack([start, centre, end], dim=1) * inside[:, None, :]
 
 
+def one_hot(tokens: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(n, width)`` tokens -> ``(n, 20, width)`` residue channels (padding: all zero)."""
+    return F.one_hot(tokens.long(), N_TOKENS)[..., 1:].transpose(1, 2).to(dtype)
+
+
 class SequenceEmbedding(nn.Module):
     """One vector per sequence: conv (kernels x width) -> SELU -> max over the sequence.
+
+    The ``cnn`` encoder of :data:`deeprc.model.ENCODERS`. An encoder maps ``(n, width)`` tokens
+    and ``(n,)`` lengths to ``(n, output_size)``, and residue channels to the same through
+    :meth:`from_one_hot` (what integrated gradients differentiate).
 
     Parameters
     ----------
@@ -69,6 +78,7 @@ class SequenceEmbedding(nn.Module):
             kernel_size,
             implementation,
         )
+        self.output_size = n_kernels
         in_channels = N_TOKENS - 1 + N_POSITION_FEATURES
         self.conv = nn.Conv1d(in_channels, n_kernels, kernel_size, padding=kernel_size // 2)
         nn.init.normal_(self.conv.weight, std=1.0 / (in_channels * kernel_size) ** 0.5)
@@ -145,12 +155,15 @@ class SequenceEmbedding(nn.Module):
         )
 
     def _dense(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        width = tokens.shape[1]
-        dtype = self.conv.weight.dtype
-        one_hot = F.one_hot(tokens, N_TOKENS)[..., 1:].transpose(1, 2).to(dtype)
-        positions = position_features(lengths, width, dtype)
-        activations = F.selu(self.conv(torch.cat([one_hot, positions], dim=1)))
-        inside = torch.arange(width, device=tokens.device)[None, None, :] < lengths[:, None, None]
+        return self.from_one_hot(one_hot(tokens, self.conv.weight.dtype), lengths)
+
+    def from_one_hot(self, residues: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(n, 20, width)`` residue channels (one-hot, or any point on a path to it, for
+        integrated gradients) and ``(n,)`` lengths -> ``(n, n_kernels)``; differentiable."""
+        width = residues.shape[2]
+        positions = position_features(lengths, width, residues.dtype)
+        activations = F.selu(self.conv(torch.cat([residues, positions], dim=1)))
+        inside = torch.arange(width, device=residues.device)[None, None, :] < lengths[:, None, None]
         return activations.masked_fill(~inside, float("-inf")).amax(dim=2)
 
 

@@ -10,6 +10,8 @@ per-sequence association (attention) that interpretation reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from typing import Literal
 
 import torch
 from torch import nn
@@ -66,6 +68,63 @@ class HopfieldPooling(nn.Module):
     @property
     def output_size(self) -> int:
         return self.num_heads * (self.hidden_size + 1)
+
+    def _heads(self, projection: nn.Linear, instances: torch.Tensor) -> torch.Tensor:
+        """``(n, input_size)`` -> ``(heads, n, hidden)``."""
+        return projection(instances).view(len(instances), self.num_heads, -1).transpose(0, 1)
+
+    def sequence_scores(self, instances: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """``β kᵢ·ξ`` ``(heads, n)`` of instances ``(n, input_size)`` for states ``(heads,
+        hidden)``: what the softmax turns into attention, comparable between bags."""
+        return self.beta * torch.einsum("hnd,hd->hn", self._heads(self.key, instances), state)
+
+    @torch.no_grad()
+    def _update(
+        self,
+        chunks: Iterable[torch.Tensor],
+        state: torch.Tensor,
+        retrieve: Literal["keys", "values"],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One retrieval over a bag given in chunks of instances, with a running maximum and sum
+        (log-sum-exp), so memory holds one chunk: the softmax-weighted keys or values with the
+        log-mean-exp score, ``(heads, hidden + 1)``, and the scores ``(heads, n)``."""
+        running_max = torch.full((self.num_heads,), float("-inf"), device=state.device)
+        running_sum = torch.zeros(self.num_heads, device=state.device)
+        weighted = torch.zeros(self.num_heads, self.hidden_size, device=state.device)
+        scores = []
+        for instances in chunks:
+            keys = self._heads(self.key, instances)
+            retrieved = keys if retrieve == "keys" else self._heads(self.value, instances)
+            score = self.beta * torch.einsum("hnd,hd->hn", keys, state)
+            new_max = torch.maximum(running_max, score.max(dim=1).values)
+            rescale = torch.exp(running_max - new_max)
+            weights = torch.exp(score - new_max[:, None])
+            running_sum = running_sum * rescale + weights.sum(dim=1)
+            weighted = weighted * rescale[:, None] + torch.einsum("hn,hnd->hd", weights, retrieved)
+            running_max = new_max
+            scores.append(score)
+        all_scores = torch.cat(scores, dim=1)
+        log_mean = running_max + torch.log(running_sum) - math.log(all_scores.shape[1])
+        return torch.cat([weighted / running_sum[:, None], log_mean[:, None]], dim=1), all_scores
+
+    @torch.no_grad()
+    def final_state(self, chunks: Callable[[], Iterable[torch.Tensor]]) -> torch.Tensor:
+        """The state patterns ``(heads, hidden)`` after the updates over a bag in chunks
+        (``chunks()`` yields them anew for each pass)."""
+        state = self.state
+        for _ in range(self.update_steps - 1):
+            state = self._update(chunks(), state, "keys")[0][:, :-1]
+        return state
+
+    @torch.no_grad()
+    def pool_chunks(
+        self, chunks: Callable[[], Iterable[torch.Tensor]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` (in eval mode) of one bag too large to hold at once, given in chunks:
+        the pooled vector ``(heads * (hidden + 1),)`` and the scores ``(heads, n)``. Each
+        Hopfield update is one pass over the chunks."""
+        pooled, scores = self._update(chunks(), self.final_state(chunks), "values")
+        return pooled.reshape(-1), scores
 
     def split_heads(self, projected: torch.Tensor) -> torch.Tensor:
         """``(batch, n, heads * hidden)`` -> ``(batch, heads, n, hidden)``."""

@@ -1,0 +1,113 @@
+"""Model files: saved with what it takes to trust them later, loaded so that they cannot run code.
+
+A model file holds tensors and plain values only (loaded with ``torch.load(weights_only=True)``)
+and a format mark, so that a training checkpoint, a truncated file or another program's pickle
+given as a model is a clear error instead of a traceback or, worse, code run on load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from deeprc import __version__
+from deeprc.atomic import atomic_file
+from deeprc.config import build
+from deeprc.errors import InputError
+from deeprc.model.deeprc import DeepRC, ModelConfig, build_model
+
+__all__ = ["CHECKPOINT_FORMAT", "MODEL_FORMAT", "load_model", "save_model", "select_model"]
+
+MODEL_FORMAT = "deeprc-model"
+CHECKPOINT_FORMAT = "deeprc-checkpoint"
+
+
+def save_torch(obj: dict, path: Path) -> None:
+    """Any of our torch files (models, checkpoints), written atomically."""
+    with atomic_file(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_model(
+    path: Path,
+    model_state: dict,
+    *,
+    experiment: dict,
+    store_fingerprint: str,
+    train_ids: list[str],
+    validation_ids: list[str],
+    steps: int,
+    history: list[dict],
+) -> None:
+    """A trained model with its config, version, data and history.
+
+    The ids of the repertoires it was trained and validated on let ``deeprc predict`` refuse to
+    score them as a test set.
+    """
+    save_torch(
+        {
+            "format": MODEL_FORMAT,
+            "model_state": model_state,
+            "experiment": experiment,
+            "deeprc_version": __version__,
+            "store_fingerprint": store_fingerprint,
+            "train_ids": list(train_ids),
+            "validation_ids": list(validation_ids),
+            "steps": steps,
+            "history": history,
+        },
+        Path(path),
+    )
+
+
+def _load_saved(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist; train one with deeprc train")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (any failure to parse means: not our model file)
+        raise InputError(
+            f"{path} is not a deeprc model file or is truncated ({type(exc).__name__}); give "
+            "a model written by deeprc train"
+        ) from None
+    kind = saved.get("format") if isinstance(saved, dict) else None
+    if kind == CHECKPOINT_FORMAT:
+        raise InputError(
+            f"{path} is a training checkpoint, not a model; give the model file that deeprc "
+            "train writes at --out (the checkpoint lives in <model>.work/)"
+        )
+    if kind != MODEL_FORMAT:
+        raise InputError(
+            f"{path} is not a deeprc model file (no '{MODEL_FORMAT}' format mark; models of "
+            "deeprc before 0.2 lack it: train it again)"
+        )
+    return saved
+
+
+def load_model(path: Path) -> tuple[DeepRC, dict]:
+    """A trained model (best validation state, in eval mode) and its saved metadata."""
+    saved = _load_saved(path)
+    model = build_model(build(ModelConfig, saved["experiment"]["model"], f"{path}: model"))
+    try:
+        model.load_state_dict(saved["model_state"])
+    except RuntimeError as exc:
+        raise InputError(f"{path}: the weights do not fit the model's config ({exc})") from None
+    model.eval()
+    return model, saved
+
+
+def select_model(paths: list[Path]) -> tuple[Path, list[dict]]:
+    """Of several runs (seeds) of one fold, the model with the best validation AUC.
+
+    Ties go to the lower validation loss. Returns the chosen path and each run's best
+    validation metrics, in the order given.
+    """
+    scores = []
+    for path in paths:
+        saved = _load_saved(path)
+        best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
+        scores.append({"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}})
+    chosen = max(range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"]))
+    return Path(paths[chosen]), scores
