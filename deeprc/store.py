@@ -1,8 +1,9 @@
-"""The on-disk store that ingest writes and every later stage reads.
+"""The on-disk store: its layout, the writer ingest uses, and the reader every later stage uses.
 
 Layout of a store directory::
 
-    manifest.json          options, positive label, counts, fingerprint, package version
+    manifest.json          format_version, options, positive label, counts, fingerprint,
+                           package version
     repertoires.tsv        one row per repertoire: index, id, label, y, n_sequences, offset, ...
     ingest_report.tsv      rows read, kept and dropped by reason, per repertoire
     sequences/part-*.parquet   kept rows, one part per repertoire, in repertoire order
@@ -22,10 +23,43 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from deeprc.atomic import require_space
 from deeprc.errors import InputError
 
-__all__ = ["AMINO_ACIDS", "LOOKUP", "Store", "decode", "encode_into"]
+__all__ = [
+    "AMINO_ACIDS",
+    "FORMAT_VERSION",
+    "LOOKUP",
+    "SEQUENCE_SCHEMA",
+    "PartWriter",
+    "Store",
+    "decode",
+    "encode_into",
+    "part_path",
+    "string_buffers",
+    "write_encoded",
+    "write_tables",
+]
+
+# Raised whenever the layout below changes; a store of another version is refused.
+FORMAT_VERSION = 1
+SEQUENCE_SCHEMA = pa.schema(
+    [
+        ("repertoire_index", pa.int32()),
+        ("sequence_id", pa.string()),
+        ("junction_aa", pa.string()),
+        ("v_call", pa.dictionary(pa.int32(), pa.string())),
+        ("j_call", pa.dictionary(pa.int32(), pa.string())),
+        ("locus", pa.dictionary(pa.int32(), pa.string())),
+        ("duplicate_count", pa.int64()),
+    ]
+)
+_ENCODED = ("tokens", "lengths", "counts")
+_COPY_ROWS = 1 << 16
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 # ASCII byte -> token (0 for anything that is not one of the 20 amino acids)
@@ -44,6 +78,17 @@ def encode_into(tokens: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> No
     row_starts = np.arange(len(lengths)) * tokens.shape[1] - (offsets[:-1] - offsets[0])
     flat = np.arange(offsets[-1] - offsets[0]) + np.repeat(row_starts, lengths)
     tokens.reshape(-1)[flat] = LOOKUP[data[offsets[0] : offsets[-1]]]
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy views of an Arrow string array: int64 offsets (rebased to 0) and the bytes."""
+    offs_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    _, offs_buf, data_buf = strings.buffers()
+    offsets = np.frombuffer(offs_buf, dtype=offs_type)[
+        strings.offset : strings.offset + len(strings) + 1
+    ].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
 
 
 def decode(tokens: np.ndarray, length: int) -> str:
@@ -69,14 +114,25 @@ class Store:
             raise InputError(
                 f"{self.path} is not a deeprc store ({what}); make one with deeprc ingest"
             )
+        self.manifest  # noqa: B018 (checks the format version now, not at first use)
 
     @cached_property
     def manifest(self) -> dict:
         path = self.path / "manifest.json"
         try:
-            return json.loads(path.read_text())
+            manifest = json.loads(path.read_text())
         except ValueError as exc:
             raise InputError(f"{path} is damaged ({exc}); ingest the store again") from None
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            newer = isinstance(version, int) and version > FORMAT_VERSION
+            made = "a newer deeprc" if newer else "an older deeprc"
+            raise InputError(
+                f"{self.path} is a store of format {version} (made by {made}); this deeprc "
+                f"reads format {FORMAT_VERSION}. Ingest the data again with this deeprc"
+                + (", or upgrade deeprc" if newer else "")
+            )
+        return manifest
 
     @cached_property
     def repertoires(self) -> pd.DataFrame:
@@ -110,4 +166,109 @@ class Store:
 
     def sequences(self, repertoire: int) -> pd.DataFrame:
         """The kept rows of one repertoire (junction_aa, v_call, j_call, counts, ...)."""
-        return pd.read_parquet(self.path / "sequences" / f"part-{repertoire:06d}.parquet")
+        return pd.read_parquet(part_path(self.path, repertoire))
+
+
+# ----------------------------------------------------------------------------- writing a store
+
+
+def part_path(directory: Path, repertoire: int) -> Path:
+    """Where repertoire ``repertoire``'s kept rows live (its raw encoded files beside it)."""
+    return Path(directory) / "sequences" / f"part-{repertoire:06d}.parquet"
+
+
+class PartWriter:
+    """One repertoire's kept rows, appended batch by batch: its Parquet part (``SEQUENCE_SCHEMA``)
+    and raw token/length/count files of fixed ``width``, which :func:`write_encoded` joins."""
+
+    def __init__(self, part: Path, repertoire: int, width: int) -> None:
+        self.repertoire, self.width = repertoire, width
+        self.parquet = pq.ParquetWriter(
+            part,
+            SEQUENCE_SCHEMA,
+            compression="zstd",
+            use_dictionary=["v_call", "j_call", "locus"],
+            write_statistics=["repertoire_index", "duplicate_count"],
+        )
+        self.files = {name: part.with_suffix(f".{name}").open("wb") for name in _ENCODED}
+
+    def __enter__(self) -> PartWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.parquet.close()
+        for fh in self.files.values():
+            fh.close()
+
+    def write(self, kept: pa.Table) -> int:
+        """Append rows (sequence_id, junction_aa, v_call, j_call, locus, duplicate_count);
+        returns the longest junction among them."""
+        columns = {
+            "repertoire_index": pa.array(np.full(kept.num_rows, self.repertoire, dtype=np.int32)),
+            "sequence_id": kept["sequence_id"],
+            "junction_aa": kept["junction_aa"],
+            "v_call": pc.dictionary_encode(kept["v_call"]),
+            "j_call": pc.dictionary_encode(kept["j_call"]),
+            "locus": pc.dictionary_encode(kept["locus"]),
+            "duplicate_count": kept["duplicate_count"],
+        }
+        self.parquet.write_table(pa.table(columns, schema=SEQUENCE_SCHEMA))
+        offsets, data = string_buffers(kept["junction_aa"].combine_chunks())
+        tokens = np.zeros((len(offsets) - 1, self.width), dtype=np.uint8)
+        encode_into(tokens, data, offsets)
+        lengths = np.diff(offsets).astype(np.uint8)
+        self.files["tokens"].write(tokens.tobytes())
+        self.files["lengths"].write(lengths.tobytes())
+        self.files["counts"].write(kept["duplicate_count"].to_numpy().astype(np.int64).tobytes())
+        return int(lengths.max(initial=0))
+
+
+def write_encoded(
+    tmp: Path, parts: list[Path], n_kept: list[int], width: int, part_width: int
+) -> None:
+    """The store's encoded arrays from the parts' raw files, copied part by part (memory stays
+    flat; each raw file is removed once copied).
+
+    Written with plain writes, not into a memory map: on a full disk a write into a memory map
+    kills the process with SIGBUS, while ``write`` raises ENOSPC, which becomes a message.
+    """
+    enc = tmp / "encoded"
+    enc.mkdir()
+    offsets = np.concatenate([[0], np.cumsum(n_kept)]).astype(np.int64)
+    n = int(offsets[-1])
+    require_space(
+        tmp.parent, n * (width + 1 + 8) + offsets.nbytes, f"writing the encoded arrays ({n:,} rows)"
+    )
+    np.save(enc / "offsets.npy", offsets)
+    for name, dtype, shape in (
+        ("tokens", np.uint8, (n, width)),
+        ("lengths", np.uint8, (n,)),
+        ("counts", np.int64, (n,)),
+    ):
+        with (enc / f"{name}.npy").open("wb") as out:
+            header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(out, header)
+            for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
+                raw = part.with_suffix(f".{name}")
+                if stop > start:
+                    src = np.memmap(
+                        raw, dtype=dtype, mode="r", shape=(stop - start, part_width)[: len(shape)]
+                    )
+                    for lo in range(0, len(src), _COPY_ROWS):
+                        block = src[lo : lo + _COPY_ROWS]
+                        out.write(
+                            np.ascontiguousarray(block[:, :width] if name == "tokens" else block)
+                        )
+                    del src
+                raw.unlink()
+
+
+def write_tables(
+    directory: Path, repertoires: pd.DataFrame, report: pd.DataFrame, manifest: dict
+) -> None:
+    """repertoires.tsv, ingest_report.tsv and manifest.json (stamped with FORMAT_VERSION)."""
+    directory = Path(directory)
+    repertoires.to_csv(directory / "repertoires.tsv", sep="\t", index=False)
+    report.to_csv(directory / "ingest_report.tsv", sep="\t", index=False)
+    manifest = {"format_version": FORMAT_VERSION, **manifest}
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

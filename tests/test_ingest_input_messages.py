@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import deeprc.ingest
 from deeprc.cli import main
+from deeprc.ingest import airr
 
 JUNCTIONS = [f"CASS{a}{b}GQETQYF" for a in "ACDEFGHIKL" for b in "MNPQRSTVWY"]
 
@@ -51,7 +51,7 @@ def test_largest_int64_count_beside_a_decimal_count_is_kept(tmp_path, h):
 def test_bad_count_in_a_later_batch_names_its_file_line(
     tmp_path, h, assert_fails, monkeypatch, value, problem
 ):
-    monkeypatch.setattr(deeprc.ingest, "_BLOCK_SIZE", 1024)  # ~20 rows a batch
+    monkeypatch.setattr(airr, "BLOCK_SIZE", 1024)  # ~20 rows a batch
     counts = [str(i + 1) for i in range(80)]
     counts[60] = value  # line 62, in the fourth batch
     metadata = h.make_study(tmp_path / "data", {"a.tsv": [h.rec()], "b.tsv": count_rows(h, counts)})

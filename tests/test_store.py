@@ -1,5 +1,6 @@
 """The encoded store: exact encoding, identical bytes for identical input, parallel == serial."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -7,8 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from deeprc.errors import InputError
 from deeprc.ingest import ingest
-from deeprc.store import AMINO_ACIDS, Store, decode, encode_into
+from deeprc.store import AMINO_ACIDS, FORMAT_VERSION, Store, decode, encode_into
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from make_airr import write_dataset  # noqa: E402
@@ -64,3 +66,20 @@ def test_encoded_arrays_agree_with_the_parquet_rows(dataset, tmp_path):
     assert store.repertoires["y"].tolist() == [0, 1, 0, 1, 0]
     assert store.manifest["positive_label"] == "positive"
     assert isinstance(store.tokens, np.memmap)
+
+
+@pytest.mark.parametrize(("version", "said"), [(None, "an older deeprc"), (0, "an older deeprc"),
+                                               (FORMAT_VERSION + 1, "upgrade deeprc")])  # fmt: skip
+def test_a_store_of_another_format_version_is_refused(dataset, tmp_path, version, said):
+    out = tmp_path / "store"
+    ingest(dataset, out, label_column="status", threads=1, log=lambda _: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert Store(out).manifest["fingerprint"] == manifest["fingerprint"]
+    if version is None:
+        del manifest["format_version"]
+    else:
+        manifest["format_version"] = version
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match=f"format {version}.*{said}"):
+        Store(out)

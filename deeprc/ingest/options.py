@@ -1,0 +1,65 @@
+"""What ingest may drop, and the options that decide it (recorded in the store manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from deeprc.errors import InputError
+
+__all__ = ["DROP_REASONS", "FileStats", "IngestOptions"]
+
+# In the order they are tested: a row is counted under the first reason that applies.
+DROP_REASONS = (
+    "empty_row",
+    "other_locus",
+    "non_productive",
+    "missing_junction",
+    "stop_codon",
+    "invalid_character",
+    "too_short",
+    "too_long",
+    "zero_count",
+    "collapsed_duplicate",
+)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Row filters and policies; recorded in the store manifest.
+
+    ``lowercase="upper"`` treats lower-case residues as the same amino acids (some tools write
+    soft-masked sequences); ``"reject"`` counts such rows as ``invalid_character``.
+    """
+
+    min_length: int = 4
+    max_length: int = 40
+    loci: tuple[str, ...] = ()
+    keep_nonproductive: bool = False
+    lowercase: Literal["upper", "reject"] = "upper"
+    collapse: bool = False
+    missing_files: Literal["error", "skip"] = "error"
+    unlisted_files: Literal["error", "ignore"] = "error"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_length <= self.max_length <= 255:
+            raise InputError(
+                f"length bounds must satisfy 1 <= min_length <= max_length <= 255, got "
+                f"min_length={self.min_length}, max_length={self.max_length}"
+            )
+        if self.lowercase not in ("upper", "reject"):
+            raise InputError(f"lowercase must be 'upper' or 'reject', got {self.lowercase!r}")
+
+
+@dataclass
+class FileStats:
+    """What one worker reports about one repertoire file."""
+
+    rows_read: int = 0
+    rows_kept: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    n_uppercased: int = 0
+    total_count: int = 0
+    max_length: int = 0
+    junction_column: str = ""
+    sha256: str = ""

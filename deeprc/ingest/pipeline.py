@@ -1,0 +1,202 @@
+"""Ingest: AIRR rearrangement files + a metadata table -> a validated, encoded store.
+
+Every row read is either kept or counted under one named reason, per repertoire:
+``rows_read == rows_kept + sum(dropped)``. Files are streamed in Arrow record batches and
+processed in parallel worker processes, one file at a time each, so peak memory depends on the
+batch size and the number of workers, not on the number or size of the files. The metadata
+(``metadata``), the file format (``airr``), the filters (``filters``) and the store's layout
+(``deeprc.store``) each live in one module; this one puts them together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deeprc import __version__
+from deeprc.atomic import atomic_directory, refuse_inputs
+from deeprc.errors import InputError
+from deeprc.ingest import airr
+from deeprc.ingest.airr import (
+    BlockTooSmall,
+    Source,
+    batches,
+    column_roles,
+    longest_line,
+    read_header,
+)
+from deeprc.ingest.filters import collapse, filter_batch
+from deeprc.ingest.metadata import positive_class, read_metadata
+from deeprc.ingest.options import DROP_REASONS, FileStats, IngestOptions
+from deeprc.parallel import parallel_map
+from deeprc.store import AMINO_ACIDS, PartWriter, part_path, write_encoded, write_tables
+
+__all__ = ["ingest"]
+
+
+def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> FileStats:
+    """Stream one repertoire file into one Parquet part and raw encoded parts (a worker's job).
+
+    A file with a line longer than the default block is read again, from scratch (the parts
+    are rewritten, the stats restarted), with a block twice that line's size: lines of any
+    length can be read, while files that parse fine are read once.
+    """
+    pa.set_cpu_count(1)
+    try:
+        return _ingest_attempt(task, airr.BLOCK_SIZE)
+    except BlockTooSmall:
+        longest = longest_line(task[1])
+        return _ingest_attempt(task, min(1 << (2 * longest).bit_length(), 2**31 - 1))
+
+
+def _ingest_attempt(task: tuple[int, Path, Path, IngestOptions], block_size: int) -> FileStats:
+    index, path, part, options = task
+    header = read_header(path)
+    roles = column_roles(header, path)
+    stats = FileStats(junction_column=roles["junction"])
+    source = Source(path)
+    columns = [c for c in roles.values() if c is not None]
+    collected: list[pa.Table] = []
+    with (
+        PartWriter(part, index, options.max_length) as writer,
+        io.BufferedReader(source, buffer_size=1 << 20) as stream,
+    ):
+        for batch in batches(stream, path, header, columns, block_size):
+            kept = filter_batch(batch, roles, options, stats, path, first_line=stats.rows_read + 2)
+            if options.collapse:
+                collected.append(kept)
+            elif kept.num_rows:
+                _write_kept(kept, writer, stats)
+        if options.collapse and collected:
+            merged = pa.concat_tables(collected)
+            collapsed = collapse(merged)
+            stats.dropped["collapsed_duplicate"] += merged.num_rows - collapsed.num_rows
+            _write_kept(collapsed, writer, stats)
+        stats.sha256 = source.sha256.hexdigest()
+    return stats
+
+
+def _write_kept(kept: pa.Table, writer: PartWriter, stats: FileStats) -> None:
+    longest = writer.write(kept)
+    stats.rows_kept += kept.num_rows
+    stats.total_count += pc.sum(kept["duplicate_count"]).as_py() or 0
+    stats.max_length = max(stats.max_length, longest)
+
+
+def _fingerprint(repertoires: pd.DataFrame, options: IngestOptions, positive: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(repertoires[["repertoire_id", "label", "sha256"]].to_csv(index=False).encode())
+    digest.update(json.dumps(asdict(options), sort_keys=True).encode())
+    digest.update(positive.encode())
+    return digest.hexdigest()[:16]
+
+
+def ingest(
+    metadata: Path,
+    out: Path,
+    *,
+    label_column: str,
+    id_column: str = "repertoire_id",
+    file_column: str = "file",
+    data_dir: Path | None = None,
+    positive_label: str | None = None,
+    options: IngestOptions = IngestOptions(),  # noqa: B008 (frozen, so sharing is safe)
+    threads: int = 2,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Build a store at ``out``; returns the ingest report (one row per repertoire).
+
+    Written to a temporary sibling directory and renamed at the end, so a failed or killed run
+    never leaves a half store and never touches an existing one.
+    """
+    metadata, out = Path(metadata), Path(out)
+    data_dir = Path(data_dir) if data_dir is not None else metadata.parent
+    inputs = [metadata, data_dir]
+    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="ingest") as tmp:
+        meta = read_metadata(
+            metadata,
+            id_column=id_column,
+            file_column=file_column,
+            label_column=label_column,
+            data_dir=data_dir,
+            options=options,
+            log=log,
+        )
+        refuse_inputs(out, meta["path"])
+        positive = positive_class(meta["label"], positive_label, metadata)
+        (tmp / "sequences").mkdir()
+        parts = [part_path(tmp, i) for i in range(len(meta))]
+        tasks = [
+            (i, p, part, options)
+            for i, (p, part) in enumerate(zip(meta["path"], parts, strict=True))
+        ]
+        stats = parallel_map(_ingest_file, tasks, threads)
+        report = _report(meta, stats)
+        empty = report[report["rows_kept"] == 0]
+        if not empty.empty:
+            row = empty.iloc[0]
+            reasons = {r: int(row[r]) for r in DROP_REASONS if row[r]}
+            raise InputError(
+                f"repertoire {row['repertoire_id']!r} ({row['source_file']}) has no rows left "
+                f"after filtering (read {row['rows_read']}, dropped {reasons}); check the file "
+                "or the filters (--min-length, --max-length, --locus, --keep-nonproductive)"
+            )
+        width = max(s.max_length for s in stats)
+        write_encoded(tmp, parts, [s.rows_kept for s in stats], width, options.max_length)
+        repertoires = pd.DataFrame(
+            {
+                "repertoire_index": np.arange(len(meta)),
+                "repertoire_id": meta["repertoire_id"],
+                "label": meta["label"],
+                "y": (meta["label"] == positive).astype(int),
+                "n_sequences": report["rows_kept"],
+                "offset": np.concatenate([[0], np.cumsum(report["rows_kept"])[:-1]]),
+                "total_count": [s.total_count for s in stats],
+                "source_file": meta["file"],
+                "sha256": [s.sha256 for s in stats],
+            }
+        )
+        manifest = {
+            "deeprc_version": __version__,
+            "metadata": str(metadata),
+            "label_column": label_column,
+            "positive_label": positive,
+            "classes": sorted(set(meta["label"])),
+            "n_repertoires": len(meta),
+            "n_sequences": int(report["rows_kept"].sum()),
+            "rows_read": int(report["rows_read"].sum()),
+            "dropped": {r: int(report[r].sum()) for r in DROP_REASONS},
+            "max_length": width,
+            "alphabet": AMINO_ACIDS,
+            "options": asdict(options),
+            "fingerprint": _fingerprint(repertoires, options, positive),
+        }
+        write_tables(tmp, repertoires, report, manifest)
+    return report
+
+
+def _report(meta: pd.DataFrame, stats: list[FileStats]) -> pd.DataFrame:
+    report = pd.DataFrame(
+        {
+            "repertoire_id": meta["repertoire_id"],
+            "source_file": meta["file"],
+            "junction_column": [s.junction_column for s in stats],
+            "rows_read": [s.rows_read for s in stats],
+            "rows_kept": [s.rows_kept for s in stats],
+            **{r: [s.dropped[r] for s in stats] for r in DROP_REASONS},
+            "n_uppercased": [s.n_uppercased for s in stats],
+        }
+    )
+    balance = report["rows_read"] - report["rows_kept"] - report[list(DROP_REASONS)].sum(axis=1)
+    assert (balance == 0).all(), "ingest lost rows without a reason; this is a bug"
+    return report
