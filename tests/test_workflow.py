@@ -1,5 +1,6 @@
 """The Snakemake workflow, really run by the snakemake command on tiny data."""
 
+import dataclasses
 import json
 import os
 import re
@@ -7,11 +8,14 @@ import shutil
 import signal
 import subprocess
 import time
+import typing
 
 import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, SNAKEFILE, snakemake
+
+from deeprc.ingest import IngestOptions
 
 
 def test_lint_is_clean():
@@ -208,3 +212,23 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     assert "resuming from" in log
     assert len(json.loads((tiny / "metrics.json").read_text())["folds"]) == 3
     assert not [p for p in tiny.rglob("*") if ".tmp-" in p.name]  # no temporary leftovers
+
+
+def test_the_schemas_ingest_block_agrees_with_ingest_options():
+    """One truth for ingest options: every IngestOptions field is a schema key with the same
+    default (and the same choices for Literal fields), and the schema has no other key."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    dataset = schema["properties"]["datasets"]["additionalProperties"]
+    ingest = next(
+        part["properties"]["ingest"]["properties"]
+        for part in [dataset, *dataset.get("allOf", []), *dataset.get("oneOf", [])]
+        if "ingest" in part.get("properties", {})
+    )
+    fields = {f.name: f for f in dataclasses.fields(IngestOptions)}
+    assert set(ingest) == set(fields)
+    hints = typing.get_type_hints(IngestOptions)
+    for name, field in fields.items():
+        default = field.default
+        assert ingest[name]["default"] == (list(default) if isinstance(default, tuple) else default)
+        if typing.get_origin(hints[name]) is typing.Literal:
+            assert ingest[name]["enum"] == list(typing.get_args(hints[name])), name
