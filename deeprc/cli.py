@@ -294,11 +294,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> None:
-    import numpy as np
     import torch
 
     from deeprc.model.files import load_model
-    from deeprc.predict import predict
+    from deeprc.predict import predict, repertoires_to_score
     from deeprc.split import read_folds
     from deeprc.store import Store
 
@@ -307,28 +306,8 @@ def _run_predict(args: argparse.Namespace) -> None:
     if (args.folds is None) != (args.fold is None):
         raise InputError("--folds and --fold go together")
     model, saved = load_model(args.model)
-    same_store = saved["store_fingerprint"] == store.manifest["fingerprint"]
-    seen = set(saved["train_ids"]) | set(saved["validation_ids"])
-    ids = store.repertoires["repertoire_id"].to_numpy()
-    if args.folds is not None:
-        repertoires = read_folds(args.folds, store, args.fold)["test"]
-        if not same_store:
-            raise InputError(
-                f"--fold scores a test set of the model's own cross-validation, but {args.model} "
-                f"was trained on another store (fingerprint {saved['store_fingerprint']}, "
-                f"--store has {store.manifest['fingerprint']}); to score another cohort, "
-                "leave out --folds and --fold"
-            )
-        leaked = sorted(set(ids[repertoires]) & seen)
-        if leaked:
-            raise InputError(
-                f"{args.model} was trained or validated on {len(leaked)} of fold {args.fold}'s "
-                f"test repertoires ({leaked[:5]}); scoring them as a test set would overstate "
-                "its accuracy. Give the model trained on this fold of these folds."
-            )
-    else:
-        repertoires = np.arange(len(store.repertoires))
-    in_training = len(set(ids[repertoires]) & seen) if same_store else 0
+    test = read_folds(args.folds, store, args.fold)["test"] if args.folds is not None else None
+    repertoires, in_training = repertoires_to_score(store, saved, test, args.model, args.fold)
     if in_training:
         print(
             f"note: {in_training} of the scored repertoires were in the model's training or "

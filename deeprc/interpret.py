@@ -147,14 +147,14 @@ def position_weights(motif: str, sequences: list[str], *, flank: int = 2) -> pd.
     return table
 
 
-def _top_of_fold(prediction_dir: Path, top: int) -> pd.DataFrame:
+def _read_attention(prediction_dir: Path) -> pd.DataFrame:
     path = Path(prediction_dir) / "attention.parquet"
     if not path.is_file():
         raise InputError(f"{path} does not exist; run deeprc predict first")
     table = pq.read_table(path).to_pandas()
     if "attention_score" not in table:
         raise InputError(f"{path} has no attention_score column; run deeprc predict again")
-    return table.nlargest(top, "attention_score").reset_index(drop=True)
+    return table
 
 
 def _is_signal(table: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
@@ -231,10 +231,10 @@ def _analyse(
         raise InputError("give one model per prediction directory (the fold's own model)")
     fold_tables, all_top = [], []
     for fold, (model, directory) in enumerate(zip(models, prediction_dirs, strict=True)):
+        attention = _read_attention(directory)  # read once: the top sequences and the truth
         if truth_dir is not None:
-            path = Path(directory) / "attention.parquet"
-            fold_tables.append(pq.read_table(path).to_pandas() if path.is_file() else None)
-        chosen = _top_of_fold(directory, top)
+            fold_tables.append(attention)
+        chosen = attention.nlargest(top, "attention_score").reset_index(drop=True)
         lengths = np.asarray(store.lengths[chosen["row"].to_numpy()], dtype=np.int64)
         contributions = [np.empty(0)] * len(chosen)
         empty = np.empty(len(chosen))

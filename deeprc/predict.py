@@ -15,10 +15,42 @@ import pyarrow.parquet as pq
 
 from deeprc.atomic import atomic_directory
 from deeprc.data import score_repertoire
+from deeprc.errors import InputError
 from deeprc.model import DeepRC
 from deeprc.store import Store
 
-__all__ = ["predict"]
+__all__ = ["predict", "repertoires_to_score"]
+
+
+def repertoires_to_score(
+    store: Store, saved: dict, test: np.ndarray | None, model_path: Path, fold: int | None
+) -> tuple[np.ndarray, int]:
+    """The store indices to score (a fold's ``test`` set, or the whole store) and how many of
+    them the model was trained or validated on.
+
+    A fold's test set must come from the store the model was trained on and hold none of the
+    repertoires it saw, or its scores would overstate the model's accuracy.
+    """
+    same_store = saved["store_fingerprint"] == store.manifest["fingerprint"]
+    seen = set(saved["train_ids"]) | set(saved["validation_ids"])
+    ids = store.repertoires["repertoire_id"].to_numpy()
+    if test is not None:
+        if not same_store:
+            raise InputError(
+                f"--fold scores a test set of the model's own cross-validation, but {model_path} "
+                f"was trained on another store (fingerprint {saved['store_fingerprint']}, "
+                f"--store has {store.manifest['fingerprint']}); to score another cohort, "
+                "leave out --folds and --fold"
+            )
+        leaked = sorted(set(ids[test]) & seen)
+        if leaked:
+            raise InputError(
+                f"{model_path} was trained or validated on {len(leaked)} of fold {fold}'s "
+                f"test repertoires ({leaked[:5]}); scoring them as a test set would overstate "
+                "its accuracy. Give the model trained on this fold of these folds."
+            )
+    repertoires = test if test is not None else np.arange(len(store.repertoires))
+    return repertoires, len(set(ids[repertoires]) & seen) if same_store else 0
 
 
 def predict(
