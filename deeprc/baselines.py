@@ -28,6 +28,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.errors import InputError
 from deeprc.store import AMINO_ACIDS, Store
@@ -214,6 +215,10 @@ class _Baseline:
     def probability(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
         return expit(self.log_odds(store, repertoires))
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """What the fitted baseline relies on, by file name, written beside its predictions."""
+        return {}
+
 
 # ----------------------------------------------------------------------------- baselines
 
@@ -360,6 +365,9 @@ class EmersonBurden(_Baseline):
         self.calibration_ = _Platt().fit(burdens, y)
         return self
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {outputs.ASSOCIATED_CLONOTYPES: self.associated_}
+
     def _burdens(self, keys: list[np.ndarray]) -> np.ndarray:
         burden = np.array([self.associated_keys_.isin(k).sum() for k in keys], dtype=np.float64)
         if self.normalize:
@@ -392,11 +400,11 @@ def run_baseline(
     overwrite: bool = False,
     inputs: Iterable[Path] = (),
 ) -> pd.DataFrame:
-    """Fit baseline ``name`` on the training repertoires and write ``out/predictions.tsv``.
+    """Fit baseline ``name`` on the training repertoires and write its predictions to ``out``.
 
-    The table has the columns of ``deeprc predict`` (repertoire_id, y, logit, score) so that
-    ``deeprc evaluate`` reads it unchanged; EmersonBurden also writes its associated clonotypes
-    (``associated_clonotypes.tsv``). Returns the predictions.
+    The predictions are those of ``deeprc predict`` (:mod:`deeprc.outputs`), so that
+    ``deeprc evaluate`` reads them unchanged; beside them go the baseline's own tables
+    (EmersonBurden: its associated clonotypes). Returns the predictions.
     """
     if name not in BASELINES:
         raise InputError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
@@ -416,7 +424,7 @@ def run_baseline(
                 "score": expit(logit),
             }
         )
-        predictions.to_csv(tmp / "predictions.tsv", sep="\t", index=False)
-        if isinstance(model, EmersonBurden):
-            model.associated_.to_csv(tmp / "associated_clonotypes.tsv", sep="\t", index=False)
+        outputs.write_predictions(tmp, predictions)
+        for name, table in model.tables().items():
+            outputs.write_tsv(tmp / name, table)
     return predictions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
-from deeprc import __version__
+from deeprc import __version__, outputs
 from deeprc.atomic import atomic_file
-from deeprc.errors import InputError
 
 __all__ = ["evaluate_folds", "summary_lines"]
 
@@ -64,22 +62,25 @@ def _note(folds: list[dict]) -> str | None:
 
 
 def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float = 0.5) -> dict:
-    """Write ``out`` (metrics.json) from ``<dir>/predictions.tsv`` of each fold; returns it.
+    """Write ``out`` (metrics.json) from the predictions of each fold's directory; returns it.
 
     A fold whose test set holds fewer than ``MIN_PER_CLASS`` repertoires of a class keeps its
     metrics, flagged ``too_few``; they are not averaged, and the summaries say why (``note``).
     """
     folds = []
     for directory in prediction_dirs:
-        path = Path(directory) / "predictions.tsv"
-        if not path.is_file():
-            raise InputError(f"{path} does not exist; run deeprc predict for that fold first")
-        predictions = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str})
+        predictions = outputs.read_predictions(directory)
+        path = Path(directory) / outputs.PREDICTIONS
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         fold = {"predictions": str(path), "sha256": digest, **_fold_metrics(predictions, threshold)}
-        provenance = Path(directory) / "provenance.json"
-        if provenance.is_file():
-            fold["provenance"] = json.loads(provenance.read_text())
+        # the test scores themselves, so that curves drawn from this file need nothing else
+        fold["test"] = {
+            "repertoire_id": predictions["repertoire_id"].tolist(),
+            "y": predictions["y"].astype(int).tolist(),
+            "score": predictions["score"].astype(float).tolist(),
+        }
+        if (provenance := outputs.read_provenance(directory)) is not None:
+            fold["provenance"] = provenance
         folds.append(fold)
     note = _note(folds)
     summary = {}
@@ -100,7 +101,7 @@ def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float =
         "folds": folds,
     }
     with atomic_file(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        outputs.write_metrics(tmp, result)
     return result
 
 

@@ -12,7 +12,6 @@ contributions of a sequence then sum to its score minus the empty sequence's sco
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 from sklearn.metrics import roc_auc_score
 
+from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.data import repertoire_chunks
 from deeprc.errors import InputError
@@ -147,16 +146,6 @@ def position_weights(motif: str, sequences: list[str], *, flank: int = 2) -> pd.
     return table
 
 
-def _read_attention(prediction_dir: Path) -> pd.DataFrame:
-    path = Path(prediction_dir) / "attention.parquet"
-    if not path.is_file():
-        raise InputError(f"{path} does not exist; run deeprc predict first")
-    table = pq.read_table(path).to_pandas()
-    if "attention_score" not in table:
-        raise InputError(f"{path} has no attention_score column; run deeprc predict again")
-    return table
-
-
 def _is_signal(table: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
     keys = ["repertoire_id", "sequence_id"]
     return pd.MultiIndex.from_frame(table[keys].astype(str)).isin(
@@ -164,12 +153,11 @@ def _is_signal(table: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _ground_truth(fold_tables: list[pd.DataFrame], truth_dir: Path, motifs: pd.DataFrame) -> dict:
+def _ground_truth(
+    fold_tables: list[pd.DataFrame], truth: pd.DataFrame, implanted: list[str], motifs: pd.DataFrame
+) -> dict:
     """Precision of the top-attended sequences, attention AUC inside positive repertoires (signal
     against background sequences) and the rank of each implanted motif among the mined ones."""
-    truth = pd.read_csv(truth_dir / "truth.tsv", sep="\t", dtype=str)
-    simulation = json.loads((truth_dir / "simulation.json").read_text())
-    implanted = [m["motif"] for m in simulation["config"]["motifs"]]
     per_fold = []
     for table in fold_tables:
         ranked = table.sort_values("attention_score", ascending=False)
@@ -204,17 +192,14 @@ def interpret(
     overwrite: bool = False,
     inputs: Iterable[Path] = (),
 ) -> dict:
-    """Write top_sequences.tsv, motifs.tsv, pwm_<rank>.tsv for the top 3 motifs and
-    interpretation.json (with ground-truth checks when ``truth_dir`` holds truth.tsv)."""
+    """Write the top sequences with their contributions, the motifs, the position weights of
+    the top 3 and a summary (with ground-truth checks when ``truth_dir`` holds truth.tsv) as
+    an :class:`deeprc.outputs.Interpretation`; returns the summary."""
     with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="interpret") as tmp:
         table, motifs, summary = _analyse(store, models, prediction_dirs, top, steps, truth_dir)
         sequences = table["junction_aa"].tolist()
-        table.to_csv(tmp / "top_sequences.tsv", sep="\t", index=False)
-        motifs.to_csv(tmp / "motifs.tsv", sep="\t", index=False)
-        for rank, motif in enumerate(summary["motifs"], start=1):
-            pwm = position_weights(motif, sequences)
-            pwm.to_csv(tmp / f"pwm_{rank}.tsv", sep="\t", index=False, float_format="%.4f")
-        (tmp / "interpretation.json").write_text(json.dumps(summary, indent=2) + "\n")
+        pwms = [position_weights(motif, sequences) for motif in summary["motifs"]]
+        outputs.write_interpretation(tmp, outputs.Interpretation(table, motifs, pwms, summary))
     return summary
 
 
@@ -229,10 +214,11 @@ def _analyse(
     """The top sequences with their contributions, the mined motifs and the summary."""
     if len(models) != len(prediction_dirs):
         raise InputError("give one model per prediction directory (the fold's own model)")
+    truth = outputs.read_truth(truth_dir) if truth_dir is not None else None
     fold_tables, all_top = [], []
     for fold, (model, directory) in enumerate(zip(models, prediction_dirs, strict=True)):
-        attention = _read_attention(directory)  # read once: the top sequences and the truth
-        if truth_dir is not None:
+        attention = outputs.read_attention(directory)  # read once: top sequences and truth
+        if truth is not None:
             fold_tables.append(attention)
         chosen = attention.nlargest(top, "attention_score").reset_index(drop=True)
         lengths = np.asarray(store.lengths[chosen["row"].to_numpy()], dtype=np.int64)
@@ -256,7 +242,7 @@ def _analyse(
             empty[where] = baseline
         chosen.insert(0, "fold", fold)
         chosen.insert(1, "rank", range(1, len(chosen) + 1))
-        chosen["contributions"] = [",".join(f"{c:.4f}" for c in parts) for parts in contributions]
+        chosen["contributions"] = contributions
         chosen["empty_score"] = empty
         all_top.append((chosen, contributions))
     table = pd.concat([t for t, _ in all_top], ignore_index=True).drop(columns=["row"])
@@ -268,8 +254,7 @@ def _analyse(
         "baseline": "all residue channels zero (length, position ramps and bias kept)",
         "motifs": motifs.head(3)["motif"].tolist(),
     }
-    if truth_dir is not None:
-        truth = pd.read_csv(Path(truth_dir) / "truth.tsv", sep="\t", dtype=str)
-        table["signal"] = _is_signal(table, truth)
-        summary["ground_truth"] = _ground_truth(fold_tables, Path(truth_dir), motifs)
+    if truth is not None:
+        table["signal"] = _is_signal(table, truth[0])
+        summary["ground_truth"] = _ground_truth(fold_tables, *truth, motifs)
     return table, motifs, summary

@@ -4,15 +4,14 @@ and per-sequence attention."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.data import score_repertoire
 from deeprc.errors import InputError
@@ -64,18 +63,18 @@ def predict(
     overwrite: bool = False,
     inputs: Iterable[Path] = (),
 ) -> pd.DataFrame:
-    """Write ``out/predictions.tsv`` and ``out/attention.parquet``; returns the predictions.
+    """Write the predictions and per-sequence attention of ``repertoires`` to ``out``
+    (:mod:`deeprc.outputs`); returns the predictions.
 
-    The attention table has one row per sequence: repertoire_id, sequence_id, row (index into
-    the store's encoded arrays), junction_aa, v_call, j_call, duplicate_count, attention (the
-    largest over heads), attention_score (the largest score before the softmax) and, with
-    several heads, attention_h<k>. ``provenance`` (model, training config, ...) goes to
-    ``out/provenance.json``, which ``deeprc evaluate`` copies into metrics.json.
+    The attention table has one row per sequence: ids, ``row`` (index into the store's encoded
+    arrays), the sequence's calls and count, ``attention`` (the largest over heads),
+    ``attention_score`` (the largest score before the softmax) and, with several heads,
+    ``attention_h<k>``. ``provenance`` (model, training config, ...) is written beside them;
+    ``deeprc evaluate`` copies it into the metrics.
     """
-    out = Path(out)
     rows = []
-    writer = None
-    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="predict") as tmp:
+    with atomic_directory(Path(out), overwrite=overwrite, inputs=inputs, command="predict") as tmp:
+        attention_file = outputs.AttentionWriter(tmp)
         for r in repertoires:
             logit, attention, scores = score_repertoire(model, store, int(r), chunk=chunk)
             meta = store.repertoires.iloc[int(r)]
@@ -94,14 +93,10 @@ def predict(
             }
             if attention.shape[0] > 1:
                 table |= {f"attention_h{h}": pa.array(a) for h, a in enumerate(attention)}
-            batch = pa.table(table)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp / "attention.parquet", batch.schema)
-            writer.write_table(batch)
-        if writer is not None:
-            writer.close()
-        predictions = pd.DataFrame(rows, columns=["repertoire_id", "y", "logit", "score"])
-        predictions.to_csv(tmp / "predictions.tsv", sep="\t", index=False)
+            attention_file.write(table)
+        attention_file.close()
+        predictions = pd.DataFrame(rows, columns=list(outputs.PREDICTION_COLUMNS))
+        outputs.write_predictions(tmp, predictions)
         if provenance is not None:
-            (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+            outputs.write_provenance(tmp, provenance)
     return predictions

@@ -30,8 +30,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from deeprc import __version__  # noqa: E402
 from deeprc.atomic import atomic_file  # noqa: E402
-from deeprc.errors import InputError  # noqa: E402
 from deeprc.evaluate import METRICS, MIN_PER_CLASS  # noqa: E402
+from deeprc.outputs import Interpretation, read_interpretation, read_metrics  # noqa: E402
 from deeprc.store import AMINO_ACIDS, Store  # noqa: E402
 
 __all__ = ["report", "logo_figure"]
@@ -112,14 +112,8 @@ def _ingest_section(store: Store) -> str:
     return "".join(parts)
 
 
-def _predictions(metrics: dict) -> list[pd.DataFrame]:
-    frames = []
-    for fold in metrics["folds"]:
-        path = Path(fold["predictions"])
-        if not path.is_file():
-            raise InputError(f"{path} (named in metrics.json) does not exist")
-        frames.append(pd.read_csv(path, sep="\t", dtype={"repertoire_id": str}))
-    return frames
+def _test_scores(metrics: dict) -> list[pd.DataFrame]:
+    return [pd.DataFrame(fold["test"]) for fold in metrics["folds"]]
 
 
 def _shown(stat: dict) -> str:
@@ -156,7 +150,7 @@ def _results_section(results: dict[str, dict]) -> str:
         caption += f" (* not averaged: fewer than {MIN_PER_CLASS} test repertoires of a class)"
     figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(10, 4.3))
     for name, metrics in results.items():
-        frames = _predictions(metrics)
+        frames = _test_scores(metrics)
         pooled = pd.concat(frames)
         if pooled["y"].nunique() < 2:
             continue
@@ -186,9 +180,8 @@ def _results_section(results: dict[str, dict]) -> str:
     )
 
 
-def _coloured(sequence: str, contributions: str) -> str:
+def _coloured(sequence: str, values: np.ndarray) -> str:
     """Residues shaded by contribution: red raises the attention score, blue lowers it."""
-    values = np.array([float(c) for c in contributions.split(",")]) if contributions else []
     scale = max(np.abs(values).max(), 1e-9) if len(values) else 1.0
     spans = []
     for residue, value in zip(sequence, values, strict=False):
@@ -229,10 +222,8 @@ def logo_figure(pwm: pd.DataFrame, title: str):
     return figure
 
 
-def _interpretation_section(directory: Path, n_rows: int) -> str:
-    summary = json.loads((directory / "interpretation.json").read_text())
-    top = pd.read_csv(directory / "top_sequences.tsv", sep="\t", dtype={"repertoire_id": str})
-    top = top.fillna({"v_call": "", "j_call": ""})  # an empty call reads back as NaN
+def _interpretation_section(found: Interpretation, n_rows: int) -> str:
+    summary, top = found.summary, found.top
     shown = top[top["rank"] <= n_rows].copy()
     shown["sequence (contribution)"] = [
         _coloured(s, c) for s, c in zip(shown["junction_aa"], shown["contributions"], strict=True)
@@ -253,16 +244,14 @@ def _interpretation_section(directory: Path, n_rows: int) -> str:
             raw=("sequence (contribution)",),
         ),
     ]
-    motifs = pd.read_csv(directory / "motifs.tsv", sep="\t")
     parts += [
         "<h2>Motifs</h2>",
         '<p class="note">k-mers (3-5) and gapped k-mers (. = any residue) ranked by the '
         "contribution they carry in the top sequences; parts of a better-ranked motif are "
         "left out.</p>",
-        _table(motifs, text_columns=("motif",)),
+        _table(found.motifs, text_columns=("motif",)),
     ]
-    for rank, motif in enumerate(summary["motifs"], start=1):
-        pwm = pd.read_csv(directory / f"pwm_{rank}.tsv", sep="\t")
+    for rank, (motif, pwm) in enumerate(zip(summary["motifs"], found.pwms, strict=True), 1):
         parts.append(_png(logo_figure(pwm, f"motif {rank}: {motif} (±2 residues)")))
     if "ground_truth" in summary:
         truth = summary["ground_truth"]
@@ -319,17 +308,17 @@ def report(
     top_rows: int = 10,
 ) -> None:
     """Write the report to ``out`` (one HTML file, written to a temporary name, then renamed)."""
-    model_metrics = json.loads(Path(metrics).read_text())
+    model_metrics = read_metrics(metrics)
     results = {MODEL: model_metrics}
     for name, path in (baselines or {}).items():
-        results[name] = json.loads(Path(path).read_text())
+        results[name] = read_metrics(path)
     body = [
         f"<h1>{html.escape(title)}</h1>",
         _ingest_section(store),
         _results_section(results),
     ]
     if interpretation is not None:
-        body.append(_interpretation_section(Path(interpretation), top_rows))
+        body.append(_interpretation_section(read_interpretation(interpretation), top_rows))
     body.append(_provenance_section(store, model_metrics))
     document = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

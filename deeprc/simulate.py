@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 from isal import igzip
 
-from deeprc import __version__
+from deeprc import __version__, outputs
 from deeprc.atomic import atomic_directory
 from deeprc.errors import InputError
 from deeprc.parallel import parallel_map
@@ -397,7 +397,7 @@ def simulate(
                 for name, clonotypes in public.items()
             },
         }
-        (tmp / "simulation.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / outputs.SIMULATION).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -408,7 +408,7 @@ def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list]) -> None:
     (tmp / "metadata.tsv").write_text("\n".join(meta) + "\n")
     truth = ["repertoire_id\tsequence_id\tsignal"]
     truth += ["\t".join(row) for rows in truths for row in rows]
-    (tmp / "truth.tsv").write_text("\n".join(truth) + "\n")
+    (tmp / outputs.TRUTH).write_text("\n".join(truth) + "\n")
     reps = ["repertoire_id\ttrue_status\tobserved_status\tlabel_flipped\tmotifs\tn_public"]
     for p, rows in zip(plans, truths, strict=True):
         n_public = sum(1 for row in rows if row[2] in {name for name, _ in p.public})
@@ -416,4 +416,4 @@ def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list]) -> None:
             f"{p.repertoire_id}\t{names[p.status]}\t{names[p.label]}\t{p.status != p.label}"
             f"\t{','.join(m.name for m in p.motifs)}\t{n_public}"
         )
-    (tmp / "truth_repertoires.tsv").write_text("\n".join(reps) + "\n")
+    (tmp / outputs.TRUTH_REPERTOIRES).write_text("\n".join(reps) + "\n")

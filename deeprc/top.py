@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
+from deeprc import outputs
 from deeprc.errors import InputError
 
 __all__ = ["top_sequences"]
@@ -22,13 +22,7 @@ def top_sequences(
     Attention sums to one within each repertoire, so across repertoires sequences are ranked by
     ``enrichment`` = attention x repertoire size (how many times the uniform weight they get).
     """
-    frames = []
-    for directory in prediction_dirs:
-        path = Path(directory) / "attention.parquet"
-        if not path.is_file():
-            raise InputError(f"{path} does not exist; run deeprc predict first")
-        filters = [("repertoire_id", "=", repertoire)] if repertoire is not None else None
-        frames.append(pq.read_table(path, columns=COLUMNS, filters=filters).to_pandas())
+    frames = [outputs.read_attention(d, COLUMNS, repertoire) for d in prediction_dirs]
     table = pd.concat(frames, ignore_index=True)
     if table.empty:
         raise InputError(

@@ -4,7 +4,6 @@ import json
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
@@ -13,6 +12,7 @@ from deeprc.data import repertoire_chunks
 from deeprc.interpret import integrated_gradients, mine_motifs, motif_matches, position_weights
 from deeprc.model import build_model
 from deeprc.model.files import load_model
+from deeprc.outputs import read_interpretation
 from deeprc.store import Store
 from deeprc.train import Experiment
 
@@ -79,12 +79,16 @@ def test_interpret_recovers_the_implanted_motif_and_scores_against_the_truth(tra
     assert truth["implanted_motif_rank"]["SLRF"] in (1, 2, 3)
     assert truth["mean"]["precision_at_10"] >= 0.8
     assert truth["mean"]["attention_auc"] > 0.9
-    top = pd.read_csv(out / "top_sequences.tsv", sep="\t")
+    found = read_interpretation(out)
+    top = found.top
     assert len(top) == 20 and top["rank"].tolist() == list(range(1, 21))
     assert top["attention_score"].is_monotonic_decreasing
     lengths = top["junction_aa"].str.len()
-    assert (top["contributions"].str.count(",") + 1).tolist() == lengths.tolist()
-    assert (out / "pwm_1.tsv").exists() and (out / "motifs.tsv").exists()
+    assert [len(c) for c in top["contributions"]] == lengths.tolist()
+    # contributions sum to the score minus the empty sequence's score (completeness)
+    sums = np.array([c.sum() for c in top["contributions"]])
+    np.testing.assert_allclose(sums, top["attention_score"] - top["empty_score"], atol=0.05)
+    assert len(found.pwms) == len(summary["motifs"]) and len(found.motifs) > 0
     assert "implanted SLRF: rank" in capsys.readouterr().out
 
 

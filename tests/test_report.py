@@ -1,5 +1,6 @@
 """The HTML report: built from a real (small) run, self-contained, rendered by Chromium."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -49,6 +50,8 @@ def test_folds_too_small_for_an_auc_show_the_reason_not_zero(h, tmp_path):
         )
     for name in ("model", "kmer3_logistic"):
         assert main(["evaluate", *map(str, folds), "--out", str(tmp_path / f"{name}.json")]) == 0
+    for fold in folds:  # the report reads the metrics files only, not the predictions again
+        shutil.rmtree(fold)
     assert main(["report", "--store", str(store), "--metrics", str(tmp_path / "model.json"),
                  "--baseline", f"kmer3_logistic={tmp_path / 'kmer3_logistic.json'}",
                  "--out", str(tmp_path / "report.html")]) == 0  # fmt: skip
@@ -62,6 +65,16 @@ def test_folds_too_small_for_an_auc_show_the_reason_not_zero(h, tmp_path):
     ) == 1  # fmt: skip
     assert results.count('<td class="">0.000 *</td>') == 6  # each fold's ROC AUC and BA, flagged
     assert "* not averaged: fewer than 5 test repertoires of a class" in results
+
+
+def test_a_metrics_file_of_an_older_evaluate_is_refused_by_name(h, tmp_path, capsys):
+    _, store = h.run_ingest(h.make_study(tmp_path / "study"))
+    old = tmp_path / "metrics.json"
+    old.write_text(json.dumps({"summary": {}, "folds": [{"predictions": "gone/predictions.tsv"}]}))
+    code = main(["report", "--store", str(store), "--metrics", str(old),
+                 "--out", str(tmp_path / "report.html")])  # fmt: skip
+    assert code == 2 and not (tmp_path / "report.html").exists()
+    assert f"{old} was written by an older deeprc evaluate; run it again" in capsys.readouterr().err
 
 
 def test_report_renders_in_headless_chromium(report, tmp_path):

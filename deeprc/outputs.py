@@ -1,0 +1,207 @@
+"""What each stage writes and the next one reads: file names, columns and their read/write
+functions, so that a writer and its readers cannot drift apart.
+
+A prediction directory (``deeprc predict``, ``deeprc baseline``) holds ``predictions.tsv``
+and, for the model, ``attention.parquet`` and ``provenance.json``; ``deeprc evaluate`` writes
+one metrics file; ``deeprc interpret`` writes an interpretation directory. Readers raise
+:class:`InputError` naming the file and the command that writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deeprc.errors import InputError
+
+__all__ = [
+    "AttentionWriter",
+    "Interpretation",
+    "read_attention",
+    "read_interpretation",
+    "read_metrics",
+    "read_predictions",
+    "read_provenance",
+    "read_truth",
+    "write_interpretation",
+    "write_metrics",
+    "write_predictions",
+    "write_provenance",
+    "write_tsv",
+]
+
+PREDICTIONS = "predictions.tsv"
+PREDICTION_COLUMNS = ("repertoire_id", "y", "logit", "score")
+ATTENTION = "attention.parquet"
+# then attention_h<k> per head when the model has several
+ATTENTION_COLUMNS = (
+    "repertoire_id", "sequence_id", "row", "junction_aa", "v_call", "j_call",
+    "duplicate_count", "attention", "attention_score",
+)  # fmt: skip
+PROVENANCE = "provenance.json"
+TOP_SEQUENCES = "top_sequences.parquet"
+MOTIFS = "motifs.tsv"
+INTERPRETATION = "interpretation.json"
+ASSOCIATED_CLONOTYPES = "associated_clonotypes.tsv"
+# a simulated cohort (deeprc simulate) beside its AIRR files and metadata
+TRUTH = "truth.tsv"
+TRUTH_REPERTOIRES = "truth_repertoires.tsv"
+SIMULATION = "simulation.json"
+
+
+def _existing(path: Path, written_by: str) -> Path:
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; run {written_by} first")
+    return path
+
+
+def write_tsv(path: Path, table: pd.DataFrame) -> None:
+    table.to_csv(path, sep="\t", index=False)
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def write_predictions(directory: Path, table: pd.DataFrame) -> None:
+    """One row per scored repertoire: id, label, log-odds and probability of the positive class."""
+    write_tsv(Path(directory) / PREDICTIONS, table[list(PREDICTION_COLUMNS)])
+
+
+def read_predictions(directory: Path) -> pd.DataFrame:
+    path = _existing(Path(directory) / PREDICTIONS, "deeprc predict (or deeprc baseline)")
+    table = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str})
+    missing = [c for c in PREDICTION_COLUMNS if c not in table]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {missing}; write it with deeprc predict")
+    return table
+
+
+class AttentionWriter:
+    """Appends one repertoire's sequences at a time to ``attention.parquet``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / ATTENTION
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, columns: dict) -> None:
+        batch = pa.table(columns)
+        if list(batch.column_names[: len(ATTENTION_COLUMNS)]) != list(ATTENTION_COLUMNS):
+            raise ValueError(f"attention columns must start with {ATTENTION_COLUMNS}")
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, batch.schema)
+        self._writer.write_table(batch)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def read_attention(
+    directory: Path, columns: list[str] | None = None, repertoire: str | None = None
+) -> pd.DataFrame:
+    """The per-sequence attention of a prediction directory (of one repertoire if given)."""
+    path = _existing(Path(directory) / ATTENTION, "deeprc predict")
+    names = pq.read_schema(path).names
+    missing = [c for c in (columns or ATTENTION_COLUMNS) if c not in names]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {missing}; run deeprc predict again")
+    filters = [("repertoire_id", "=", repertoire)] if repertoire is not None else None
+    return pq.read_table(path, columns=columns, filters=filters).to_pandas()
+
+
+def write_provenance(directory: Path, provenance: dict) -> None:
+    (Path(directory) / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
+
+
+def read_provenance(directory: Path) -> dict | None:
+    """What predicted (model, experiment, stores), or None for a baseline's directory."""
+    path = Path(directory) / PROVENANCE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def write_metrics(path: Path, result: dict) -> None:
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def read_metrics(path: Path) -> dict:
+    """A metrics file of ``deeprc evaluate``: summary, folds, and each fold's test scores."""
+    path = _existing(Path(path), "deeprc evaluate")
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not a metrics file of deeprc evaluate: {exc}") from None
+    if not isinstance(result, dict) or any(k not in result for k in ("summary", "folds")):
+        raise InputError(f"{path} is not a metrics file of deeprc evaluate")
+    if any("test" not in fold for fold in result["folds"]):
+        raise InputError(f"{path} was written by an older deeprc evaluate; run it again")
+    return result
+
+
+# ----------------------------------------------------------------------------- interpretation
+
+
+@dataclass
+class Interpretation:
+    """``top``: the top sequences per fold with ``contributions`` (one float per residue);
+    ``motifs``: the mined motifs; ``pwms``: the position weights of ``summary["motifs"]``."""
+
+    top: pd.DataFrame
+    motifs: pd.DataFrame
+    pwms: list[pd.DataFrame]
+    summary: dict
+
+
+def _pwm_name(rank: int) -> str:
+    return f"pwm_{rank}.tsv"
+
+
+def write_interpretation(directory: Path, interpretation: Interpretation) -> None:
+    directory = Path(directory)
+    contributions = pa.array(
+        [list(map(float, c)) for c in interpretation.top["contributions"]], pa.list_(pa.float32())
+    )
+    top = pa.Table.from_pandas(
+        interpretation.top.drop(columns=["contributions"]), preserve_index=False
+    ).append_column("contributions", contributions)
+    pq.write_table(top, directory / TOP_SEQUENCES)
+    write_tsv(directory / MOTIFS, interpretation.motifs)
+    for rank, pwm in enumerate(interpretation.pwms, start=1):
+        pwm.to_csv(directory / _pwm_name(rank), sep="\t", index=False, float_format="%.4f")
+    (directory / INTERPRETATION).write_text(json.dumps(interpretation.summary, indent=2) + "\n")
+
+
+def read_interpretation(directory: Path) -> Interpretation:
+    directory = Path(directory)
+    paths = [directory / name for name in (INTERPRETATION, TOP_SEQUENCES, MOTIFS)]
+    for path in paths:
+        _existing(path, "deeprc interpret")
+    summary = json.loads(paths[0].read_text())
+    top = pq.read_table(paths[1]).to_pandas()
+    top["contributions"] = [c.astype(float) for c in top["contributions"]]
+    motifs = pd.read_csv(paths[2], sep="\t")
+    pwms = [
+        pd.read_csv(_existing(directory / _pwm_name(rank), "deeprc interpret"), sep="\t")
+        for rank in range(1, len(summary["motifs"]) + 1)
+    ]
+    return Interpretation(top=top, motifs=motifs, pwms=pwms, summary=summary)
+
+
+# ----------------------------------------------------------------------------- ground truth
+
+
+def read_truth(directory: Path) -> tuple[pd.DataFrame, list[str]]:
+    """A simulated cohort's implanted sequences (repertoire_id, sequence_id, signal) and the
+    motifs it implanted."""
+    directory = Path(directory)
+    written_by = "deeprc simulate (--truth is a simulated cohort's directory)"
+    truth = pd.read_csv(_existing(directory / TRUTH, written_by), sep="\t", dtype=str)
+    simulation = json.loads(_existing(directory / SIMULATION, written_by).read_text())
+    return truth, [m["motif"] for m in simulation["config"]["motifs"]]
