@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -11,14 +12,89 @@ from pathlib import Path
 
 from deeprc import __version__
 from deeprc.atomic import no_space
+from deeprc.config import add_flags, flags_over_file
 from deeprc.errors import InputError
+from deeprc.ingest.options import IngestOptions
 
 __all__ = ["main"]
+
+
+class _RegistryNames:
+    """The names of a registry, read on first use: choices for a command without importing
+    the registry's heavy module (scikit-learn, PyTorch) for every other command."""
+
+    def __init__(self, module: str, registry: str) -> None:
+        self.module, self.registry = module, registry
+
+    def _names(self) -> list[str]:
+        return sorted(getattr(importlib.import_module(self.module), self.registry))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+
+# ----------------------------------------------------------------------------- shared options
+
+
+def _store() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--store", type=Path, required=True, help="store written by deeprc ingest")
+    return p
+
+
+def _fold(*, required: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--folds", type=Path, required=required, help="folds table of deeprc split")
+    p.add_argument("--fold", type=int, required=required, help="fold number (from 0)")
+    return p
+
+
+def _threads() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1,
+        help="CPU threads: worker processes, or PyTorch's threads (default: all, %(default)s)",
+    )  # fmt: skip
+    return p
+
+
+def _device() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto",
+        help="auto: CUDA when PyTorch sees a GPU, else the CPU (%(default)s)",
+    )  # fmt: skip
+    return p
+
+
+def _overwrite() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an output this command wrote before (never anything deeprc did not make)",
+    )  # fmt: skip
+    return p
+
+
+def _torch_device(name: str):
+    """``auto`` means CUDA when PyTorch sees a GPU, else the CPU."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- commands
 
 
 def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ingest",
+        parents=[_threads(), _overwrite()],
         help="AIRR rearrangement files + metadata -> validated, encoded store",
         description="Read AIRR rearrangement TSV(.gz) files listed in a metadata table, filter and "
         "count every dropped row by reason, and write a store (Parquet + encoded arrays).",
@@ -38,43 +114,19 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         help="label value of the positive class (default: derived from 0/1, negative/positive, "
         "X-/X+ ...)",
     )
-    p.add_argument("--min-length", type=int, default=4, help="shortest junction kept (%(default)s)")
-    p.add_argument("--max-length", type=int, default=40, help="longest junction kept (%(default)s)")
     p.add_argument(
-        "--locus", action="append", default=[], help="keep only this locus (repeatable), e.g. TRB"
+        "--options",
+        type=Path,
+        help="YAML file of the row filters below (a dataset's ingest: block; - reads standard "
+        "input); flags given here override it",
     )
-    p.add_argument("--keep-nonproductive", action="store_true", help="keep productive=F rows")
-    p.add_argument(
-        "--lowercase",
-        choices=["upper", "reject"],
-        default="upper",
-        help="lower-case residues: read as upper case, or drop the row (%(default)s)",
-    )
-    p.add_argument(
-        "--collapse",
-        action="store_true",
-        help="merge identical (junction_aa, v_call, j_call) rows of a repertoire, summing counts",
-    )
-    p.add_argument("--missing-files", choices=["error", "skip"], default="error")
-    p.add_argument("--unlisted-files", choices=["error", "ignore"], default="error")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="worker processes")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    add_flags(p.add_argument_group("row filters and policies"), IngestOptions)
     p.set_defaults(run=_run_ingest)
 
 
 def _run_ingest(args: argparse.Namespace) -> None:
-    from deeprc.ingest import DROP_REASONS, IngestOptions, ingest
+    from deeprc.ingest import DROP_REASONS, ingest
 
-    options = IngestOptions(
-        min_length=args.min_length,
-        max_length=args.max_length,
-        loci=tuple(args.locus),
-        keep_nonproductive=args.keep_nonproductive,
-        lowercase=args.lowercase,
-        collapse=args.collapse,
-        missing_files=args.missing_files,
-        unlisted_files=args.unlisted_files,
-    )
     report = ingest(
         args.metadata,
         args.out,
@@ -83,7 +135,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
         file_column=args.file_column,
         data_dir=args.data_dir,
         positive_label=args.positive_label,
-        options=options,
+        options=flags_over_file(IngestOptions, args, args.options),
         threads=args.threads,
         overwrite=args.overwrite,
         log=lambda msg: print(msg, file=sys.stderr),
@@ -101,6 +153,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
+        parents=[_threads(), _overwrite()],
         help="simulated cohort with implanted signals: AIRR files, metadata, ground truth",
         description="Draw background repertoires from an OLGA model, implant motifs and public "
         "clonotypes, and write AIRR files, metadata.tsv and the ground truth (truth.tsv).",
@@ -108,8 +161,6 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, required=True, help="YAML, e.g. configs/simulate/*.yaml")
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--seed", type=int, help="overrides the config's seed")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="worker processes")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
     p.set_defaults(run=_run_simulate)
 
 
@@ -133,11 +184,11 @@ def _run_simulate(args: argparse.Namespace) -> None:
 def _add_split(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "split",
+        parents=[_store()],
         help="stratified k-fold cross-validation folds with an inner validation split",
         description="Write folds.tsv: one row per (fold, repertoire) with role train, "
         "validation or test.",
     )
-    p.add_argument("--store", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="folds table (TSV) to write")
     p.add_argument("--k", type=int, default=5, help="folds (%(default)s)")
     p.add_argument("--validation-fraction", type=float, default=0.2, help="(%(default)s)")
@@ -152,24 +203,14 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_split(args: argparse.Namespace) -> None:
-    from deeprc.split import fixed_split, make_folds, write_folds
+    from deeprc.split import split_store
     from deeprc.store import Store
 
     store = Store(args.store)
-    ids = store.repertoires["repertoire_id"].tolist()
-    fraction = args.validation_fraction
-    if args.test_ids is not None:
-        if not args.test_ids.is_file():
-            raise InputError(f"{args.test_ids} does not exist")
-        test_ids = [line.strip() for line in args.test_ids.read_text().splitlines() if line.strip()]
-        folds = fixed_split(
-            ids, store.labels, test_ids, validation_fraction=fraction, seed=args.seed
-        )
-    else:
-        folds = make_folds(
-            ids, store.labels, k=args.k, validation_fraction=fraction, seed=args.seed
-        )
-    write_folds(folds, store, args.out)
+    folds = split_store(
+        store, args.out, k=args.k, validation_fraction=args.validation_fraction,
+        seed=args.seed, test_ids=args.test_ids,
+    )  # fmt: skip
     n_folds = folds["fold"].nunique()
     print(f"{n_folds} fold(s) of {len(store.repertoires)} repertoires -> {args.out}")
 
@@ -177,60 +218,36 @@ def _run_split(args: argparse.Namespace) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
+        parents=[_store(), _fold(required=True), _threads(), _device()],
         help="train DeepRC on one fold (resumes from its checkpoint when restarted)",
         description="Train on the fold's train repertoires, select the model by validation AUC.",
     )
-    p.add_argument("--store", type=Path, required=True)
-    p.add_argument("--folds", type=Path, required=True, help="from deeprc split")
-    p.add_argument("--fold", type=int, required=True)
     p.add_argument("--experiment", type=Path, required=True, help="configs/experiments/*.yaml")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.add_argument("--seed", type=int, help="overrides the experiment's train.seed")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     import torch
 
-    from deeprc.atomic import locked
     from deeprc.config import load
-    from deeprc.model import build_model
-    from deeprc.model.files import save_model
     from deeprc.split import read_folds
     from deeprc.store import Store
-    from deeprc.train import Experiment, fit
+    from deeprc.train import Experiment, train_fold
 
     experiment = load(Experiment, args.experiment)
     if args.seed is not None:
         experiment = replace(experiment, train=replace(experiment.train, seed=args.seed))
     torch.set_num_threads(args.threads)
     store = Store(args.store)
-    roles = read_folds(args.folds, store, args.fold)
-    model = build_model(experiment.model, experiment.train.seed)
-    with locked(args.out):  # the model and its .work directory: one run at a time
-        state = fit(
-            model,
-            store,
-            roles["train"],
-            roles["validation"],
-            experiment.train,
-            out_dir=args.out.with_suffix(".work"),
-            experiment=asdict(experiment),
-            device=_device(args.device),
-            progress=not args.no_progress,
-        )
-        ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
-        save_model(
-            args.out, state["best_state"], experiment=asdict(experiment),
-            store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
-            validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
-            history=state["history"],
-        )  # fmt: skip
+    state = train_fold(
+        experiment, store, read_folds(args.folds, store, args.fold), args.out,
+        device=_torch_device(args.device), progress=not args.no_progress,
+    )  # fmt: skip
     best = state["best"]["val_auc"]
     print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best:.3f}")
 
@@ -248,83 +265,50 @@ def _add_select_model(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_select_model(args: argparse.Namespace) -> None:
-    import shutil
-
-    from deeprc.atomic import atomic_file
     from deeprc.model.files import select_model
 
-    chosen, scores = select_model(args.models)
+    chosen, scores = select_model(args.models, args.out)
     for score in scores:
         mark = "*" if score["model"] == str(chosen) else " "
         print(
             f"{mark} {score['model']}: validation AUC {score['val_auc']:.3f}, "
             f"loss {score['val_loss']:.3f} (step {score['step']})"
         )
-    with atomic_file(args.out, inputs=args.models) as tmp:
-        shutil.copyfile(chosen, tmp)
     print(f"-> {args.out}")
-
-
-def _device(name: str):
-    """``auto`` means CUDA when PyTorch sees a GPU, else the CPU."""
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
+        parents=[_store(), _fold(required=False), _threads(), _device(), _overwrite()],
         help="score whole repertoires and write per-sequence attention",
         description="Stream each repertoire through the model in chunks; write predictions.tsv "
-        "and attention.parquet.",
+        "and attention.parquet. With --folds and --fold: that fold's test set, else every "
+        "repertoire of the store.",
     )
-    p.add_argument("--store", type=Path, required=True)
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="directory to create")
-    p.add_argument("--folds", type=Path, help="with --fold: predict that fold's test set")
-    p.add_argument("--fold", type=int)
     p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(run=_run_predict)
 
 
 def _run_predict(args: argparse.Namespace) -> None:
     import torch
 
-    from deeprc.model.files import load_model
-    from deeprc.predict import predict, repertoires_to_score
-    from deeprc.split import read_folds
+    from deeprc.predict import predict_with
     from deeprc.store import Store
 
     torch.set_num_threads(args.threads)
-    store = Store(args.store)
-    if (args.folds is None) != (args.fold is None):
-        raise InputError("--folds and --fold go together")
-    model, saved = load_model(args.model)
-    test = read_folds(args.folds, store, args.fold)["test"] if args.folds is not None else None
-    repertoires, in_training = repertoires_to_score(store, saved, test, args.model, args.fold)
+    predictions, in_training = predict_with(
+        args.model, Store(args.store), args.out, folds=args.folds, fold=args.fold,
+        chunk=args.chunk, device=_torch_device(args.device), overwrite=args.overwrite,
+    )  # fmt: skip
     if in_training:
         print(
             f"note: {in_training} of the scored repertoires were in the model's training or "
             "validation set; their scores are not test results",
             file=sys.stderr,
         )
-    model.to(_device(args.device))
-    provenance = {"model": str(args.model), "fold": args.fold}
-    provenance |= {k: saved.get(k) for k in ("experiment", "steps", "deeprc_version")}
-    provenance["model_store_fingerprint"] = saved["store_fingerprint"]
-    provenance["store_fingerprint"] = store.manifest["fingerprint"]
-    provenance["scored_training_repertoires"] = in_training
-    inputs = [args.store, args.model] + ([args.folds] if args.folds is not None else [])
-    predictions = predict(
-        model, store, repertoires, args.out, chunk=args.chunk, provenance=provenance,
-        overwrite=args.overwrite, inputs=inputs,
-    )  # fmt: skip
     print(f"{len(predictions)} repertoires scored -> {args.out}")
 
 
@@ -352,17 +336,17 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "baseline",
+        parents=[_store(), _fold(required=True), _overwrite()],
         help="a simple baseline on one fold (k-mer logistic regression, MinMax SVM, Emerson)",
         description="Fit a baseline on the fold's train and validation repertoires and score "
         "its test repertoires; writes predictions.tsv in deeprc predict's format.",
     )
-    p.add_argument("name", help="kmer3_logistic, kmer4_logistic, minmax_svm or emerson_burden")
-    p.add_argument("--store", type=Path, required=True)
-    p.add_argument("--folds", type=Path, required=True, help="from deeprc split")
-    p.add_argument("--fold", type=int, required=True)
+    p.add_argument(
+        "name", metavar="NAME", choices=_RegistryNames("deeprc.baselines", "BASELINES"),
+        help="the baseline: %(choices)s",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(run=_run_baseline)
 
 
@@ -375,10 +359,9 @@ def _run_baseline(args: argparse.Namespace) -> None:
 
     store = Store(args.store)
     roles = read_folds(args.folds, store, args.fold)
-    train = np.concatenate([roles["train"], roles["validation"]])
     predictions = run_baseline(
-        args.name, store, train, roles["test"], args.out, seed=args.seed,
-        overwrite=args.overwrite, inputs=[args.store, args.folds],
+        args.name, store, np.concatenate([roles["train"], roles["validation"]]), roles["test"],
+        args.out, seed=args.seed, overwrite=args.overwrite, inputs=[args.store, args.folds],
     )  # fmt: skip
     print(f"{args.name}: {len(predictions)} repertoires scored -> {args.out}")
 
@@ -386,13 +369,13 @@ def _run_baseline(args: argparse.Namespace) -> None:
 def _add_interpret(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "interpret",
+        parents=[_store(), _overwrite()],
         help="per-position contributions of the top-attended sequences, motifs, PWMs",
         description="For each fold: the most attended test sequences (by attention score), "
         "integrated gradients of their scores over the residues, then the motifs that carry "
         "the contributions across folds. With --truth (a simulated cohort's directory): "
         "precision of the top sequences, attention AUC and the implanted motifs' ranks.",
     )
-    p.add_argument("--store", type=Path, required=True)
     p.add_argument("--models", type=Path, nargs="+", required=True, help="one model per fold")
     p.add_argument(
         "--predictions", type=Path, nargs="+", required=True, help="that fold's predictions"
@@ -401,7 +384,6 @@ def _add_interpret(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=100, help="sequences per fold (%(default)s)")
     p.add_argument("--steps", type=int, default=64, help="integration steps (%(default)s)")
     p.add_argument("--truth", type=Path, help="simulated cohort directory (truth.tsv)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(run=_run_interpret)
 
 
@@ -429,12 +411,12 @@ def _run_interpret(args: argparse.Namespace) -> None:
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
+        parents=[_store()],
         help="one self-contained HTML report (results, baselines, top sequences, motifs)",
         description="Write one HTML file with embedded figures: ingest summary, cross-validated "
         "results beside the baselines, ROC and PR curves, top-attended sequences, motif logos, "
         "ground-truth checks and provenance.",
     )
-    p.add_argument("--store", type=Path, required=True)
     p.add_argument("--metrics", type=Path, required=True, help="metrics.json of deeprc evaluate")
     p.add_argument(
         "--baseline", action="append", default=[], metavar="NAME=METRICS",
@@ -491,17 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deeprc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deeprc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_ingest(sub)
-    _add_simulate(sub)
-    _add_split(sub)
-    _add_train(sub)
-    _add_select_model(sub)
-    _add_predict(sub)
-    _add_evaluate(sub)
-    _add_baseline(sub)
-    _add_interpret(sub)
-    _add_report(sub)
-    _add_top_sequences(sub)
+    for add in (
+        _add_ingest, _add_simulate, _add_split, _add_train, _add_select_model, _add_predict,
+        _add_evaluate, _add_baseline, _add_interpret, _add_report, _add_top_sequences,
+    ):  # fmt: skip
+        add(sub)
     return parser
 
 

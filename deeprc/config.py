@@ -6,8 +6,10 @@ run with the file, the key and the keys that would have been accepted.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
+import sys
 import types
 import typing
 from pathlib import Path
@@ -17,21 +19,57 @@ import yaml
 
 from deeprc.errors import InputError
 
-__all__ = ["build", "load"]
+__all__ = ["add_flags", "build", "flags_over_file", "load"]
 
 T = TypeVar("T")
 
 
 def load(cls: type[T], path: Path) -> T:
-    """Read a YAML file into the dataclass ``cls``."""
-    path = Path(path)
+    """Read a YAML file (``-``: standard input) into the dataclass ``cls``."""
+    return build(cls, _read(Path(path)), "standard input" if str(path) == "-" else str(path))
+
+
+def _read(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise InputError(f"config file {path} is not valid YAML: {exc}") from None
-    return build(cls, {} if data is None else data, str(path))
+    return {} if data is None else data
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One command-line flag per field of ``cls``: its name (or ``metadata["flag"]``) with
+    dashes, type, choices, help and default all taken from the field. A flag not given stays
+    absent (``flags_over_file`` then keeps the file's or the field's value)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint, name = hints[f.name], "--" + f.metadata.get("flag", f.name).replace("_", "-")
+        shown = list(f.default) if isinstance(f.default, tuple) else f.default
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
+        kwargs["help"] = f"{f.metadata.get('help', '')} (default: {shown})".lstrip()
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(hint) is tuple:
+            kwargs |= {"action": "append", "type": typing.get_args(hint)[0]}
+        elif typing.get_origin(hint) is typing.Literal:
+            kwargs["choices"] = typing.get_args(hint)
+        else:
+            kwargs["type"] = hint
+        parser.add_argument(name, **kwargs)
+
+
+def flags_over_file(cls: type[T], args: argparse.Namespace, path: Path | None) -> T:
+    """``cls`` from the options file ``path`` (if any), with the flags of :func:`add_flags`
+    that were given on the command line taking precedence."""
+    data = _read(Path(path)) if path is not None else {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of {cls.__name__} keys, got {data!r}")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name in args}
+    where = f"{path} and the command line" if path is not None else "the command line"
+    return build(cls, data | given, where)
 
 
 def build(cls: type[T], data: Any, where: str) -> T:
@@ -57,7 +95,10 @@ def build(cls: type[T], data: Any, where: str) -> T:
         raise InputError(f"{where}: missing required key(s) {missing} of {cls.__name__}")
     hints = typing.get_type_hints(cls)
     values = {key: _convert(hints[key], value, f"{where}: {key}") for key, value in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except InputError as exc:  # a check across keys (__post_init__): say where it came from
+        raise InputError(f"{where}: {exc}") from None
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

@@ -10,15 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import torch
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.data import score_repertoire
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
+from deeprc.model.files import load_model
+from deeprc.split import read_folds
 from deeprc.store import Store
 
-__all__ = ["predict", "repertoires_to_score"]
+__all__ = ["predict", "predict_with", "repertoires_to_score"]
 
 
 def repertoires_to_score(
@@ -50,6 +53,38 @@ def repertoires_to_score(
             )
     repertoires = test if test is not None else np.arange(len(store.repertoires))
     return repertoires, len(set(ids[repertoires]) & seen) if same_store else 0
+
+
+def predict_with(
+    model_path: Path,
+    store: Store,
+    out: Path,
+    *,
+    folds: Path | None = None,
+    fold: int | None = None,
+    chunk: int = 20_000,
+    device: str | torch.device = "cpu",
+    overwrite: bool = False,
+) -> tuple[pd.DataFrame, int]:
+    """Score a fold's test set (``folds`` and ``fold``) or the whole store with a saved model,
+    with its provenance; returns the predictions and how many scored repertoires the model
+    was trained or validated on (their scores are not test results)."""
+    if (folds is None) != (fold is None):
+        raise InputError("--folds and --fold go together")
+    model, saved = load_model(model_path)
+    test = read_folds(folds, store, fold)["test"] if folds is not None else None
+    repertoires, in_training = repertoires_to_score(store, saved, test, model_path, fold)
+    provenance = {"model": str(model_path), "fold": fold}
+    provenance |= {k: saved.get(k) for k in ("experiment", "steps", "deeprc_version")}
+    provenance["model_store_fingerprint"] = saved["store_fingerprint"]
+    provenance["store_fingerprint"] = store.manifest["fingerprint"]
+    provenance["scored_training_repertoires"] = in_training
+    inputs = [store.path, model_path] + ([folds] if folds is not None else [])
+    predictions = predict(
+        model.to(device), store, repertoires, out, chunk=chunk, provenance=provenance,
+        overwrite=overwrite, inputs=inputs,
+    )  # fmt: skip
+    return predictions, in_training
 
 
 def predict(

@@ -18,7 +18,7 @@ from deeprc.atomic import atomic_file
 from deeprc.errors import InputError
 from deeprc.store import Store
 
-__all__ = ["fixed_split", "make_folds", "read_folds", "write_folds"]
+__all__ = ["fixed_split", "make_folds", "read_folds", "split_store", "write_folds"]
 
 ROLES = ("train", "validation", "test")
 FOLD_COLUMNS = ("fold", "repertoire_id", "role", "store_fingerprint")
@@ -91,6 +91,34 @@ def fixed_split(
     ]
     rows += [(0, ids[i], "test") for i in np.flatnonzero(test)]
     return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
+
+
+def split_store(
+    store: Store,
+    out: Path,
+    *,
+    k: int = 5,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    test_ids: Path | None = None,
+) -> pd.DataFrame:
+    """Write the folds of a store to ``out``: ``k`` stratified folds, or one fold testing on
+    the repertoires listed in the file ``test_ids`` (one id a line)."""
+    ids = store.repertoires["repertoire_id"].tolist()
+    if test_ids is not None:
+        if not Path(test_ids).is_file():
+            raise InputError(f"{test_ids} does not exist")
+        listed = [line.strip() for line in Path(test_ids).read_text().splitlines()]
+        folds = fixed_split(
+            ids, store.labels, [i for i in listed if i], validation_fraction=validation_fraction,
+            seed=seed,
+        )  # fmt: skip
+    else:
+        folds = make_folds(
+            ids, store.labels, k=k, validation_fraction=validation_fraction, seed=seed
+        )
+    write_folds(folds, store, out)
+    return folds
 
 
 def write_folds(folds: pd.DataFrame, store: Store, path: Path) -> None:

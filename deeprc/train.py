@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -23,13 +23,14 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from deeprc import __version__
+from deeprc.atomic import locked
 from deeprc.data import repertoire_batch, sample_sequences, score_repertoire
 from deeprc.errors import InputError
-from deeprc.model import DeepRC, ModelConfig
-from deeprc.model.files import CHECKPOINT_FORMAT, save_torch
+from deeprc.model import DeepRC, ModelConfig, build_model
+from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
 from deeprc.store import Store
 
-__all__ = ["Experiment", "TrainConfig", "fit"]
+__all__ = ["Experiment", "TrainConfig", "fit", "train_fold"]
 
 
 @dataclass(frozen=True)
@@ -231,4 +232,34 @@ def fit(
             checkpoint()
     bar.close()
     checkpoint()
+    return state
+
+
+def train_fold(
+    experiment: Experiment,
+    store: Store,
+    roles: dict[str, np.ndarray],
+    out: Path,
+    *,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train on a fold's ``train`` repertoires, select by its ``validation`` ones and save the
+    best model to ``out`` (checkpoints in ``<out>.work``, which a restarted run resumes from).
+    The model file and its work directory are locked: one run at a time. Returns the state."""
+    out = Path(out)
+    model = build_model(experiment.model, experiment.train.seed)
+    with locked(out):
+        state = fit(
+            model, store, roles["train"], roles["validation"], experiment.train,
+            out_dir=out.with_suffix(".work"), experiment=asdict(experiment), device=device,
+            progress=progress,
+        )  # fmt: skip
+        ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
+        save_model(
+            out, state["best_state"], experiment=asdict(experiment),
+            store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
+            validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
+            history=state["history"],
+        )  # fmt: skip
     return state

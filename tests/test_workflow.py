@@ -15,7 +15,10 @@ import pytest
 import yaml
 from conftest import ROOT, SNAKEFILE, snakemake
 
+from deeprc.baselines import BASELINES
+from deeprc.cli import main
 from deeprc.ingest import IngestOptions
+from deeprc.store import Store
 
 
 def test_lint_is_clean():
@@ -65,9 +68,13 @@ def test_ingest_options_and_quoted_paths_reach_deeprc_ingest(workdir):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "--metadata 'my data/metadata.tsv'" in output and "--data-dir 'my data'" in output
-    assert "--missing-files skip --unlisted-files ignore" in output
+    assert "deeprc ingest --options -" in output
     manifest = json.loads((workdir / "results" / "mine" / "store" / "manifest.json").read_text())
     assert manifest["n_repertoires"] == 6
+    # the schema's defaults filled in the rest of the block, and all of it reached the store
+    assert manifest["options"] == dataclasses.asdict(
+        IngestOptions(missing_files="skip", unlisted_files="ignore")
+    ) | {"loci": []}
 
 
 def test_a_dataset_needs_either_metadata_or_simulate(workdir):
@@ -232,3 +239,38 @@ def test_the_schemas_ingest_block_agrees_with_ingest_options():
         assert ingest[name]["default"] == (list(default) if isinstance(default, tuple) else default)
         if typing.get_origin(hints[name]) is typing.Literal:
             assert ingest[name]["enum"] == list(typing.get_args(hints[name])), name
+
+
+def test_the_schemas_baselines_are_the_registrys():
+    """A baseline added to BASELINES must be offered by the workflow too, and only those."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    baselines = schema["properties"]["baselines"]
+    assert sorted(baselines["items"]["enum"]) == sorted(BASELINES)
+    assert sorted(baselines["default"]) == sorted(BASELINES)
+
+
+def test_ingest_options_from_a_file_and_flags_give_the_same_store(h, tmp_path, capsys):
+    """The workflow's way (the ingest: block on standard input) and a person's (flags) reach
+    the same IngestOptions; a flag overrides the file, and a wrong key names the file."""
+    metadata = h.make_study(tmp_path / "study")
+    argv = ["ingest", "--metadata", str(metadata), "--label-column", "label",
+            "--threads", "1"]  # fmt: skip
+    block = tmp_path / "ingest.yaml"
+    block.write_text("min_length: 12\nloci: [TRB]\ncollapse: true\n")
+    assert main([*argv, "--out", str(tmp_path / "a"), "--options", str(block)]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b"), "--min-length", "12", "--locus", "TRB",
+                 "--collapse"]) == 0  # fmt: skip
+    options = [Store(tmp_path / s).manifest["options"] for s in ("a", "b")]
+    assert options[0] == options[1]
+    assert options[0]["min_length"] == 12 and options[0]["loci"] == ["TRB"]
+    assert main([*argv, "--out", str(tmp_path / "c"), "--options", str(block),
+                 "--min-length", "5", "--no-collapse"]) == 0  # fmt: skip
+    overridden = Store(tmp_path / "c").manifest["options"]
+    assert (overridden["min_length"], overridden["collapse"]) == (5, False)
+    block.write_text("min_lenght: 12\n")
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "d"), "--options", str(block)]) == 2
+    assert not (tmp_path / "d").exists()
+    error = capsys.readouterr().err
+    assert f"{block} and the command line: unknown key 'min_lenght'" in error
+    assert "did you mean 'min_length'?" in error

@@ -32,14 +32,30 @@ class IngestOptions:
     soft-masked sequences); ``"reject"`` counts such rows as ``invalid_character``.
     """
 
-    min_length: int = 4
-    max_length: int = 40
-    loci: tuple[str, ...] = ()
-    keep_nonproductive: bool = False
-    lowercase: Literal["upper", "reject"] = "upper"
-    collapse: bool = False
-    missing_files: Literal["error", "skip"] = "error"
-    unlisted_files: Literal["error", "ignore"] = "error"
+    min_length: int = field(default=4, metadata={"help": "shortest junction kept"})
+    max_length: int = field(default=40, metadata={"help": "longest junction kept"})
+    loci: tuple[str, ...] = field(
+        default=(),
+        metadata={"flag": "locus", "help": "keep only this locus (repeatable), e.g. TRB"},
+    )
+    keep_nonproductive: bool = field(default=False, metadata={"help": "keep productive=F rows"})
+    lowercase: Literal["upper", "reject"] = field(
+        default="upper",
+        metadata={"help": "lower-case residues: read as upper case, or drop the row"},
+    )
+    collapse: bool = field(
+        default=False,
+        metadata={
+            "help": "merge identical (junction_aa, v_call, j_call) rows of a repertoire, "
+            "summing counts"
+        },
+    )
+    missing_files: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "a listed file that does not exist"}
+    )
+    unlisted_files: Literal["error", "ignore"] = field(
+        default="error", metadata={"help": "a rearrangement file the metadata does not list"}
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_length <= self.max_length <= 255:

@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from deeprc.errors import InputError
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.hopfield import HopfieldPooling
 
@@ -29,7 +30,7 @@ Chunks = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 class ModelConfig:
     """Architecture (the ``model:`` part of an experiment file)."""
 
-    encoder: Literal["cnn"] = "cnn"
+    encoder: str = "cnn"  # a name in ENCODERS
     n_kernels: int = 32
     kernel_size: int = 9
     hidden_size: int = 32
@@ -39,6 +40,10 @@ class ModelConfig:
     attention_dropout: float = 0.0
     output_hidden: tuple[int, ...] = ()
     embedding: Literal["lookup", "dense"] = "lookup"
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise InputError(f"model.encoder {self.encoder!r} is not one of {sorted(ENCODERS)}")
 
 
 # Sequence encoders by name: (n, width) tokens + (n,) lengths -> (n, output_size), with

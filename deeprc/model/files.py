@@ -7,6 +7,7 @@ given as a model is a clear error instead of a traceback or, worse, code run on 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -98,8 +99,9 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
     return model, saved
 
 
-def select_model(paths: list[Path]) -> tuple[Path, list[dict]]:
-    """Of several runs (seeds) of one fold, the model with the best validation AUC.
+def select_model(paths: list[Path], out: Path) -> tuple[Path, list[dict]]:
+    """Of several runs (seeds) of one fold, copy the model with the best validation AUC to
+    ``out``.
 
     Ties go to the lower validation loss. Returns the chosen path and each run's best
     validation metrics, in the order given.
@@ -110,4 +112,6 @@ def select_model(paths: list[Path]) -> tuple[Path, list[dict]]:
         best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
         scores.append({"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}})
     chosen = max(range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"]))
+    with atomic_file(Path(out), inputs=paths) as tmp:
+        shutil.copyfile(paths[chosen], tmp)
     return Path(paths[chosen]), scores

@@ -1,4 +1,6 @@
 import csv
+import json
+import re
 import shlex
 from pathlib import Path
 
@@ -15,10 +17,10 @@ validate(config, "../schemas/config.schema.yaml")
 
 
 wildcard_constraints:
-    dataset="|".join(config["datasets"]),
+    dataset="|".join(map(re.escape, config["datasets"])),
     fold=r"\d+",
     seed=r"\d+",
-    baseline="|".join(config["baselines"]) or "none",
+    baseline="|".join(map(re.escape, config["baselines"])) or "none",
 
 
 def dataset(wildcards):
@@ -66,30 +68,24 @@ def rearrangement_files(wildcards):
     return [str(f) for f in files if not skip or f.is_file()]
 
 
+def ingest_options(wildcards):
+    """The dataset's ingest: block as it is, for deeprc ingest --options - (standard input):
+    deeprc reads it into IngestOptions, so no option is listed here."""
+    return json.dumps(dataset(wildcards)["ingest"])
+
+
 def ingest_flags(wildcards):
-    """The deeprc ingest options of a dataset, each value quoted for the shell."""
+    """The dataset's metadata columns and positive label, each quoted for the shell."""
     entry = dataset(wildcards)
-    opts = entry["ingest"]
     options = [
         ("--data-dir", data_dir(wildcards)),
         ("--label-column", entry.get("label_column", "status")),
         ("--id-column", entry["id_column"]),
         ("--file-column", entry["file_column"]),
-        ("--min-length", opts["min_length"]),
-        ("--max-length", opts["max_length"]),
-        ("--lowercase", opts["lowercase"]),
-        ("--missing-files", opts["missing_files"]),
-        ("--unlisted-files", opts["unlisted_files"]),
-        *(("--locus", locus) for locus in opts["loci"]),
     ]
     if entry["positive_label"] is not None:
         options.append(("--positive-label", entry["positive_label"]))
-    flags = [f"{name} {shlex.quote(str(value))}" for name, value in options]
-    if opts["keep_nonproductive"]:
-        flags.append("--keep-nonproductive")
-    if opts["collapse"]:
-        flags.append("--collapse")
-    return " ".join(flags)
+    return " ".join(f"{name} {shlex.quote(str(value))}" for name, value in options)
 
 
 def interpret_inputs(wildcards):
@@ -117,3 +113,12 @@ def split_flags(wildcards):
     if entry["test_ids"]:
         return f"--test-ids {shlex.quote(entry['test_ids'])}"
     return f"--k {entry['folds']}"
+
+
+def truth_flag(wildcards):
+    """A simulated dataset's ground truth, for deeprc interpret."""
+    return (
+        f"--truth {shlex.quote(simulated_dir(wildcards))}"
+        if is_simulated(wildcards)
+        else ""
+    )

@@ -12,7 +12,7 @@ rule evaluate_model:
     conda:
         "../envs/deeprc.yaml"
     shell:
-        "deeprc evaluate {input} --out {output} > {log} 2>&1"
+        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule baseline_fold:
@@ -32,8 +32,8 @@ rule baseline_fold:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
     shell:
-        "deeprc baseline {wildcards.baseline} --store {input.store} --folds {input.folds}"
-        " --fold {wildcards.fold} --out {output} > {log} 2>&1"
+        "deeprc baseline {wildcards.baseline} --store {input.store:q} --folds {input.folds:q}"
+        " --fold {wildcards.fold} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_baseline:
@@ -50,7 +50,7 @@ rule evaluate_baseline:
     conda:
         "../envs/deeprc.yaml"
     shell:
-        "deeprc evaluate {input} --out {output} > {log} 2>&1"
+        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule interpret_model:
@@ -69,15 +69,15 @@ rule interpret_model:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
     params:
-        truth=lambda wc: (f"--truth {simulated_dir(wc)}" if is_simulated(wc) else ""),
+        truth=truth_flag,
         top=config["interpret"]["top"],
     shell:
-        "deeprc interpret --store {input.store} --models {input.models}"
-        " --predictions {input.predictions} --out {output} --top {params.top}"
-        " {params.truth} > {log} 2>&1"
+        "deeprc interpret --store {input.store:q} --models {input.models:q}"
+        " --predictions {input.predictions:q} --out {output:q} --top {params.top}"
+        " {params.truth} > {log:q} 2>&1"
 
 
-rule report:
+rule render_report:
     input:
         store="results/{dataset}/store",
         metrics="results/{dataset}/metrics.json",
@@ -89,16 +89,17 @@ rule report:
     output:
         "results/{dataset}/report.html",
     log:
-        "logs/report/{dataset}.log",
+        "logs/render_report/{dataset}.log",
     localrule: True
     conda:
         "../envs/deeprc.yaml"
     params:
         baselines=lambda wc, input: " ".join(
-            f"--baseline {name}={path}"
+            shlex.quote(f"--baseline={name}={path}")
             for name, path in zip(config["baselines"], input.baselines)
         ),
+        title=lambda wc: shlex.quote(f"deeprc: {wc.dataset}"),
     shell:
-        "deeprc report --store {input.store} --metrics {input.metrics} {params.baselines}"
-        " --interpretation {input.interpretation} --title 'deeprc: {wildcards.dataset}'"
-        " --out {output} > {log} 2>&1"
+        "deeprc report --store {input.store:q} --metrics {input.metrics:q} {params.baselines}"
+        " --interpretation {input.interpretation:q} --title {params.title}"
+        " --out {output:q} > {log:q} 2>&1"

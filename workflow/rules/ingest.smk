@@ -16,6 +16,7 @@ rule ingest_repertoires:
     params:
         metadata=metadata_path,
         flags=ingest_flags,
+        options=ingest_options,
     shell:
-        "deeprc ingest --metadata {params.metadata:q} --out {output.store} {params.flags}"
-        " --threads {threads} > {log} 2>&1"
+        "printf '%s' {params.options:q} | deeprc ingest --options - --metadata {params.metadata:q}"
+        " --out {output.store:q} {params.flags} --threads {threads} > {log:q} 2>&1"

@@ -14,4 +14,5 @@ rule simulate_dataset:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     shell:
-        "deeprc simulate --config {input.config} --out {output} --threads {threads} > {log} 2>&1"
+        "deeprc simulate --config {input.config:q} --out {output:q} --threads {threads}"
+        " > {log:q} 2>&1"

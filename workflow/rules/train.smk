@@ -13,8 +13,8 @@ rule split_folds:
         flags=split_flags,
         seed=config["seed"],
     shell:
-        "deeprc split --store {input.store} --out {output} {params.flags} --seed {params.seed}"
-        " > {log} 2>&1"
+        "deeprc split --store {input.store:q} --out {output:q} {params.flags}"
+        " --seed {params.seed} > {log:q} 2>&1"
 
 
 rule train_model:
@@ -38,9 +38,9 @@ rule train_model:
     params:
         device="cuda" if config["gpu"] else "cpu",
     shell:
-        "deeprc train --store {input.store} --folds {input.folds} --fold {wildcards.fold}"
-        " --experiment {input.experiment} --seed {wildcards.seed} --out {output.model}"
-        " --device {params.device} --threads {threads} --no-progress > {log} 2>&1"
+        "deeprc train --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
+        " --experiment {input.experiment:q} --seed {wildcards.seed} --out {output.model:q}"
+        " --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
 
 
 rule select_model:
@@ -57,7 +57,7 @@ rule select_model:
     conda:
         "../envs/deeprc.yaml"
     shell:
-        "deeprc select-model {input} --out {output} > {log} 2>&1"
+        "deeprc select-model {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule predict_fold:
@@ -78,5 +78,5 @@ rule predict_fold:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=60,
     shell:
-        "deeprc predict --store {input.store} --folds {input.folds} --fold {wildcards.fold}"
-        " --model {input.model} --out {output} --threads {threads} > {log} 2>&1"
+        "deeprc predict --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
+        " --model {input.model:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
