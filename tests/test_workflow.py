@@ -274,3 +274,18 @@ def test_ingest_options_from_a_file_and_flags_give_the_same_store(h, tmp_path, c
     error = capsys.readouterr().err
     assert f"{block} and the command line: unknown key 'min_lenght'" in error
     assert "did you mean 'min_length'?" in error
+
+
+def test_the_workflow_runs_from_any_directory_with_its_own_files(tmp_path):
+    """As a module of another project: the working directory holds only the user's config, and
+    the workflow still finds its schema, environment and default experiment."""
+    metadata = ROOT / "data" / "example" / "metadata.tsv"
+    config = {"datasets": {"ex": {"metadata": str(metadata), "label_column": "status", "folds": 3}}}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--configfile", "mine.yaml", "--dry-run", "--printshellcmds",
+                       "--cores", "1", cwd=tmp_path)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    shipped = ROOT / "configs" / "experiments" / "default.yaml"
+    assert f"--experiment {shipped}" in output
+    assert "results/ex/report.html" in output

@@ -23,6 +23,12 @@ wildcard_constraints:
     baseline="|".join(map(re.escape, config["baselines"])) or "none",
 
 
+def experiment_file():
+    return config["experiment"] or str(
+        Path(workflow.basedir).parent / "configs" / "experiments" / "default.yaml"
+    )
+
+
 def dataset(wildcards):
     return config["datasets"][wildcards.dataset]
 

@@ -21,7 +21,7 @@ rule train_model:
     input:
         store="results/{dataset}/store",
         folds="results/{dataset}/folds.tsv",
-        experiment=config["experiment"],
+        experiment=experiment_file(),
     output:
         model="results/{dataset}/models/fold{fold}/seed{seed}.pt",
     log:
