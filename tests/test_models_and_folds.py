@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from deeprc.cli import main
+from deeprc.model import ENCODERS
 
 DEEPRC = [sys.executable, "-m", "deeprc.cli"]
 
@@ -211,3 +212,14 @@ def test_output_piped_into_head_ends_quietly(trained):
     stderr = reader.stderr.read().decode()
     assert reader.wait(timeout=60) == 0
     assert stderr == ""
+
+
+def test_an_unknown_encoder_names_the_file_and_the_encoders(trained, tmp_path, capsys):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("model:\n  encoder: transformer\n")
+    code = main(["train", "--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"),
+                 "--fold", "0", "--experiment", str(experiment),
+                 "--out", str(tmp_path / "m.pt")])  # fmt: skip
+    assert code == 2 and not (tmp_path / "m.pt").exists()
+    error = capsys.readouterr().err
+    assert f"{experiment}: model: encoder 'transformer' is not one of {sorted(ENCODERS)}" in error

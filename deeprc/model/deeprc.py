@@ -43,7 +43,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
-            raise InputError(f"model.encoder {self.encoder!r} is not one of {sorted(ENCODERS)}")
+            raise InputError(f"encoder {self.encoder!r} is not one of {sorted(ENCODERS)}")
 
 
 # Sequence encoders by name: (n, width) tokens + (n,) lengths -> (n, output_size), with
