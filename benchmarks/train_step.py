@@ -82,7 +82,7 @@ def predict_rate(n_sequences: int) -> tuple[float, int]:
         save_model(
             model, build_model(Experiment().model, seed=0).state_dict(),
             experiment=asdict(Experiment()), store_fingerprint="", train_ids=[],
-            validation_ids=[], steps=0, history=[],
+            validation_ids=[], steps=0, history=[], calibration={"fitted": False},
         )  # fmt: skip
         seconds, peak, _ = measure(
             [*deeprc, "predict", "--store", str(root / "store"), "--model", str(model),

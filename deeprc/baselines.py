@@ -23,13 +23,14 @@ import pandas as pd
 from scipy import sparse
 from scipy.special import expit
 from scipy.stats import hypergeom
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
+from deeprc.calibration import Platt
 from deeprc.errors import InputError
 from deeprc.store import AMINO_ACIDS, Store
 
@@ -181,30 +182,10 @@ def _inner_folds(y: np.ndarray, max_folds: int, seed: int) -> StratifiedKFold:
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
-class _Platt:
-    """A 1-D logistic map from a score to log-odds (Platt scaling).
-
-    The score is standardised first so that the mild regularisation means the same on any
-    scale, and the slope is kept positive: the probability then ranks repertoires exactly as
-    the score does, so the evaluated ranking is the model's own even where the fit is poor.
-    """
-
-    def fit(self, score: np.ndarray, y: np.ndarray) -> _Platt:
-        self.mean, self.sd = float(np.mean(score)), float(np.std(score)) or 1.0
-        model = LogisticRegression(C=1.0).fit(((score - self.mean) / self.sd)[:, None], y)
-        self.slope = max(float(model.coef_[0, 0]), 1e-6)
-        self.intercept = float(model.intercept_[0])
-        return self
-
-    def __call__(self, score: np.ndarray) -> np.ndarray:
-        standard = (np.asarray(score, dtype=np.float64) - self.mean) / self.sd
-        return self.slope * standard + self.intercept
-
-
 class _Baseline:
     """Shared interface: ``log_odds`` calibrates ``decision``; ``probability`` is its sigmoid."""
 
-    calibration_: _Platt
+    calibration_: Platt
 
     def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -302,7 +283,7 @@ class MinMaxSVM(_Baseline):
             cv=_inner_folds(y, self.max_folds, self.seed),
             method="decision_function",
         )
-        self.calibration_ = _Platt().fit(held_out, y)
+        self.calibration_ = Platt().fit(held_out, y)
         return self
 
     def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
@@ -362,7 +343,7 @@ class EmersonBurden(_Baseline):
         self.n_tested_ = len(tested)
         self.associated_keys_ = pd.Index(uniques[chosen])
         burdens = self._burdens(keys)
-        self.calibration_ = _Platt().fit(burdens, y)
+        self.calibration_ = Platt().fit(burdens, y)
         return self
 
     def tables(self) -> dict[str, pd.DataFrame]:

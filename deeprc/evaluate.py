@@ -15,7 +15,9 @@ from deeprc.atomic import atomic_file
 
 __all__ = ["evaluate_folds", "summary_lines"]
 
-METRICS = ("roc_auc", "pr_auc", "balanced_accuracy")
+# brier: mean squared error of the probability (0 is perfect; always 0.25 scores 0.25), which
+# only a calibrated score gets low
+METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "brier")
 # A metric over fewer test repertoires of a class takes a handful of values (1 + 1: 0 or 1
 # only), so it says nothing about the method; such folds are shown but not averaged.
 MIN_PER_CLASS = 5
@@ -32,6 +34,7 @@ def _fold_metrics(predictions: pd.DataFrame, threshold: float) -> dict[str, floa
         "roc_auc": float(roc_auc_score(y, score)) if both else math.nan,
         "pr_auc": float(average_precision_score(y, score)) if both else math.nan,
         "balanced_accuracy": float(balanced_accuracy_score(y, score >= threshold)),
+        "brier": float(np.mean((score - y) ** 2)),
         "too_few": min(n_positive, len(y) - n_positive) < MIN_PER_CLASS,
     }
 

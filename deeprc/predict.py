@@ -75,7 +75,9 @@ def predict_with(
     test = read_folds(folds, store, fold)["test"] if folds is not None else None
     repertoires, in_training = repertoires_to_score(store, saved, test, model_path, fold)
     provenance = {"model": str(model_path), "fold": fold}
-    provenance |= {k: saved.get(k) for k in ("experiment", "steps", "deeprc_version")}
+    provenance |= {
+        k: saved.get(k) for k in ("experiment", "steps", "deeprc_version", "calibration")
+    }
     provenance["model_store_fingerprint"] = saved["store_fingerprint"]
     provenance["store_fingerprint"] = store.manifest["fingerprint"]
     provenance["scored_training_repertoires"] = in_training

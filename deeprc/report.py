@@ -148,7 +148,7 @@ def _results_section(results: dict[str, dict]) -> str:
     caption = f"{MODEL} per fold"
     if any(f.get("too_few") for f in results[MODEL]["folds"]):
         caption += f" (* not averaged: fewer than {MIN_PER_CLASS} test repertoires of a class)"
-    figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(10, 4.3))
+    figure, (roc_axis, pr_axis, reliability_axis) = plt.subplots(1, 3, figsize=(14, 4.3))
     for name, metrics in results.items():
         frames = _test_scores(metrics)
         pooled = pd.concat(frames)
@@ -159,6 +159,9 @@ def _results_section(results: dict[str, dict]) -> str:
         width = 2.2 if name == MODEL else 1.2
         (line,) = roc_axis.plot(fpr, tpr, lw=width, label=name)
         pr_axis.plot(recall, precision, lw=width, color=line.get_color(), label=name)
+        predicted, observed = _reliability(pooled)
+        reliability_axis.plot(predicted, observed, lw=width, color=line.get_color(), marker="o",
+                              markersize=3)  # fmt: skip
         if name == MODEL:
             for frame in frames:
                 if frame["y"].nunique() == 2:
@@ -167,17 +170,31 @@ def _results_section(results: dict[str, dict]) -> str:
     roc_axis.plot([0, 1], [0, 1], ls=":", color="grey")
     roc_axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     pr_axis.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    reliability_axis.plot([0, 1], [0, 1], ls=":", color="grey")
+    reliability_axis.set(xlabel="predicted probability", ylabel="fraction positive",
+                         title="Reliability", xlim=(0, 1), ylim=(0, 1))  # fmt: skip
     roc_axis.legend(loc="lower right", fontsize=8)
     return (
         "<h2>Cross-validated results</h2>"
         '<p class="note">Mean ± sd over the test folds; every method saw the same folds. '
-        "Curves pool the test predictions of all folds (thin lines: DeepRC per fold).</p>"
+        "Curves pool the test predictions of all folds (thin lines: DeepRC per fold). "
+        "brier: mean squared error of the predicted probability (lower is better). "
+        "Reliability: the test repertoires in 5 bins of predicted probability, the fraction "
+        "of positives in each against its mean prediction; a calibrated method lies on the "
+        "diagonal.</p>"
         + _table(pd.DataFrame(rows), text_columns=("method",))
         + "".join(f'<p class="warn">{html.escape(note)}</p>' for note in notes)
         + f'<p class="note">{html.escape(caption)}:</p>'
         + _table(_per_fold(results[MODEL]))
         + _png(figure)
     )
+
+
+def _reliability(pooled: pd.DataFrame, bins: int = 5) -> tuple[list, list]:
+    """Mean predicted probability and fraction positive of each non-empty bin."""
+    which = np.minimum((pooled["score"].to_numpy() * bins).astype(int), bins - 1)
+    groups = pooled.groupby(which)
+    return groups["score"].mean().tolist(), groups["y"].mean().tolist()
 
 
 def _coloured(sequence: str, values: np.ndarray) -> str:

@@ -24,13 +24,14 @@ from tqdm import tqdm
 
 from deeprc import __version__
 from deeprc.atomic import locked
+from deeprc.calibration import Platt
 from deeprc.data import repertoire_batch, sample_sequences, score_repertoire
 from deeprc.errors import InputError
 from deeprc.model import DeepRC, ModelConfig, build_model
 from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
 from deeprc.store import Store
 
-__all__ = ["Experiment", "TrainConfig", "fit", "train_fold"]
+__all__ = ["Experiment", "TrainConfig", "calibrate", "fit", "train_fold"]
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,20 @@ def fit(
     return state
 
 
+def calibrate(model: DeepRC, store: Store, repertoires: np.ndarray) -> dict:
+    """Fit the model's map to calibrated log-odds on held-out repertoires (Platt scaling of
+    their whole-repertoire logits); with one class there, the logits stay as they are."""
+    model.calibrate(1.0, 0.0)
+    logits = np.array([score_repertoire(model, store, int(r))[0] for r in repertoires])
+    y = store.labels[repertoires]
+    if len(np.unique(y)) < 2:
+        return {"slope": 1.0, "intercept": 0.0, "n_repertoires": len(y), "fitted": False}
+    platt = Platt().fit(logits, y)
+    model.calibrate(platt.slope, platt.intercept)
+    return {"slope": platt.slope, "intercept": platt.intercept, "n_repertoires": len(y),
+            "fitted": True}  # fmt: skip
+
+
 def train_fold(
     experiment: Experiment,
     store: Store,
@@ -244,9 +259,10 @@ def train_fold(
     device: torch.device | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train on a fold's ``train`` repertoires, select by its ``validation`` ones and save the
-    best model to ``out`` (checkpoints in ``<out>.work``, which a restarted run resumes from).
-    The model file and its work directory are locked: one run at a time. Returns the state."""
+    """Train on a fold's ``train`` repertoires, select by its ``validation`` ones, calibrate on
+    them and save the best model to ``out`` (checkpoints in ``<out>.work``, which a restarted
+    run resumes from). The model file and its work directory are locked: one run at a time.
+    Returns the state."""
     out = Path(out)
     model = build_model(experiment.model, experiment.train.seed)
     with locked(out):
@@ -255,9 +271,11 @@ def train_fold(
             out_dir=out.with_suffix(".work"), experiment=asdict(experiment), device=device,
             progress=progress,
         )  # fmt: skip
+        model.load_state_dict(state["best_state"])
+        calibration = calibrate(model, store, roles["validation"])
         ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
         save_model(
-            out, state["best_state"], experiment=asdict(experiment),
+            out, model.state_dict(), experiment=asdict(experiment), calibration=calibration,
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
             history=state["history"],

@@ -10,7 +10,7 @@ import pytest
 
 from deeprc.cli import main
 from deeprc.errors import InputError
-from deeprc.evaluate import evaluate_folds, summary_lines
+from deeprc.evaluate import METRICS, evaluate_folds, summary_lines
 
 
 def write_fold(directory, y, score):
@@ -46,6 +46,8 @@ def test_metrics_per_fold_and_mean_sd(tmp_path):
     called = score >= 0.5
     balanced = ((called & (y == 1)).sum() / 6 + (~called & (y == 0)).sum() / 6) / 2
     assert result["folds"][0]["balanced_accuracy"] == pytest.approx(balanced)
+    brier = sum((s - t) ** 2 for s, t in zip(score, y, strict=True)) / 12
+    assert result["folds"][0]["brier"] == pytest.approx(brier)
     assert json.loads((tmp_path / "metrics.json").read_text())["summary"] == result["summary"]
 
 
@@ -76,9 +78,10 @@ def test_folds_too_small_for_an_auc_are_shown_flagged_and_not_averaged(tmp_path,
     assert json.loads((tmp_path / "m.json").read_text())["summary"]["roc_auc"]["note"] == reason
     lines = summary_lines(result)
     assert lines[0] == f"roc_auc            n/a: {reason}"
-    assert lines[3].startswith("fold 0") and "roc_auc 0.000*" in lines[3]
+    first_fold = lines[len(METRICS)]
+    assert first_fold.startswith("fold 0") and "roc_auc 0.000*" in first_fold
     assert lines[-1].startswith("* left out of the summary")
-    assert not any("0.000 +- 0.000" in line for line in lines[:3])
+    assert not any("0.000 +- 0.000" in line for line in lines[: len(METRICS)])
     assert main(["evaluate", *map(str, folds), "--out", str(tmp_path / "cli.json")]) == 0
     printed = capsys.readouterr().out
     assert f"roc_auc            n/a: {reason}" in printed and "roc_auc 0.000*" in printed

@@ -15,6 +15,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from deeprc.calibration import Platt
 from deeprc.cli import main
 from deeprc.config import load
 from deeprc.data import score_repertoire
@@ -22,6 +23,7 @@ from deeprc.errors import InputError
 from deeprc.ingest import ingest
 from deeprc.model import build_model
 from deeprc.model.files import load_model
+from deeprc.outputs import read_predictions
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.split import make_folds, read_folds
 from deeprc.store import Store
@@ -228,3 +230,34 @@ def test_early_stopping_waits_for_min_steps(cohort, tmp_path, min_steps, stops_a
     state = _fit(*cohort, tmp_path, cfg)
     assert state["step"] == stops_at
     assert [h["step"] for h in state["history"]] == list(range(10, stops_at + 1, 10))
+
+
+def test_platt_scaling_recovers_a_known_logistic_map():
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=20_000) * 3
+    y = rng.random(score.size) < 1 / (1 + np.exp(-(0.5 * score - 1.0)))
+    platt = Platt().fit(score, y)
+    assert platt.slope == pytest.approx(0.5, abs=0.03)
+    assert platt.intercept == pytest.approx(-1.0, abs=0.05)
+    # the slope stays positive, so the calibrated score ranks as the raw one
+    assert Platt().fit(-score, y).slope > 0
+
+
+def test_predicted_probabilities_are_calibrated_on_validation(trained):
+    """The model trains on sampled, top-attended sequences and predicts whole repertoires, so
+    its raw logits of this cohort are negative for both classes; the calibration fitted on the
+    validation repertoires makes 0.5 a threshold that separates them."""
+    store = Store(trained / "store")
+    predictions = read_predictions(trained / "pred0")
+    y, score = predictions["y"].to_numpy(), predictions["score"].to_numpy()
+    assert roc_auc_score(y, score) == 1.0
+    assert ((score >= 0.5) == (y == 1)).all()
+    model, saved = load_model(trained / "fold0.pt")
+    assert saved["calibration"]["fitted"] and saved["calibration"]["n_repertoires"] >= 2
+    slope, intercept = saved["calibration"]["slope"], saved["calibration"]["intercept"]
+    model.calibrate(1.0, 0.0)
+    index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
+    rows = [index[r] for r in predictions["repertoire_id"]]
+    raw = np.array([score_repertoire(model, store, r)[0] for r in rows])
+    np.testing.assert_allclose(predictions["logit"], slope * raw + intercept, rtol=1e-5, atol=1e-5)
+    assert (raw < 0).all()  # what the scores were before calibration

@@ -83,6 +83,13 @@ class DeepRC(nn.Module):
     def __init__(self, encoder: nn.Module, pooling: HopfieldPooling, output: nn.Module) -> None:
         super().__init__()
         self.encoder, self.pooling, self.output = encoder, pooling, output
+        # slope and intercept from the output's logit to calibrated log-odds (see calibrate)
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+
+    def calibrate(self, slope: float, intercept: float) -> None:
+        """Set the map from whole-repertoire logits to calibrated log-odds (Platt scaling on
+        held-out repertoires, after training; training itself sees the raw logits)."""
+        self.calibration.copy_(torch.tensor([slope, intercept]))
 
     def embed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(batch, n, width)`` tokens, ``(batch, n)`` lengths -> ``(batch, n, embedding)``.
@@ -123,12 +130,14 @@ class DeepRC(nn.Module):
 
     @torch.no_grad()
     def score_bag(self, chunks: Chunks) -> tuple[float, torch.Tensor, torch.Tensor]:
-        """Logit of one whole bag in chunks (memory: one chunk), its attention ``(heads, n)``
-        and the attention scores before the softmax (``β kᵢ·ξ``, comparable between bags);
-        equal to :meth:`forward` on the whole bag (tested)."""
+        """Calibrated log-odds of one whole bag in chunks (memory: one chunk), its attention
+        ``(heads, n)`` and the attention scores before the softmax (``β kᵢ·ξ``, comparable
+        between bags); before :meth:`calibrate`, equal to :meth:`forward`'s logit on the whole
+        bag (tested)."""
         self.eval()
         pooled, scores = self.pooling.pool_chunks(self._embedded(chunks))
-        logit = self.output(pooled[None]).item()
+        slope, intercept = self.calibration.tolist()
+        logit = slope * self.output(pooled[None]).item() + intercept
         return logit, torch.softmax(scores, dim=1), scores
 
     def sequence_scores(

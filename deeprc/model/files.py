@@ -40,8 +40,9 @@ def save_model(
     validation_ids: list[str],
     steps: int,
     history: list[dict],
+    calibration: dict,
 ) -> None:
-    """A trained model with its config, version, data and history.
+    """A trained model with its config, version, data, history and calibration.
 
     The ids of the repertoires it was trained and validated on let ``deeprc predict`` refuse to
     score them as a test set.
@@ -57,6 +58,7 @@ def save_model(
             "validation_ids": list(validation_ids),
             "steps": steps,
             "history": history,
+            "calibration": calibration,
         },
         Path(path),
     )
