@@ -12,7 +12,14 @@ import torch
 from deeprc.model import DeepRC
 from deeprc.store import Store
 
-__all__ = ["repertoire_batch", "repertoire_chunks", "sample_sequences", "score_repertoire"]
+__all__ = [
+    "gene_map",
+    "repertoire_batch",
+    "repertoire_chunks",
+    "sample_sequences",
+    "score_repertoire",
+    "sequence_genes",
+]
 
 
 def sample_sequences(
@@ -38,34 +45,75 @@ def sample_sequences(
     return start + np.sort(rng.choice(size, n, replace=False, p=p))
 
 
-def repertoire_batch(store: Store, rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens ``(batch, n, width)`` and lengths ``(batch, n)``, padded with length-0 rows."""
+def gene_map(model: DeepRC, store: Store) -> np.ndarray | None:
+    """``(2, n_store_genes)``: the model's index of each of the store's V (row 0) and J
+    (row 1) genes, by name (0, no call, for a gene the model never saw); None for a model that
+    reads no genes."""
+    if model.genes is None:
+        return None
+    width = max(len(store.gene_names["v"]), len(store.gene_names["j"]))
+    table = np.zeros((2, width), dtype=np.int64)
+    for row, key in enumerate(("v", "j")):
+        index = {name: i for i, name in enumerate(model.genes.names[key])}
+        table[row, : len(store.gene_names[key])] = [index.get(g, 0) for g in store.gene_names[key]]
+    return table
+
+
+def sequence_genes(
+    store: Store, rows: np.ndarray | slice, table: np.ndarray | None
+) -> np.ndarray | None:
+    """``(n, 2)`` V and J indices of the model (through a :func:`gene_map` ``table``) for the
+    store's ``rows``; None without a table."""
+    if table is None:
+        return None
+    genes = np.asarray(store.genes[rows], dtype=np.int64)
+    return np.stack([table[0, genes[:, 0]], table[1, genes[:, 1]]], axis=1)
+
+
+def repertoire_batch(
+    store: Store, rows: list[np.ndarray], table: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Tokens ``(batch, n, width)``, lengths ``(batch, n)``, padded with length-0 rows, and
+    with a :func:`gene_map` ``table`` the genes ``(batch, n, 2)`` (else None)."""
     n = max(len(r) for r in rows)
     width = store.tokens.shape[1]
     tokens = np.zeros((len(rows), n, width), dtype=np.uint8)
     lengths = np.zeros((len(rows), n), dtype=np.int64)
+    genes = np.zeros((len(rows), n, 2), dtype=np.int64)
     for b, r in enumerate(rows):
         tokens[b, : len(r)] = store.tokens[r]
         lengths[b, : len(r)] = store.lengths[r]
-    return torch.from_numpy(tokens), torch.from_numpy(lengths)
+        if table is not None:
+            genes[b, : len(r)] = sequence_genes(store, r, table)
+    gene_tensor = torch.from_numpy(genes) if table is not None else None
+    return torch.from_numpy(tokens), torch.from_numpy(lengths), gene_tensor
 
 
 def repertoire_chunks(
-    store: Store, repertoire: int, chunk: int = 20_000
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One whole repertoire as ``(n, width)`` tokens and ``(n,)`` lengths, ``chunk`` rows at a
-    time (memory does not grow with the repertoire)."""
+    store: Store, repertoire: int, chunk: int = 20_000, table: np.ndarray | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """One whole repertoire as ``(n, width)`` tokens, ``(n,)`` lengths and ``(n, 2)`` genes
+    (with a :func:`gene_map` ``table``, else None), ``chunk`` rows at a time (memory does not
+    grow with the repertoire)."""
     start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
     for lo in range(start, stop, chunk):
         hi = min(lo + chunk, stop)
         tokens = torch.from_numpy(np.array(store.tokens[lo:hi]))
-        yield tokens, torch.from_numpy(np.asarray(store.lengths[lo:hi], dtype=np.int64))
+        genes = sequence_genes(store, slice(lo, hi), table)
+        yield (
+            tokens,
+            torch.from_numpy(np.asarray(store.lengths[lo:hi], dtype=np.int64)),
+            torch.from_numpy(genes) if genes is not None else None,
+        )
 
 
 def score_repertoire(
     model: DeepRC, store: Store, repertoire: int, *, chunk: int = 20_000
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Logit of one whole repertoire, its attention ``(heads, n_sequences)`` and the attention
-    scores before the softmax (see :meth:`DeepRC.score_bag`)."""
-    logit, attention, scores = model.score_bag(lambda: repertoire_chunks(store, repertoire, chunk))
+    """Calibrated log-odds of one whole repertoire, its attention ``(heads, n_sequences)`` and
+    the attention scores before the softmax (see :meth:`DeepRC.score_bag`)."""
+    table = gene_map(model, store)
+    logit, attention, scores = model.score_bag(
+        lambda: repertoire_chunks(store, repertoire, chunk, table)
+    )
     return logit, attention.cpu().numpy(), scores.cpu().numpy()

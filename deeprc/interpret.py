@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
-from deeprc.data import repertoire_chunks
+from deeprc.data import gene_map, repertoire_chunks, sequence_genes
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
 from deeprc.model.embedding import one_hot
@@ -43,26 +44,30 @@ def integrated_gradients(
     state: torch.Tensor,
     *,
     steps: int = 64,
+    genes: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-position contributions ``(n, width)`` to each sequence's attention score (of its
-    highest-scoring head), with the scores of the sequences and of their empty baselines."""
+    highest-scoring head), with the scores of the sequences and of their empty baselines.
+    A model that reads genes keeps each sequence's ``genes`` along the path (they are part of
+    the baseline: only the residues are attributed)."""
     model.eval()
     residues = one_hot(tokens)
     lengths = lengths.long()
     with torch.no_grad():
-        head = model.sequence_scores(residues, lengths, state).argmax(dim=1)
+        head = model.sequence_scores(residues, lengths, state, genes).argmax(dim=1)
     n = len(tokens)
     alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps  # midpoint rule
     path = (alphas[:, None, None, None] * residues[None]).reshape(steps * n, *residues.shape[1:])
     path.requires_grad_(True)
-    scores = model.sequence_scores(path, lengths.repeat(steps), state)
+    path_genes = genes.repeat(steps, 1) if genes is not None else None
+    scores = model.sequence_scores(path, lengths.repeat(steps), state, path_genes)
     chosen = scores.gather(1, head.repeat(steps)[:, None]).sum()
     (gradient,) = torch.autograd.grad(chosen, path)
     mean_gradient = gradient.view(steps, n, *residues.shape[1:]).mean(dim=0)
     contributions = (residues * mean_gradient).sum(dim=1)
     with torch.no_grad():
         ends = [
-            model.sequence_scores(x, lengths, state).gather(1, head[:, None])[:, 0]
+            model.sequence_scores(x, lengths, state, genes).gather(1, head[:, None])[:, 0]
             for x in (residues, torch.zeros_like(residues))
         ]
     return contributions.numpy(), ends[0].numpy(), ends[1].numpy()
@@ -225,17 +230,21 @@ def _analyse(
         contributions = [np.empty(0)] * len(chosen)
         empty = np.empty(len(chosen))
         index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
+        table = gene_map(model, store)
         for repertoire_id, group in chosen.groupby("repertoire_id").groups.items():
             # the state patterns depend on the repertoire once there is more than one update
-            state = model.final_state(lambda r=index[repertoire_id]: repertoire_chunks(store, r))
+            chunks = partial(repertoire_chunks, store, index[repertoire_id], table=table)
+            state = model.final_state(chunks)
             where = np.asarray(group)
             rows = chosen["row"].to_numpy()[where]
+            genes = sequence_genes(store, rows, table)
             found, _, baseline = integrated_gradients(
                 model,
                 torch.from_numpy(np.asarray(store.tokens[rows])),
                 torch.from_numpy(lengths[where]),
                 state,
                 steps=steps,
+                genes=torch.from_numpy(genes) if genes is not None else None,
             )
             for i, j in enumerate(where):
                 contributions[j] = found[i, : lengths[j]]

@@ -10,6 +10,8 @@ Layout of a store directory::
     encoded/tokens.npy     (n_sequences, max_length) uint8, 0 = padding, 1..20 = amino acids
     encoded/lengths.npy    (n_sequences,) uint8
     encoded/counts.npy     (n_sequences,) int64 clone counts
+    encoded/genes.npy      (n_sequences, 2) uint16: V and J gene of each row, indices into the
+                           manifest's "genes" vocabularies (0 = "", no call)
     encoded/offsets.npy    (n_repertoires + 1,) int64: repertoire r owns rows
                            offsets[r]:offsets[r+1]
 """
@@ -39,14 +41,16 @@ __all__ = [
     "Store",
     "decode",
     "encode_into",
+    "gene_name",
     "part_path",
     "string_buffers",
     "write_encoded",
+    "write_genes",
     "write_tables",
 ]
 
 # Raised whenever the layout below changes; a store of another version is refused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SEQUENCE_SCHEMA = pa.schema(
     [
         ("repertoire_index", pa.int32()),
@@ -159,6 +163,16 @@ class Store:
     def offsets(self) -> np.ndarray:
         return self._array("offsets")
 
+    @cached_property
+    def genes(self) -> np.ndarray:
+        """``(n_sequences, 2)`` V and J gene indices into :attr:`gene_names`."""
+        return self._array("genes")
+
+    @property
+    def gene_names(self) -> dict[str, list[str]]:
+        """``{"v": [...], "j": [...]}``: gene names by index; index 0 is "" (no call)."""
+        return self.manifest["genes"]
+
     @property
     def labels(self) -> np.ndarray:
         """Binary targets (1 = the positive class recorded in the manifest)."""
@@ -237,7 +251,9 @@ def write_encoded(
     offsets = np.concatenate([[0], np.cumsum(n_kept)]).astype(np.int64)
     n = int(offsets[-1])
     require_space(
-        tmp.parent, n * (width + 1 + 8) + offsets.nbytes, f"writing the encoded arrays ({n:,} rows)"
+        tmp.parent,
+        n * (width + 1 + 8 + 4) + offsets.nbytes,
+        f"writing the encoded arrays ({n:,} rows)",
     )
     np.save(enc / "offsets.npy", offsets)
     for name, dtype, shape in (
@@ -261,6 +277,37 @@ def write_encoded(
                         )
                     del src
                 raw.unlink()
+
+
+def gene_name(call: str) -> str:
+    """The gene of an AIRR call: its first call (``TRBV6-2*01,TRBV6-3*01``), allele dropped
+    (``TRBV6-2``): alleles are often guessed, and a model should pool them."""
+    return call.split(",", 1)[0].split("*", 1)[0].strip()
+
+
+def write_genes(tmp: Path, parts: list[Path], n: int) -> dict[str, list[str]]:
+    """``encoded/genes.npy`` from the parts' V and J calls, read part by part; returns the
+    vocabularies ("" first, then sorted names), which the manifest keeps."""
+    vocabulary: dict[str, dict[str, int]] = {"v": {"": 0}, "j": {"": 0}}
+    per_part = []
+    for part in parts:
+        table = pq.read_table(part, columns=["v_call", "j_call"])
+        columns = []
+        for key, column in (("v", "v_call"), ("j", "j_call")):
+            calls = table[column].combine_chunks()
+            names = [gene_name(str(c)) for c in calls.dictionary.to_pylist()]
+            codes = np.array([vocabulary[key].setdefault(g, len(vocabulary[key])) for g in names])
+            columns.append(codes[calls.indices.to_numpy(zero_copy_only=False)])
+        per_part.append(np.stack(columns, axis=1) if columns[0].size else np.zeros((0, 2), int))
+    names = {key: sorted(v, key=lambda g: (g != "", g)) for key, v in vocabulary.items()}
+    order = {key: np.argsort([vocabulary[key][g] for g in names[key]]) for key in names}
+    with (tmp / "encoded" / "genes.npy").open("wb") as out:
+        header = {"descr": np.dtype(np.uint16).str, "fortran_order": False, "shape": (n, 2)}
+        np.lib.format.write_array_header_1_0(out, header)
+        for codes in per_part:
+            ranks = np.stack([order["v"][codes[:, 0]], order["j"][codes[:, 1]]], axis=1)
+            out.write(np.ascontiguousarray(ranks, dtype=np.uint16))
+    return names
 
 
 def write_tables(

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from deeprc import __version__
 from deeprc.atomic import locked
 from deeprc.calibration import Platt
-from deeprc.data import repertoire_batch, sample_sequences, score_repertoire
+from deeprc.data import gene_map, repertoire_batch, sample_sequences, score_repertoire
 from deeprc.errors import InputError
 from deeprc.model import DeepRC, ModelConfig, build_model
 from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
@@ -108,19 +108,24 @@ def _improves(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
 
 
 def _top_sequences(
-    model: DeepRC, tokens: torch.Tensor, lengths: torch.Tensor, fraction: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+    model: DeepRC,
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    fraction: float,
+    genes: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Keep the most-attended ``fraction`` of each repertoire's sequences (no gradient).
 
     The kept sequences still stand for the whole sample (``bag_size`` of the forward pass).
     """
     with torch.no_grad():
-        _, association = model(tokens, lengths)
+        _, association = model(tokens, lengths, genes=genes)
     keep = max(1, math.ceil(fraction * tokens.shape[1]))
     top = association.amax(dim=1).topk(keep, dim=1).indices.sort(dim=1).values
     return (
         tokens.gather(1, top[..., None].expand(-1, -1, tokens.shape[2])),
         lengths.gather(1, top),
+        genes.gather(1, top[..., None].expand(-1, -1, 2)) if genes is not None else None,
     )
 
 
@@ -188,6 +193,7 @@ def fit(
         )
 
     labels = store.labels
+    table = gene_map(model, store)
     weights = _class_weights(labels[train]).to(device)
     bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
     started = time.perf_counter()
@@ -197,15 +203,17 @@ def fit(
         batch = state["order"][state["position"] : state["position"] + cfg.batch_size]
         state["position"] += cfg.batch_size
         rows = [sample_sequences(store, int(r), cfg.n_sequences, rng, cfg.sampling) for r in batch]
-        tokens, lengths = (t.to(device) for t in repertoire_batch(store, rows))
+        tokens, lengths, genes = (
+            t.to(device) if t is not None else None for t in repertoire_batch(store, rows, table)
+        )
         bag_size = (lengths > 0).sum(dim=1)
         if cfg.top_fraction < 1:
             model.eval()
-            tokens, lengths = _top_sequences(model, tokens, lengths, cfg.top_fraction)
+            tokens, lengths, genes = _top_sequences(model, tokens, lengths, cfg.top_fraction, genes)
         model.train()
         y = torch.from_numpy(labels[batch]).float().to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits, _ = model(tokens, lengths, bag_size)
+            logits, _ = model(tokens, lengths, bag_size, genes)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weights[y.long()])
         optimiser.zero_grad()
         loss.backward()
@@ -264,7 +272,7 @@ def train_fold(
     run resumes from). The model file and its work directory are locked: one run at a time.
     Returns the state."""
     out = Path(out)
-    model = build_model(experiment.model, experiment.train.seed)
+    model = build_model(experiment.model, experiment.train.seed, store.gene_names)
     with locked(out):
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
@@ -276,6 +284,7 @@ def train_fold(
         ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
         save_model(
             out, model.state_dict(), experiment=asdict(experiment), calibration=calibration,
+            gene_names=model.genes.names if model.genes is not None else None,
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
             history=state["history"],

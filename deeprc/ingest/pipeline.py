@@ -38,7 +38,14 @@ from deeprc.ingest.filters import collapse, filter_batch
 from deeprc.ingest.metadata import positive_class, read_metadata
 from deeprc.ingest.options import DROP_REASONS, FileStats, IngestOptions
 from deeprc.parallel import parallel_map
-from deeprc.store import AMINO_ACIDS, PartWriter, part_path, write_encoded, write_tables
+from deeprc.store import (
+    AMINO_ACIDS,
+    PartWriter,
+    part_path,
+    write_encoded,
+    write_genes,
+    write_tables,
+)
 
 __all__ = ["ingest"]
 
@@ -153,6 +160,7 @@ def ingest(
             )
         width = max(s.max_length for s in stats)
         write_encoded(tmp, parts, [s.rows_kept for s in stats], width, options.max_length)
+        genes = write_genes(tmp, parts, int(report["rows_kept"].sum()))
         repertoires = pd.DataFrame(
             {
                 "repertoire_index": np.arange(len(meta)),
@@ -178,6 +186,7 @@ def ingest(
             "dropped": {r: int(report[r].sum()) for r in DROP_REASONS},
             "max_length": width,
             "alphabet": AMINO_ACIDS,
+            "genes": genes,
             "options": asdict(options),
             "fingerprint": _fingerprint(repertoires, options, positive),
         }

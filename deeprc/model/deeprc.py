@@ -21,7 +21,7 @@ from deeprc.errors import InputError
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.hopfield import HopfieldPooling
 
-__all__ = ["ENCODERS", "DeepRC", "ModelConfig", "build_model"]
+__all__ = ["ENCODERS", "DeepRC", "GeneEmbedding", "ModelConfig", "build_model"]
 
 Chunks = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -40,6 +40,7 @@ class ModelConfig:
     attention_dropout: float = 0.0
     output_hidden: tuple[int, ...] = ()
     embedding: Literal["lookup", "dense"] = "lookup"
+    gene_embedding: int = 0  # size of the learned V and J gene vectors (0: the junction only)
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -55,13 +56,22 @@ ENCODERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
 }
 
 
-def build_model(cfg: ModelConfig, seed: int | None = None) -> DeepRC:
-    """The model a config describes, initialised from ``seed`` (when given)."""
+def build_model(
+    cfg: ModelConfig, seed: int | None = None, gene_names: dict[str, list[str]] | None = None
+) -> DeepRC:
+    """The model a config describes, initialised from ``seed`` (when given). With
+    ``gene_embedding``, ``gene_names`` (a store's V and J vocabularies) size the gene tables
+    and are kept with the model, so that another store's genes map to them by name."""
     if seed is not None:
         torch.manual_seed(seed)
     encoder = ENCODERS[cfg.encoder](cfg)
+    genes = None
+    if cfg.gene_embedding:
+        if gene_names is None:
+            raise ValueError("a model with gene_embedding needs the store's gene names")
+        genes = GeneEmbedding(gene_names, cfg.gene_embedding)
     pooling = HopfieldPooling(
-        input_size=encoder.output_size,
+        input_size=encoder.output_size + (genes.output_size if genes else 0),
         hidden_size=cfg.hidden_size,
         num_heads=cfg.num_heads,
         scaling=cfg.scaling,
@@ -73,16 +83,40 @@ def build_model(cfg: ModelConfig, seed: int | None = None) -> DeepRC:
     for hidden in cfg.output_hidden:
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
-    return DeepRC(encoder, pooling, nn.Sequential(*layers, nn.Linear(size, 1)))
+    return DeepRC(encoder, pooling, nn.Sequential(*layers, nn.Linear(size, 1)), genes)
+
+
+class GeneEmbedding(nn.Module):
+    """Learned vectors of a sequence's V and J genes, set beside its junction's embedding
+    (index 0, no call, has its own vector)."""
+
+    def __init__(self, gene_names: dict[str, list[str]], size: int) -> None:
+        super().__init__()
+        self.names = {key: list(gene_names[key]) for key in ("v", "j")}
+        self.v = nn.Embedding(len(self.names["v"]), size)
+        self.j = nn.Embedding(len(self.names["j"]), size)
+        self.output_size = 2 * size
+
+    def forward(self, genes: torch.Tensor) -> torch.Tensor:
+        """``(n, 2)`` V and J indices -> ``(n, 2 * size)``."""
+        genes = genes.long()
+        return torch.cat([self.v(genes[:, 0]), self.j(genes[:, 1])], dim=1)
 
 
 class DeepRC(nn.Module):
-    """Repertoire classifier composed of a sequence encoder, Hopfield pooling and an output
-    network (as the original DeepRC composes its three networks)."""
+    """Repertoire classifier composed of a sequence encoder (with, optionally, V and J gene
+    vectors), Hopfield pooling and an output network (as the original DeepRC composes its
+    three networks)."""
 
-    def __init__(self, encoder: nn.Module, pooling: HopfieldPooling, output: nn.Module) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        pooling: HopfieldPooling,
+        output: nn.Module,
+        genes: GeneEmbedding | None = None,
+    ) -> None:
         super().__init__()
-        self.encoder, self.pooling, self.output = encoder, pooling, output
+        self.encoder, self.pooling, self.output, self.genes = encoder, pooling, output, genes
         # slope and intercept from the output's logit to calibrated log-odds (see calibrate)
         self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
 
@@ -91,24 +125,39 @@ class DeepRC(nn.Module):
         held-out repertoires, after training; training itself sees the raw logits)."""
         self.calibration.copy_(torch.tensor([slope, intercept]))
 
-    def embed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``(batch, n, width)`` tokens, ``(batch, n)`` lengths -> ``(batch, n, embedding)``.
+    def _with_genes(self, encoded: torch.Tensor, genes: torch.Tensor | None) -> torch.Tensor:
+        if self.genes is None:
+            return encoded
+        if genes is None:
+            raise ValueError("this model reads V and J genes: pass genes")
+        return torch.cat([encoded, self.genes(genes.reshape(-1, 2))], dim=1)
+
+    def embed(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, genes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(batch, n, width)`` tokens, ``(batch, n)`` lengths (and ``(batch, n, 2)`` V and J
+        indices when the model reads genes) -> ``(batch, n, embedding)``.
 
         Padding sequences (length 0) embed to zeros.
         """
         batch, n, width = tokens.shape
         flat = self.encoder(tokens.reshape(batch * n, width), lengths.reshape(-1))
+        flat = self._with_genes(flat, genes)
         return flat.masked_fill(lengths.reshape(-1, 1) == 0, 0.0).view(batch, n, -1)
 
     def forward(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, bag_size: torch.Tensor | None = None
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        bag_size: torch.Tensor | None = None,
+        genes: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(batch,)`` and association weights ``(batch, heads, n)``.
 
         ``tokens`` ``(batch, n, width)``, ``lengths`` ``(batch, n)``; length 0 marks padding.
-        ``bag_size``: see :meth:`HopfieldPooling.forward`.
+        ``bag_size``: see :meth:`HopfieldPooling.forward`. ``genes``: see :meth:`embed`.
         """
-        embedded = self.embed(tokens, lengths)
+        embedded = self.embed(tokens, lengths, genes)
         pooled, association = self.pooling(embedded, mask=lengths > 0, bag_size=bag_size)
         return self.output(pooled).squeeze(-1), association
 
@@ -116,15 +165,17 @@ class DeepRC(nn.Module):
         device = next(self.parameters()).device
 
         def embedded() -> Iterable[torch.Tensor]:
-            for tokens, lengths in chunks():
-                yield self.embed(tokens[None].to(device), lengths[None].to(device))[0]
+            for tokens, lengths, genes in chunks():
+                genes = genes[None].to(device) if genes is not None else None
+                yield self.embed(tokens[None].to(device), lengths[None].to(device), genes)[0]
 
         return embedded
 
     @torch.no_grad()
     def final_state(self, chunks: Chunks) -> torch.Tensor:
         """The state patterns ``(heads, hidden)`` after the Hopfield updates over one bag,
-        given as ``chunks()``: an iterable of ``(n, width)`` tokens and ``(n,)`` lengths."""
+        given as ``chunks()``: an iterable of ``(n, width)`` tokens, ``(n,)`` lengths and
+        ``(n, 2)`` gene indices (or None, for a model that reads no genes)."""
         self.eval()
         return self.pooling.final_state(self._embedded(chunks))
 
@@ -141,8 +192,14 @@ class DeepRC(nn.Module):
         return logit, torch.softmax(scores, dim=1), scores
 
     def sequence_scores(
-        self, residues: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor
+        self,
+        residues: torch.Tensor,
+        lengths: torch.Tensor,
+        state: torch.Tensor,
+        genes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attention scores ``(n, heads)`` of ``(n, 20, width)`` residue channels (one-hot or
-        on a path to it), differentiable: what integrated gradients attribute."""
-        return self.pooling.sequence_scores(self.encoder.from_one_hot(residues, lengths), state).T
+        on a path to it) and the sequences' genes, differentiable in the residues: what
+        integrated gradients attribute."""
+        encoded = self._with_genes(self.encoder.from_one_hot(residues, lengths), genes)
+        return self.pooling.sequence_scores(encoded, state).T

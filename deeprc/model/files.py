@@ -41,6 +41,7 @@ def save_model(
     steps: int,
     history: list[dict],
     calibration: dict,
+    gene_names: dict[str, list[str]] | None = None,
 ) -> None:
     """A trained model with its config, version, data, history and calibration.
 
@@ -59,6 +60,7 @@ def save_model(
             "steps": steps,
             "history": history,
             "calibration": calibration,
+            "genes": gene_names,  # the V and J vocabularies of a model that reads genes
         },
         Path(path),
     )
@@ -92,7 +94,8 @@ def _load_saved(path: Path) -> dict:
 def load_model(path: Path) -> tuple[DeepRC, dict]:
     """A trained model (best validation state, in eval mode) and its saved metadata."""
     saved = _load_saved(path)
-    model = build_model(build(ModelConfig, saved["experiment"]["model"], f"{path}: model"))
+    cfg = build(ModelConfig, saved["experiment"]["model"], f"{path}: model")
+    model = build_model(cfg, gene_names=saved.get("genes"))
     try:
         model.load_state_dict(saved["model_state"])
     except RuntimeError as exc:
