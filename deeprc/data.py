@@ -14,6 +14,7 @@ from deeprc.store import Store
 
 __all__ = [
     "gene_map",
+    "model_inputs",
     "repertoire_batch",
     "repertoire_chunks",
     "sample_sequences",
@@ -71,29 +72,45 @@ def sequence_genes(
 
 
 def repertoire_batch(
-    store: Store, rows: list[np.ndarray], table: np.ndarray | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Tokens ``(batch, n, width)``, lengths ``(batch, n)``, padded with length-0 rows, and
-    with a :func:`gene_map` ``table`` the genes ``(batch, n, 2)`` (else None)."""
+    store: Store,
+    rows: list[np.ndarray],
+    table: np.ndarray | None = None,
+    evidence: np.ndarray | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Tokens ``(batch, n, width)``, lengths ``(batch, n)``, padded with length-0 rows; with
+    a :func:`gene_map` ``table`` the genes ``(batch, n, 2)``, and with ``evidence`` (one row
+    per store row, see :class:`deeprc.clonotypes.ClonotypeEvidence`) its rows (else None)."""
     n = max(len(r) for r in rows)
     width = store.tokens.shape[1]
     tokens = np.zeros((len(rows), n, width), dtype=np.uint8)
     lengths = np.zeros((len(rows), n), dtype=np.int64)
     genes = np.zeros((len(rows), n, 2), dtype=np.int64)
+    found = np.zeros((len(rows), n, 2), dtype=np.float32)
     for b, r in enumerate(rows):
         tokens[b, : len(r)] = store.tokens[r]
         lengths[b, : len(r)] = store.lengths[r]
         if table is not None:
             genes[b, : len(r)] = sequence_genes(store, r, table)
-    gene_tensor = torch.from_numpy(genes) if table is not None else None
-    return torch.from_numpy(tokens), torch.from_numpy(lengths), gene_tensor
+        if evidence is not None:
+            found[b, : len(r)] = evidence[r]
+    return (
+        torch.from_numpy(tokens),
+        torch.from_numpy(lengths),
+        torch.from_numpy(genes) if table is not None else None,
+        torch.from_numpy(found) if evidence is not None else None,
+    )
 
 
 def repertoire_chunks(
-    store: Store, repertoire: int, chunk: int = 20_000, table: np.ndarray | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-    """One whole repertoire as ``(n, width)`` tokens, ``(n,)`` lengths and ``(n, 2)`` genes
-    (with a :func:`gene_map` ``table``, else None), ``chunk`` rows at a time (memory does not
+    store: Store,
+    repertoire: int,
+    chunk: int = 20_000,
+    table: np.ndarray | None = None,
+    evidence: np.ndarray | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
+    """One whole repertoire as ``(n, width)`` tokens, ``(n,)`` lengths, ``(n, 2)`` genes
+    (with a :func:`gene_map` ``table``, else None) and ``(n, 2)`` clonotype evidence (the
+    repertoire's rows of ``evidence``, else None), ``chunk`` rows at a time (memory does not
     grow with the repertoire)."""
     start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
     for lo in range(start, stop, chunk):
@@ -104,7 +121,15 @@ def repertoire_chunks(
             tokens,
             torch.from_numpy(np.asarray(store.lengths[lo:hi], dtype=np.int64)),
             torch.from_numpy(genes) if genes is not None else None,
+            torch.from_numpy(evidence[lo - start : hi - start]) if evidence is not None else None,
         )
+
+
+def model_inputs(model: DeepRC, store: Store, repertoire: int):
+    """What a model reads beside the tokens, for scoring one repertoire of ``store``: its
+    :func:`gene_map` table and the repertoire's clonotype evidence (None where it reads none)."""
+    evidence = model.evidence.features(store, repertoire) if model.reads_evidence else None
+    return gene_map(model, store), evidence
 
 
 def score_repertoire(
@@ -112,8 +137,8 @@ def score_repertoire(
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Calibrated log-odds of one whole repertoire, its attention ``(heads, n_sequences)`` and
     the attention scores before the softmax (see :meth:`DeepRC.score_bag`)."""
-    table = gene_map(model, store)
+    table, evidence = model_inputs(model, store, repertoire)
     logit, attention, scores = model.score_bag(
-        lambda: repertoire_chunks(store, repertoire, chunk, table)
+        lambda: repertoire_chunks(store, repertoire, chunk, table, evidence)
     )
     return logit, attention.cpu().numpy(), scores.cpu().numpy()

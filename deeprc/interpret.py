@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
-from deeprc.data import gene_map, repertoire_chunks, sequence_genes
+from deeprc.data import model_inputs, repertoire_chunks, sequence_genes
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
 from deeprc.model.embedding import one_hot
@@ -45,29 +45,31 @@ def integrated_gradients(
     *,
     steps: int = 64,
     genes: torch.Tensor | None = None,
+    evidence: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-position contributions ``(n, width)`` to each sequence's attention score (of its
     highest-scoring head), with the scores of the sequences and of their empty baselines.
-    A model that reads genes keeps each sequence's ``genes`` along the path (they are part of
-    the baseline: only the residues are attributed)."""
+    A model that reads genes or clonotype evidence keeps each sequence's ``genes`` and
+    ``evidence`` along the path (they are part of the baseline: only the residues are
+    attributed)."""
     model.eval()
     residues = one_hot(tokens)
     lengths = lengths.long()
     with torch.no_grad():
-        head = model.sequence_scores(residues, lengths, state, genes).argmax(dim=1)
+        head = model.sequence_scores(residues, lengths, state, genes, evidence).argmax(dim=1)
     n = len(tokens)
     alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps  # midpoint rule
     path = (alphas[:, None, None, None] * residues[None]).reshape(steps * n, *residues.shape[1:])
     path.requires_grad_(True)
-    path_genes = genes.repeat(steps, 1) if genes is not None else None
-    scores = model.sequence_scores(path, lengths.repeat(steps), state, path_genes)
+    along = [x.repeat(steps, 1) if x is not None else None for x in (genes, evidence)]
+    scores = model.sequence_scores(path, lengths.repeat(steps), state, *along)
     chosen = scores.gather(1, head.repeat(steps)[:, None]).sum()
     (gradient,) = torch.autograd.grad(chosen, path)
     mean_gradient = gradient.view(steps, n, *residues.shape[1:]).mean(dim=0)
     contributions = (residues * mean_gradient).sum(dim=1)
     with torch.no_grad():
         ends = [
-            model.sequence_scores(x, lengths, state, genes).gather(1, head[:, None])[:, 0]
+            model.sequence_scores(x, lengths, state, genes, evidence).gather(1, head[:, None])[:, 0]
             for x in (residues, torch.zeros_like(residues))
         ]
     return contributions.numpy(), ends[0].numpy(), ends[1].numpy()
@@ -230,14 +232,16 @@ def _analyse(
         contributions = [np.empty(0)] * len(chosen)
         empty = np.empty(len(chosen))
         index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
-        table = gene_map(model, store)
         for repertoire_id, group in chosen.groupby("repertoire_id").groups.items():
+            r = index[repertoire_id]
+            table, found = model_inputs(model, store, r)
             # the state patterns depend on the repertoire once there is more than one update
-            chunks = partial(repertoire_chunks, store, index[repertoire_id], table=table)
+            chunks = partial(repertoire_chunks, store, r, table=table, evidence=found)
             state = model.final_state(chunks)
             where = np.asarray(group)
             rows = chosen["row"].to_numpy()[where]
             genes = sequence_genes(store, rows, table)
+            evidence = found[rows - int(store.offsets[r])] if found is not None else None
             found, _, baseline = integrated_gradients(
                 model,
                 torch.from_numpy(np.asarray(store.tokens[rows])),
@@ -245,6 +249,7 @@ def _analyse(
                 state,
                 steps=steps,
                 genes=torch.from_numpy(genes) if genes is not None else None,
+                evidence=torch.from_numpy(evidence) if evidence is not None else None,
             )
             for i, j in enumerate(where):
                 contributions[j] = found[i, : lengths[j]]

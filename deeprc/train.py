@@ -25,6 +25,7 @@ from tqdm import tqdm
 from deeprc import __version__
 from deeprc.atomic import locked
 from deeprc.calibration import Platt
+from deeprc.clonotypes import ClonotypeEvidence
 from deeprc.data import gene_map, repertoire_batch, sample_sequences, score_repertoire
 from deeprc.errors import InputError
 from deeprc.model import DeepRC, ModelConfig, build_model
@@ -113,20 +114,23 @@ def _top_sequences(
     lengths: torch.Tensor,
     fraction: float,
     genes: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    evidence: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Keep the most-attended ``fraction`` of each repertoire's sequences (no gradient).
 
     The kept sequences still stand for the whole sample (``bag_size`` of the forward pass).
     """
     with torch.no_grad():
-        _, association = model(tokens, lengths, genes=genes)
+        _, association = model(tokens, lengths, genes=genes, evidence=evidence)
     keep = max(1, math.ceil(fraction * tokens.shape[1]))
     top = association.amax(dim=1).topk(keep, dim=1).indices.sort(dim=1).values
-    return (
-        tokens.gather(1, top[..., None].expand(-1, -1, tokens.shape[2])),
-        lengths.gather(1, top),
-        genes.gather(1, top[..., None].expand(-1, -1, 2)) if genes is not None else None,
-    )
+
+    def rows(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        return x.gather(1, top.view(*top.shape, *[1] * (x.dim() - 2)).expand(-1, -1, *x.shape[2:]))
+
+    return rows(tokens), rows(lengths), rows(genes), rows(evidence)
 
 
 def fit(
@@ -194,6 +198,8 @@ def fit(
 
     labels = store.labels
     table = gene_map(model, store)
+    # training repertoires' clonotype evidence leaves each repertoire itself out
+    evidence = model.evidence.store_features(store, train, train) if model.reads_evidence else None
     weights = _class_weights(labels[train]).to(device)
     bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
     started = time.perf_counter()
@@ -203,17 +209,20 @@ def fit(
         batch = state["order"][state["position"] : state["position"] + cfg.batch_size]
         state["position"] += cfg.batch_size
         rows = [sample_sequences(store, int(r), cfg.n_sequences, rng, cfg.sampling) for r in batch]
-        tokens, lengths, genes = (
-            t.to(device) if t is not None else None for t in repertoire_batch(store, rows, table)
+        tokens, lengths, genes, found = (
+            t.to(device) if t is not None else None
+            for t in repertoire_batch(store, rows, table, evidence)
         )
         bag_size = (lengths > 0).sum(dim=1)
         if cfg.top_fraction < 1:
             model.eval()
-            tokens, lengths, genes = _top_sequences(model, tokens, lengths, cfg.top_fraction, genes)
+            tokens, lengths, genes, found = _top_sequences(
+                model, tokens, lengths, cfg.top_fraction, genes, found
+            )
         model.train()
         y = torch.from_numpy(labels[batch]).float().to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits, _ = model(tokens, lengths, bag_size, genes)
+            logits, _ = model(tokens, lengths, bag_size, genes, found)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weights[y.long()])
         optimiser.zero_grad()
         loss.backward()
@@ -273,6 +282,8 @@ def train_fold(
     Returns the state."""
     out = Path(out)
     model = build_model(experiment.model, experiment.train.seed, store.gene_names)
+    if model.reads_evidence:
+        model.evidence = ClonotypeEvidence.fit(store, roles["train"])
     with locked(out):
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
@@ -285,6 +296,7 @@ def train_fold(
         save_model(
             out, model.state_dict(), experiment=asdict(experiment), calibration=calibration,
             gene_names=model.genes.names if model.genes is not None else None,
+            evidence=asdict(model.evidence) if model.evidence is not None else None,
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
             history=state["history"],

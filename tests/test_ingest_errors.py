@@ -646,6 +646,7 @@ def test_store_paths_are_clean_after_success(tmp_path, h):
     ]
     assert sorted(p.name for p in (out / "encoded").iterdir()) == [
         "counts.npy",
+        "genes.npy",
         "lengths.npy",
         "offsets.npy",
         "tokens.npy",

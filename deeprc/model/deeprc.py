@@ -41,11 +41,14 @@ class ModelConfig:
     output_hidden: tuple[int, ...] = ()
     embedding: Literal["lookup", "dense"] = "lookup"
     gene_embedding: int = 0  # size of the learned V and J gene vectors (0: the junction only)
+    clonotype_evidence: bool = False  # how many training positives/negatives carry the clonotype
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise InputError(f"encoder {self.encoder!r} is not one of {sorted(ENCODERS)}")
 
+
+EVIDENCE_SIZE = 2  # log(1 + training positives), log(1 + training negatives) with the clonotype
 
 # Sequence encoders by name: (n, width) tokens + (n,) lengths -> (n, output_size), with
 # from_one_hot(residues, lengths) for integrated gradients (see SequenceEmbedding).
@@ -71,7 +74,9 @@ def build_model(
             raise ValueError("a model with gene_embedding needs the store's gene names")
         genes = GeneEmbedding(gene_names, cfg.gene_embedding)
     pooling = HopfieldPooling(
-        input_size=encoder.output_size + (genes.output_size if genes else 0),
+        input_size=encoder.output_size
+        + (genes.output_size if genes else 0)
+        + (EVIDENCE_SIZE if cfg.clonotype_evidence else 0),
         hidden_size=cfg.hidden_size,
         num_heads=cfg.num_heads,
         scaling=cfg.scaling,
@@ -83,7 +88,8 @@ def build_model(
     for hidden in cfg.output_hidden:
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
-    return DeepRC(encoder, pooling, nn.Sequential(*layers, nn.Linear(size, 1)), genes)
+    output = nn.Sequential(*layers, nn.Linear(size, 1))
+    return DeepRC(encoder, pooling, output, genes, reads_evidence=cfg.clonotype_evidence)
 
 
 class GeneEmbedding(nn.Module):
@@ -114,9 +120,15 @@ class DeepRC(nn.Module):
         pooling: HopfieldPooling,
         output: nn.Module,
         genes: GeneEmbedding | None = None,
+        *,
+        reads_evidence: bool = False,
     ) -> None:
         super().__init__()
         self.encoder, self.pooling, self.output, self.genes = encoder, pooling, output, genes
+        # with reads_evidence, the ClonotypeEvidence of its training repertoires, which
+        # training sets and the model file keeps
+        self.reads_evidence = reads_evidence
+        self.evidence = None
         # slope and intercept from the output's logit to calibrated log-odds (see calibrate)
         self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
 
@@ -125,24 +137,37 @@ class DeepRC(nn.Module):
         held-out repertoires, after training; training itself sees the raw logits)."""
         self.calibration.copy_(torch.tensor([slope, intercept]))
 
-    def _with_genes(self, encoded: torch.Tensor, genes: torch.Tensor | None) -> torch.Tensor:
-        if self.genes is None:
-            return encoded
-        if genes is None:
-            raise ValueError("this model reads V and J genes: pass genes")
-        return torch.cat([encoded, self.genes(genes.reshape(-1, 2))], dim=1)
+    def _beside(
+        self, encoded: torch.Tensor, genes: torch.Tensor | None, evidence: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The junction's vector with the gene vectors and clonotype evidence the model reads."""
+        parts = [encoded]
+        if self.genes is not None:
+            if genes is None:
+                raise ValueError("this model reads V and J genes: pass genes")
+            parts.append(self.genes(genes.reshape(-1, 2)))
+        if self.reads_evidence:
+            if evidence is None:
+                raise ValueError("this model reads clonotype evidence: pass evidence")
+            parts.append(evidence.reshape(-1, EVIDENCE_SIZE).to(encoded.dtype))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else encoded
 
     def embed(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, genes: torch.Tensor | None = None
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        genes: torch.Tensor | None = None,
+        evidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(batch, n, width)`` tokens, ``(batch, n)`` lengths (and ``(batch, n, 2)`` V and J
-        indices when the model reads genes) -> ``(batch, n, embedding)``.
+        indices, ``(batch, n, 2)`` clonotype evidence when the model reads them) ->
+        ``(batch, n, embedding)``.
 
         Padding sequences (length 0) embed to zeros.
         """
         batch, n, width = tokens.shape
         flat = self.encoder(tokens.reshape(batch * n, width), lengths.reshape(-1))
-        flat = self._with_genes(flat, genes)
+        flat = self._beside(flat, genes, evidence)
         return flat.masked_fill(lengths.reshape(-1, 1) == 0, 0.0).view(batch, n, -1)
 
     def forward(
@@ -151,13 +176,15 @@ class DeepRC(nn.Module):
         lengths: torch.Tensor,
         bag_size: torch.Tensor | None = None,
         genes: torch.Tensor | None = None,
+        evidence: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(batch,)`` and association weights ``(batch, heads, n)``.
 
         ``tokens`` ``(batch, n, width)``, ``lengths`` ``(batch, n)``; length 0 marks padding.
-        ``bag_size``: see :meth:`HopfieldPooling.forward`. ``genes``: see :meth:`embed`.
+        ``bag_size``: see :meth:`HopfieldPooling.forward`. ``genes``, ``evidence``: see
+        :meth:`embed`.
         """
-        embedded = self.embed(tokens, lengths, genes)
+        embedded = self.embed(tokens, lengths, genes, evidence)
         pooled, association = self.pooling(embedded, mask=lengths > 0, bag_size=bag_size)
         return self.output(pooled).squeeze(-1), association
 
@@ -165,17 +192,17 @@ class DeepRC(nn.Module):
         device = next(self.parameters()).device
 
         def embedded() -> Iterable[torch.Tensor]:
-            for tokens, lengths, genes in chunks():
-                genes = genes[None].to(device) if genes is not None else None
-                yield self.embed(tokens[None].to(device), lengths[None].to(device), genes)[0]
+            for tokens, lengths, *side in chunks():
+                side = [t[None].to(device) if t is not None else None for t in side]
+                yield self.embed(tokens[None].to(device), lengths[None].to(device), *side)[0]
 
         return embedded
 
     @torch.no_grad()
     def final_state(self, chunks: Chunks) -> torch.Tensor:
         """The state patterns ``(heads, hidden)`` after the Hopfield updates over one bag,
-        given as ``chunks()``: an iterable of ``(n, width)`` tokens, ``(n,)`` lengths and
-        ``(n, 2)`` gene indices (or None, for a model that reads no genes)."""
+        given as ``chunks()``: an iterable of ``(n, width)`` tokens, ``(n,)`` lengths, ``(n, 2)``
+        gene indices and ``(n, 2)`` clonotype evidence (None where the model reads neither)."""
         self.eval()
         return self.pooling.final_state(self._embedded(chunks))
 
@@ -197,9 +224,10 @@ class DeepRC(nn.Module):
         lengths: torch.Tensor,
         state: torch.Tensor,
         genes: torch.Tensor | None = None,
+        evidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attention scores ``(n, heads)`` of ``(n, 20, width)`` residue channels (one-hot or
-        on a path to it) and the sequences' genes, differentiable in the residues: what
-        integrated gradients attribute."""
-        encoded = self._with_genes(self.encoder.from_one_hot(residues, lengths), genes)
+        on a path to it), with the sequences' genes and evidence, differentiable in the
+        residues: what integrated gradients attribute."""
+        encoded = self._beside(self.encoder.from_one_hot(residues, lengths), genes, evidence)
         return self.pooling.sequence_scores(encoded, state).T
