@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from deeprc.evidence import evidence_features
 from deeprc.model import DeepRC
 from deeprc.store import Store
 
@@ -79,13 +80,13 @@ def repertoire_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Tokens ``(batch, n, width)``, lengths ``(batch, n)``, padded with length-0 rows; with
     a :func:`gene_map` ``table`` the genes ``(batch, n, 2)``, and with ``evidence`` (one row
-    per store row, see :class:`deeprc.clonotypes.ClonotypeEvidence`) its rows (else None)."""
+    per store row, see :mod:`deeprc.evidence`) its rows (else None)."""
     n = max(len(r) for r in rows)
     width = store.tokens.shape[1]
     tokens = np.zeros((len(rows), n, width), dtype=np.uint8)
     lengths = np.zeros((len(rows), n), dtype=np.int64)
     genes = np.zeros((len(rows), n, 2), dtype=np.int64)
-    found = np.zeros((len(rows), n, 2), dtype=np.float32)
+    found = np.zeros((len(rows), n, evidence.shape[1] if evidence is not None else 0), np.float32)
     for b, r in enumerate(rows):
         tokens[b, : len(r)] = store.tokens[r]
         lengths[b, : len(r)] = store.lengths[r]
@@ -109,7 +110,7 @@ def repertoire_chunks(
     evidence: np.ndarray | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
     """One whole repertoire as ``(n, width)`` tokens, ``(n,)`` lengths, ``(n, 2)`` genes
-    (with a :func:`gene_map` ``table``, else None) and ``(n, 2)`` clonotype evidence (the
+    (with a :func:`gene_map` ``table``, else None) and ``(n, m)`` evidence (the
     repertoire's rows of ``evidence``, else None), ``chunk`` rows at a time (memory does not
     grow with the repertoire)."""
     start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
@@ -128,7 +129,7 @@ def repertoire_chunks(
 def model_inputs(model: DeepRC, store: Store, repertoire: int):
     """What a model reads beside the tokens, for scoring one repertoire of ``store``: its
     :func:`gene_map` table and the repertoire's clonotype evidence (None where it reads none)."""
-    evidence = model.evidence.features(store, repertoire) if model.reads_evidence else None
+    evidence = evidence_features(model.evidence, store, repertoire) if model.evidence_size else None
     return gene_map(model, store), evidence
 
 

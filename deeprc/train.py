@@ -25,9 +25,9 @@ from tqdm import tqdm
 from deeprc import __version__
 from deeprc.atomic import locked
 from deeprc.calibration import Platt
-from deeprc.clonotypes import ClonotypeEvidence
 from deeprc.data import gene_map, repertoire_batch, sample_sequences, score_repertoire
 from deeprc.errors import InputError
+from deeprc.evidence import fit_evidence, saved_evidence, training_features
 from deeprc.model import DeepRC, ModelConfig, build_model
 from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
 from deeprc.store import Store
@@ -199,7 +199,7 @@ def fit(
     labels = store.labels
     table = gene_map(model, store)
     # training repertoires' clonotype evidence leaves each repertoire itself out
-    evidence = model.evidence.store_features(store, train, train) if model.reads_evidence else None
+    evidence = training_features(model.evidence, store, train) if model.evidence_size else None
     weights = _class_weights(labels[train]).to(device)
     bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
     started = time.perf_counter()
@@ -282,8 +282,7 @@ def train_fold(
     Returns the state."""
     out = Path(out)
     model = build_model(experiment.model, experiment.train.seed, store.gene_names)
-    if model.reads_evidence:
-        model.evidence = ClonotypeEvidence.fit(store, roles["train"])
+    model.evidence = fit_evidence(experiment.model, store, roles["train"])
     with locked(out):
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
@@ -296,7 +295,7 @@ def train_fold(
         save_model(
             out, model.state_dict(), experiment=asdict(experiment), calibration=calibration,
             gene_names=model.genes.names if model.genes is not None else None,
-            evidence=asdict(model.evidence) if model.evidence is not None else None,
+            evidence=saved_evidence(model.evidence),
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
             history=state["history"],

@@ -458,6 +458,25 @@ def immunarch_airr(tmp_path_factory: pytest.TempPathFactory) -> ImmunarchAIRR:
 # Test modules reach the helpers above through these fixtures (no import of conftest needed).
 
 
+def fold0_test_auc(store: Path, folds: Path, experiment: str, out: Path) -> float:
+    """Train on fold 0 with the experiment given as YAML text, predict its test set with
+    ``deeprc`` commands, and return the test ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from deeprc.cli import main
+    from deeprc.outputs import read_predictions
+
+    out.mkdir()
+    (out / "experiment.yaml").write_text(experiment)
+    args = ["--store", str(store), "--folds", str(folds), "--fold", "0"]
+    assert main(["train", *args, "--experiment", str(out / "experiment.yaml"), "--threads", "1",
+                 "--out", str(out / "model.pt"), "--no-progress"]) == 0  # fmt: skip
+    assert main(["predict", *args, "--model", str(out / "model.pt"),
+                 "--out", str(out / "predictions")]) == 0  # fmt: skip
+    predictions = read_predictions(out / "predictions")
+    return float(roc_auc_score(predictions["y"], predictions["score"]))
+
+
 class Helpers(NamedTuple):
     rec: Callable[..., dict[str, str]]
     airr_text: Callable[..., str]
@@ -472,6 +491,7 @@ class Helpers(NamedTuple):
     productive_flag: Callable[[pd.Series, pd.Series], pd.Series]
     amino_acids_re: str
     airr_required: tuple[str, ...]
+    fold0_test_auc: Callable[[Path, Path, str, Path], float]
 
 
 @pytest.fixture(scope="session")
@@ -490,6 +510,7 @@ def h() -> Helpers:
         productive_flag=productive_flag,
         amino_acids_re=AMINO_ACIDS_RE,
         airr_required=AIRR_REQUIRED,
+        fold0_test_auc=fold0_test_auc,
     )
 
 

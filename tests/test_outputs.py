@@ -152,9 +152,13 @@ def test_a_second_run_on_the_same_out_fails_at_once_naming_the_first(big, tmp_pa
     out = tmp_path / "store"
     first = start_ingest(big, out)
     wait_for_workers(first, out)
-    started = time.monotonic()
-    second = deeprc("ingest", "--metadata", big, "--label-column", "status", "--out", out)
-    assert time.monotonic() - started < 20
+    os.killpg(first.pid, signal.SIGSTOP)  # holds the lock until let go, however loaded the CPUs
+    try:
+        started = time.monotonic()
+        second = deeprc("ingest", "--metadata", big, "--label-column", "status", "--out", out)
+        assert time.monotonic() - started < 20
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     refused(second, f"pid {first.pid}", "another deeprc run")
     assert first.wait(timeout=120) == 0, first.communicate()
     assert (out / "manifest.json").is_file()

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from deeprc.errors import InputError
+from deeprc.evidence import evidence_size
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.hopfield import HopfieldPooling
 
@@ -42,13 +43,12 @@ class ModelConfig:
     embedding: Literal["lookup", "dense"] = "lookup"
     gene_embedding: int = 0  # size of the learned V and J gene vectors (0: the junction only)
     clonotype_evidence: bool = False  # how many training positives/negatives carry the clonotype
+    kmer_evidence: int = 0  # k: largest training log-ratio (positives : negatives) of its k-mers
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise InputError(f"encoder {self.encoder!r} is not one of {sorted(ENCODERS)}")
 
-
-EVIDENCE_SIZE = 2  # log(1 + training positives), log(1 + training negatives) with the clonotype
 
 # Sequence encoders by name: (n, width) tokens + (n,) lengths -> (n, output_size), with
 # from_one_hot(residues, lengths) for integrated gradients (see SequenceEmbedding).
@@ -74,9 +74,7 @@ def build_model(
             raise ValueError("a model with gene_embedding needs the store's gene names")
         genes = GeneEmbedding(gene_names, cfg.gene_embedding)
     pooling = HopfieldPooling(
-        input_size=encoder.output_size
-        + (genes.output_size if genes else 0)
-        + (EVIDENCE_SIZE if cfg.clonotype_evidence else 0),
+        input_size=encoder.output_size + (genes.output_size if genes else 0) + evidence_size(cfg),
         hidden_size=cfg.hidden_size,
         num_heads=cfg.num_heads,
         scaling=cfg.scaling,
@@ -89,7 +87,7 @@ def build_model(
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
     output = nn.Sequential(*layers, nn.Linear(size, 1))
-    return DeepRC(encoder, pooling, output, genes, reads_evidence=cfg.clonotype_evidence)
+    return DeepRC(encoder, pooling, output, genes, evidence_size=evidence_size(cfg))
 
 
 class GeneEmbedding(nn.Module):
@@ -121,14 +119,14 @@ class DeepRC(nn.Module):
         output: nn.Module,
         genes: GeneEmbedding | None = None,
         *,
-        reads_evidence: bool = False,
+        evidence_size: int = 0,
     ) -> None:
         super().__init__()
         self.encoder, self.pooling, self.output, self.genes = encoder, pooling, output, genes
-        # with reads_evidence, the ClonotypeEvidence of its training repertoires, which
-        # training sets and the model file keeps
-        self.reads_evidence = reads_evidence
-        self.evidence = None
+        # evidence_size numbers per sequence from its training repertoires (deeprc.evidence):
+        # the providers, which training fits and the model file keeps
+        self.evidence_size = evidence_size
+        self.evidence: list = []
         # slope and intercept from the output's logit to calibrated log-odds (see calibrate)
         self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
 
@@ -146,10 +144,10 @@ class DeepRC(nn.Module):
             if genes is None:
                 raise ValueError("this model reads V and J genes: pass genes")
             parts.append(self.genes(genes.reshape(-1, 2)))
-        if self.reads_evidence:
+        if self.evidence_size:
             if evidence is None:
-                raise ValueError("this model reads clonotype evidence: pass evidence")
-            parts.append(evidence.reshape(-1, EVIDENCE_SIZE).to(encoded.dtype))
+                raise ValueError("this model reads evidence: pass evidence")
+            parts.append(evidence.reshape(-1, self.evidence_size).to(encoded.dtype))
         return torch.cat(parts, dim=1) if len(parts) > 1 else encoded
 
     def embed(
@@ -160,7 +158,7 @@ class DeepRC(nn.Module):
         evidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(batch, n, width)`` tokens, ``(batch, n)`` lengths (and ``(batch, n, 2)`` V and J
-        indices, ``(batch, n, 2)`` clonotype evidence when the model reads them) ->
+        indices, ``(batch, n, m)`` evidence (deeprc.evidence) when the model reads them) ->
         ``(batch, n, embedding)``.
 
         Padding sequences (length 0) embed to zeros.
@@ -202,7 +200,7 @@ class DeepRC(nn.Module):
     def final_state(self, chunks: Chunks) -> torch.Tensor:
         """The state patterns ``(heads, hidden)`` after the Hopfield updates over one bag,
         given as ``chunks()``: an iterable of ``(n, width)`` tokens, ``(n,)`` lengths, ``(n, 2)``
-        gene indices and ``(n, 2)`` clonotype evidence (None where the model reads neither)."""
+        gene indices and ``(n, m)`` evidence (None where the model reads neither)."""
         self.eval()
         return self.pooling.final_state(self._embedded(chunks))
 

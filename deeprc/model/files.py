@@ -14,9 +14,9 @@ import torch
 
 from deeprc import __version__
 from deeprc.atomic import atomic_file
-from deeprc.clonotypes import ClonotypeEvidence
 from deeprc.config import build
 from deeprc.errors import InputError
+from deeprc.evidence import load_evidence
 from deeprc.model.deeprc import DeepRC, ModelConfig, build_model
 
 __all__ = ["CHECKPOINT_FORMAT", "MODEL_FORMAT", "load_model", "save_model", "select_model"]
@@ -43,7 +43,7 @@ def save_model(
     history: list[dict],
     calibration: dict,
     gene_names: dict[str, list[str]] | None = None,
-    evidence: dict | None = None,
+    evidence: list[dict] = (),
 ) -> None:
     """A trained model with its config, version, data, history and calibration.
 
@@ -63,7 +63,7 @@ def save_model(
             "history": history,
             "calibration": calibration,
             "genes": gene_names,  # the V and J vocabularies of a model that reads genes
-            "evidence": evidence,  # its training clonotypes, for a model that reads evidence
+            "evidence": list(evidence),  # fitted providers of deeprc.evidence, if any
         },
         Path(path),
     )
@@ -99,8 +99,7 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
     saved = _load_saved(path)
     cfg = build(ModelConfig, saved["experiment"]["model"], f"{path}: model")
     model = build_model(cfg, gene_names=saved.get("genes"))
-    if saved.get("evidence") is not None:
-        model.evidence = ClonotypeEvidence(**saved["evidence"])
+    model.evidence = load_evidence(saved.get("evidence") or [])
     try:
         model.load_state_dict(saved["model_state"])
     except RuntimeError as exc:
