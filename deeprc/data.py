@@ -85,21 +85,17 @@ def repertoire_batch(
     width = store.tokens.shape[1]
     tokens = np.zeros((len(rows), n, width), dtype=np.uint8)
     lengths = np.zeros((len(rows), n), dtype=np.int64)
-    genes = np.zeros((len(rows), n, 2), dtype=np.int64)
-    found = np.zeros((len(rows), n, evidence.shape[1] if evidence is not None else 0), np.float32)
+    genes = np.zeros((len(rows), n, 2), dtype=np.int64) if table is not None else None
+    found = None if evidence is None else np.zeros((len(rows), n, evidence.shape[1]), np.float32)
     for b, r in enumerate(rows):
         tokens[b, : len(r)] = store.tokens[r]
         lengths[b, : len(r)] = store.lengths[r]
-        if table is not None:
+        if genes is not None:
             genes[b, : len(r)] = sequence_genes(store, r, table)
-        if evidence is not None:
+        if found is not None:
             found[b, : len(r)] = evidence[r]
-    return (
-        torch.from_numpy(tokens),
-        torch.from_numpy(lengths),
-        torch.from_numpy(genes) if table is not None else None,
-        torch.from_numpy(found) if evidence is not None else None,
-    )
+    side = [torch.from_numpy(x) if x is not None else None for x in (genes, found)]
+    return torch.from_numpy(tokens), torch.from_numpy(lengths), *side
 
 
 def repertoire_chunks(

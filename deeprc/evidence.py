@@ -136,18 +136,30 @@ class KmerEvidence:
             n_negative=int((y == 0).sum()),
         )
 
+    def _log_ratio(self, own: np.ndarray | None = None, own_label: int | None = None):
+        """Per k-mer log-ratio of the class rates, with one training repertoire's own counts
+        ``own`` (of class ``own_label``) left out."""
+        totals = {1: self.positive.double().numpy(), 0: self.negative.double().numpy()}
+        sizes = {1: self.n_positive, 0: self.n_negative}
+        if own is not None:
+            totals[own_label] = totals[own_label] - own
+            sizes[own_label] -= 1
+        rates = {c: totals[c] / max(sizes[c], 1) + KMER_PSEUDO_RATE for c in (0, 1)}
+        return np.log(rates[1] / rates[0])
+
+    @cached_property
+    def _held_out_ratio(self) -> np.ndarray:
+        return self._log_ratio()  # what every repertoire outside training reads
+
     def features(self, store: Store, repertoire: int, *, own_label: int | None = None):
         """``(n, 1)`` float32 for one repertoire's rows; ``own_label`` as for clonotypes."""
         start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
         codes, valid = _window_codes(store.tokens[start:stop], store.lengths[start:stop], self.k)
-        totals = {1: self.positive.double().numpy(), 0: self.negative.double().numpy()}
-        sizes = {1: self.n_positive, 0: self.n_negative}
-        if own_label is not None:
-            own = np.bincount(codes[valid], minlength=len(totals[1]))
-            totals[own_label] = totals[own_label] - own
-            sizes[own_label] -= 1
-        rates = {c: totals[c] / max(sizes[c], 1) + KMER_PSEUDO_RATE for c in (0, 1)}
-        ratio = np.log(rates[1] / rates[0])[codes]
+        if own_label is None:
+            ratio = self._held_out_ratio[codes]
+        else:
+            own = np.bincount(codes[valid], minlength=len(self.positive))
+            ratio = self._log_ratio(own, own_label)[codes]
         best = np.where(valid, ratio, -np.inf).max(axis=1, initial=-np.inf)
         return np.where(np.isfinite(best), best, 0.0)[:, None].astype(np.float32)
 

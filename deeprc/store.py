@@ -286,27 +286,31 @@ def gene_name(call: str) -> str:
 
 
 def write_genes(tmp: Path, parts: list[Path], n: int) -> dict[str, list[str]]:
-    """``encoded/genes.npy`` from the parts' V and J calls, read part by part; returns the
-    vocabularies ("" first, then sorted names), which the manifest keeps."""
-    vocabulary: dict[str, dict[str, int]] = {"v": {"": 0}, "j": {"": 0}}
-    per_part = []
+    """``encoded/genes.npy`` from the parts' V and J calls; returns the vocabularies ("" first,
+    then sorted names), which the manifest keeps. Two passes over the parts' small dictionary
+    columns, so that memory holds one part, not the whole store's indices."""
+    columns = {"v": "v_call", "j": "j_call"}
+
+    def calls(part: Path) -> dict[str, pa.DictionaryArray]:
+        table = pq.read_table(part, columns=list(columns.values()))
+        return {key: table[column].combine_chunks() for key, column in columns.items()}
+
+    found: dict[str, set[str]] = {"v": {""}, "j": {""}}
     for part in parts:
-        table = pq.read_table(part, columns=["v_call", "j_call"])
-        columns = []
-        for key, column in (("v", "v_call"), ("j", "j_call")):
-            calls = table[column].combine_chunks()
-            names = [gene_name(str(c)) for c in calls.dictionary.to_pylist()]
-            codes = np.array([vocabulary[key].setdefault(g, len(vocabulary[key])) for g in names])
-            columns.append(codes[calls.indices.to_numpy(zero_copy_only=False)])
-        per_part.append(np.stack(columns, axis=1) if columns[0].size else np.zeros((0, 2), int))
-    names = {key: sorted(v, key=lambda g: (g != "", g)) for key, v in vocabulary.items()}
-    order = {key: np.argsort([vocabulary[key][g] for g in names[key]]) for key in names}
+        for key, array in calls(part).items():
+            found[key].update(gene_name(str(c)) for c in array.dictionary.to_pylist())
+    names = {key: sorted(genes, key=lambda g: (g != "", g)) for key, genes in found.items()}
+    index = {key: {g: i for i, g in enumerate(genes)} for key, genes in names.items()}
     with (tmp / "encoded" / "genes.npy").open("wb") as out:
         header = {"descr": np.dtype(np.uint16).str, "fortran_order": False, "shape": (n, 2)}
         np.lib.format.write_array_header_1_0(out, header)
-        for codes in per_part:
-            ranks = np.stack([order["v"][codes[:, 0]], order["j"][codes[:, 1]]], axis=1)
-            out.write(np.ascontiguousarray(ranks, dtype=np.uint16))
+        for part in parts:
+            codes = []
+            for key, array in calls(part).items():
+                lookup = [index[key][gene_name(str(c))] for c in array.dictionary.to_pylist()]
+                indices = array.indices.to_numpy(zero_copy_only=False)
+                codes.append(np.asarray(lookup, dtype=np.uint16)[indices])
+            out.write(np.ascontiguousarray(np.stack(codes, axis=1), dtype=np.uint16))
     return names
 
 
