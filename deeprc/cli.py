@@ -155,7 +155,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         "simulate",
         parents=[_threads(), _overwrite()],
         help="simulated cohort with implanted signals: AIRR files, metadata, ground truth",
-        description="Draw background repertoires from an OLGA model, implant motifs and public "
+        description="Draw background repertoires from an OLGA model (or resample the real "
+        "rearrangements of the config's background file), implant motifs and public "
         "clonotypes, and write AIRR files, metadata.tsv and the ground truth (truth.tsv).",
     )
     p.add_argument("--config", type=Path, required=True, help="YAML, e.g. configs/simulate/*.yaml")
@@ -173,9 +174,11 @@ def _run_simulate(args: argparse.Namespace) -> None:
     cfg = load(SimulationConfig, args.config)
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
-    summary = simulate(
-        cfg, args.out, threads=args.threads, overwrite=args.overwrite, inputs=[args.config]
-    )
+    inputs = [args.config]
+    if cfg.background is not None:
+        cfg = replace(cfg, background=str(args.config.parent / cfg.background))
+        inputs.append(Path(cfg.background))
+    summary = simulate(cfg, args.out, threads=args.threads, overwrite=args.overwrite, inputs=inputs)
     print(f"{cfg.n_repertoires} repertoires x {cfg.n_sequences} sequences -> {args.out}")
     for name, n in summary["n_implanted"].items():
         print(f"  signal {name:<20} implanted in {n:>9,} sequences")

@@ -3,11 +3,14 @@
 Some signals a sequence encoder cannot see from one sequence: how many people carry the same
 clonotype (the public clonotypes that Emerson's burden test finds), or how much more often a
 short motif occurs in positive than in negative repertoires (what the k-mer regression uses).
-Each provider here turns the fold's training repertoires into such numbers per sequence. They
-are counted on the training repertoires of the fold and nothing else, and a training repertoire
-never counts itself (leave one out), so that its sequences look the way a new repertoire's will;
-validation, test and new repertoires read the training counts as they are. The providers are
-saved with the model.
+Each provider here turns the fold's training repertoires into such numbers per sequence, as
+rates per repertoire of each class, so that they do not grow with the number of repertoires
+counted. Validation, test and new repertoires read the numbers of all training repertoires.
+A training repertoire reads numbers fitted without it (cross-fitting in stratified groups,
+:func:`training_features`), so that its sequences look the way a new repertoire's will; leaving
+only the repertoire itself out is not enough: every clonotype it carries would then count one
+repertoire of its own class fewer, a shift the model reads as its label (measured in
+docs/model.md). The providers are saved with the model.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "KmerEvidence",
     "clonotype_keys",
     "evidence_features",
+    "evidence_prior",
     "evidence_size",
     "fit_evidence",
     "load_evidence",
@@ -36,12 +40,17 @@ __all__ = [
     "training_features",
 ]
 
-# a clonotype counts when carried by at least this many repertoires besides the one scored:
-# rarer ones say nothing about a class, and the table kept with the model stays small
+# a clonotype counts when carried by at least this many training repertoires: rarer ones say
+# nothing about a class, and the table kept with the model stays small
 MIN_CARRIERS = 2
+# clonotype carriers are read per this many repertoires of the class
+CARRIER_SCALE = 100.0
+# training repertoires read evidence fitted on the other groups (see training_features)
+EVIDENCE_GROUPS = 5
 # k-mer rates (occurrences per repertoire) get this added before their log-ratio, so that
 # k-mers seen a few times do not get large ratios by chance
 KMER_PSEUDO_RATE = 1.0
+CLONOTYPE_PRIOR_GAIN = 4.0
 
 
 def clonotype_keys(store: Store, repertoire: int) -> np.ndarray:
@@ -58,13 +67,18 @@ def clonotype_keys(store: Store, repertoire: int) -> np.ndarray:
 @dataclass
 class ClonotypeEvidence:
     """Public clonotypes of the training repertoires and how many positives and negatives
-    carry each (plain lists, so the model file loads safely). Per sequence: log(1 + positives)
-    and log(1 + negatives) carrying its clonotype."""
+    carry each (plain lists, so the model file loads safely). Per sequence: log(1 + c) of the
+    carriers of its clonotype per ``CARRIER_SCALE`` positives, and the same for negatives."""
 
     size = 2
+    # the attention's starting score: the log-ratio of positive to negative carriers, scaled
+    # (a public clonotype is ~0.03% of a repertoire: the default start never finds it)
+    prior = (CLONOTYPE_PRIOR_GAIN, -CLONOTYPE_PRIOR_GAIN)
     keys: list[str]
     positive: list[int]
     negative: list[int]
+    n_positive: int
+    n_negative: int
 
     @classmethod
     def fit(cls, store: Store, train: np.ndarray) -> ClonotypeEvidence:
@@ -74,29 +88,33 @@ class ClonotypeEvidence:
         positive = np.bincount(codes, weights=owner, minlength=len(uniques)).astype(np.int64)
         total = np.bincount(codes, minlength=len(uniques))
         kept = np.flatnonzero(total >= MIN_CARRIERS)
+        y = np.asarray(store.labels)[train]
         return cls(
             keys=[str(k) for k in uniques[kept]],
             positive=positive[kept].tolist(),
             negative=(total - positive)[kept].tolist(),
+            n_positive=int((y == 1).sum()),
+            n_negative=int((y == 0).sum()),
         )
+
+    def refit(self, store: Store, train: np.ndarray) -> ClonotypeEvidence:
+        return self.fit(store, train)
 
     @cached_property
     def _index(self) -> pd.Index:
         return pd.Index(self.keys)
 
-    def features(self, store: Store, repertoire: int, *, own_label: int | None = None):
-        """``(n, 2)`` float32 for one repertoire's rows. ``own_label``: the repertoire is one
-        of the training repertoires (with this label) and does not count itself."""
-        keys = clonotype_keys(store, repertoire)
-        index = self._index.get_indexer(keys)
+    def features(self, store: Store, repertoire: int) -> np.ndarray:
+        """``(n, 2)`` float32 for one repertoire's rows."""
+        index = self._index.get_indexer(clonotype_keys(store, repertoire))
         known = index >= 0
-        counts = np.zeros((len(keys), 2), dtype=np.float64)
-        counts[known, 0] = np.asarray(self.positive, dtype=np.float64)[index[known]]
-        counts[known, 1] = np.asarray(self.negative, dtype=np.float64)[index[known]]
-        if own_label is not None:
-            counts[known, 1 - own_label] -= 1  # column 0 counts positives
-        counts[counts.sum(axis=1) < MIN_CARRIERS] = 0
-        return np.log1p(counts).astype(np.float32)
+        rates = np.zeros((len(index), 2), dtype=np.float64)
+        for column, (carriers, n) in enumerate(
+            ((self.positive, self.n_positive), (self.negative, self.n_negative))
+        ):
+            per_repertoire = np.asarray(carriers, dtype=np.float64) / max(n, 1)
+            rates[known, column] = CARRIER_SCALE * per_repertoire[index[known]]
+        return np.log1p(rates).astype(np.float32)
 
 
 def _window_codes(tokens: np.ndarray, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,6 +136,7 @@ class KmerEvidence:
     log-ratio of the per-repertoire rates (plus ``KMER_PSEUDO_RATE``) over its k-mers."""
 
     size = 1
+    prior = (0.0,)  # the default start learns it (docs/model.md)
     k: int
     positive: torch.Tensor  # (20**k,) occurrences in training positives
     negative: torch.Tensor
@@ -136,30 +155,23 @@ class KmerEvidence:
             n_negative=int((y == 0).sum()),
         )
 
-    def _log_ratio(self, own: np.ndarray | None = None, own_label: int | None = None):
-        """Per k-mer log-ratio of the class rates, with one training repertoire's own counts
-        ``own`` (of class ``own_label``) left out."""
-        totals = {1: self.positive.double().numpy(), 0: self.negative.double().numpy()}
-        sizes = {1: self.n_positive, 0: self.n_negative}
-        if own is not None:
-            totals[own_label] = totals[own_label] - own
-            sizes[own_label] -= 1
-        rates = {c: totals[c] / max(sizes[c], 1) + KMER_PSEUDO_RATE for c in (0, 1)}
-        return np.log(rates[1] / rates[0])
+    def refit(self, store: Store, train: np.ndarray) -> KmerEvidence:
+        return self.fit(store, train, self.k)
 
     @cached_property
-    def _held_out_ratio(self) -> np.ndarray:
-        return self._log_ratio()  # what every repertoire outside training reads
+    def _log_ratio(self) -> np.ndarray:
+        """Per k-mer log-ratio of the class rates."""
+        rates = [
+            total.double().numpy() / max(n, 1) + KMER_PSEUDO_RATE
+            for total, n in ((self.positive, self.n_positive), (self.negative, self.n_negative))
+        ]
+        return np.log(rates[0] / rates[1])
 
-    def features(self, store: Store, repertoire: int, *, own_label: int | None = None):
-        """``(n, 1)`` float32 for one repertoire's rows; ``own_label`` as for clonotypes."""
+    def features(self, store: Store, repertoire: int) -> np.ndarray:
+        """``(n, 1)`` float32 for one repertoire's rows."""
         start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
         codes, valid = _window_codes(store.tokens[start:stop], store.lengths[start:stop], self.k)
-        if own_label is None:
-            ratio = self._held_out_ratio[codes]
-        else:
-            own = np.bincount(codes[valid], minlength=len(self.positive))
-            ratio = self._log_ratio(own, own_label)[codes]
+        ratio = self._log_ratio[codes]
         best = np.where(valid, ratio, -np.inf).max(axis=1, initial=-np.inf)
         return np.where(np.isfinite(best), best, 0.0)[:, None].astype(np.float32)
 
@@ -174,6 +186,15 @@ def evidence_size(cfg) -> int:
     )
 
 
+def evidence_prior(cfg) -> list[float]:
+    """Each evidence column's weight in the attention's starting score (see
+    HopfieldPooling.attend_to; 0: the default start), in the order of :func:`fit_evidence`."""
+    providers = [ClonotypeEvidence] * cfg.clonotype_evidence + [KmerEvidence] * bool(
+        cfg.kmer_evidence
+    )
+    return [w for p in providers for w in p.prior]
+
+
 def fit_evidence(cfg, store: Store, train: np.ndarray) -> list:
     """The providers a model config asks for, fitted on the training repertoires."""
     providers: list = []
@@ -184,22 +205,28 @@ def fit_evidence(cfg, store: Store, train: np.ndarray) -> list:
     return providers
 
 
-def evidence_features(
-    providers: list, store: Store, repertoire: int, *, own_label: int | None = None
-) -> np.ndarray:
+def evidence_features(providers: list, store: Store, repertoire: int) -> np.ndarray:
     """``(n, sum of sizes)`` float32: every provider's numbers for one repertoire's rows."""
-    parts = [p.features(store, repertoire, own_label=own_label) for p in providers]
-    return np.concatenate(parts, axis=1)
+    return np.concatenate([p.features(store, repertoire) for p in providers], axis=1)
 
 
-def training_features(providers: list, store: Store, train: np.ndarray) -> np.ndarray:
-    """``(n_store_rows, size)`` with the training repertoires' rows filled, each repertoire
-    leaving itself out, and the others zero: what training batches read."""
-    size = sum(p.size for p in providers)
-    out = np.zeros((int(store.offsets[-1]), size), dtype=np.float32)
-    for r in np.asarray(train).tolist():
-        start, stop = int(store.offsets[r]), int(store.offsets[r + 1])
-        out[start:stop] = evidence_features(providers, store, r, own_label=int(store.labels[r]))
+def training_features(providers: list, store: Store, train: np.ndarray, seed: int) -> np.ndarray:
+    """``(n_store_rows, size)``: the training repertoires' rows filled, the others zero; what
+    training batches read. The training repertoires fall into ``EVIDENCE_GROUPS`` groups of
+    the same class mix (drawn from ``seed``), and each group reads providers fitted on the
+    other groups: no repertoire's numbers depend on itself or on its label."""
+    train = np.asarray(train)
+    labels = np.asarray(store.labels)[train]
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # not training's stream
+    group = np.empty(len(train), dtype=np.int64)
+    for label in (0, 1):
+        members = np.flatnonzero(labels == label)
+        group[rng.permutation(members)] = np.arange(len(members)) % EVIDENCE_GROUPS
+    out = np.zeros((int(store.offsets[-1]), sum(p.size for p in providers)), dtype=np.float32)
+    for g in range(EVIDENCE_GROUPS):
+        others = [p.refit(store, train[group != g]) for p in providers]
+        for r in train[group == g].tolist():
+            out[store.offsets[r] : store.offsets[r + 1]] = evidence_features(others, store, r)
     return out
 
 

@@ -1,6 +1,7 @@
 """Simulated cohorts with known signals: AIRR files, metadata, and the ground truth beside them.
 
-Background sequences come from OLGA's shipped generative V(D)J models. OLGA draws ~9,000
+Background sequences come from OLGA's shipped generative V(D)J models, or from a file of real
+rearrangements (``background``: each repertoire samples the file's distinct ones). OLGA draws ~9,000
 sequences a second in one process, so a cohort is not drawn sequence by sequence: a pool of
 productive rearrangements is drawn once, in parallel processes, and each repertoire samples its
 clonotypes from the pool. Because repertoires share one pool, clonotypes recur between
@@ -87,12 +88,17 @@ class PublicSignal:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """A cohort: size, background model, clone-size distribution, labels and signals."""
+    """A cohort: size, background, clone-size distribution, labels and signals.
+
+    The background is OLGA's ``model`` or, with ``background``, the productive rearrangements
+    of an AIRR file (real repertoires, resampled; a relative path is read from the config
+    file's directory); ``model`` still names the locus and draws public clonotypes."""
 
     n_repertoires: int = 20
     n_sequences: int = 2000
     positive_fraction: float = 0.5
     model: OlgaModel = "human_T_beta"
+    background: str | None = None
     pool_size: int | None = None
     count_exponent: float = 2.0
     max_count: int = 100_000
@@ -112,6 +118,10 @@ class SimulationConfig:
         check(0 < n_pos < self.n_repertoires, "positive_fraction must leave both classes non-empty")
         pool_ok = self.pool_size is None or self.pool_size >= self.n_sequences
         check(pool_ok, "pool_size must be at least n_sequences")
+        check(
+            self.background is None or self.pool_size is None,
+            "pool_size draws an OLGA pool; with background the pool is the file's sequences",
+        )
         check(self.count_exponent > 1, "count_exponent must be > 1 (a Zipf exponent)")
         check(0 <= self.label_noise < 0.5, "label_noise must be in [0, 0.5)")
         names = [s.name for s in (*self.motifs, *self.public_clonotypes)]
@@ -186,6 +196,47 @@ def _draw(model: OlgaModel, n: int, seed: np.random.SeedSequence, threads: int) 
     tasks = [(model, size, s) for size, s in zip(sizes, seeds, strict=True)]
     rows = [row for part in parallel_map(_draw_olga, tasks, threads) for row in part]
     return np.array(rows, dtype=object).reshape(-1, 4)
+
+
+def _read_background(path: Path, locus: str, n_sequences: int) -> tuple[np.ndarray, dict]:
+    """(n, 4) object array of the file's distinct usable rearrangements (junction nt, junction
+    aa, V, J), and how many rows were kept or dropped, by reason."""
+    columns = ["productive", "v_call", "j_call", "junction", "junction_aa"]
+    try:
+        table = pcsv.read_csv(
+            path,
+            parse_options=pcsv.ParseOptions(delimiter="\t"),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=columns, column_types=dict.fromkeys(columns, pa.string())
+            ),
+        )
+    except (FileNotFoundError, pa.ArrowInvalid, KeyError) as exc:
+        raise InputError(
+            f"simulation config: background {path} is not a readable AIRR rearrangement TSV "
+            f"with columns {', '.join(columns)}: {exc}"
+        ) from None
+    rows = table.to_pandas().fillna("")
+    aa, nt = rows["junction_aa"], rows["junction"]
+    reasons = {
+        "not productive": ~rows["productive"].str.upper().isin(["T", "TRUE"]),
+        f"v_call not of locus {locus}": ~rows["v_call"].str.startswith(locus),
+        "junction_aa not of the 20 amino acids": ~aa.str.fullmatch(f"[{AMINO_ACIDS}]+"),
+        "junction not 3 x junction_aa long": nt.str.len() != 3 * aa.str.len(),
+    }
+    dropped, keep = {}, np.ones(len(rows), bool)
+    for reason, failed in reasons.items():
+        dropped[reason] = int((keep & failed.to_numpy()).sum())
+        keep &= ~failed.to_numpy()
+    kept = rows.loc[keep, ["junction", "junction_aa", "v_call", "j_call"]]
+    distinct = kept.drop_duplicates()
+    dropped["duplicate rearrangement"] = len(kept) - len(distinct)
+    if len(distinct) < n_sequences:
+        raise InputError(
+            f"simulation config: background {path} holds {len(distinct):,} usable distinct "
+            f"rearrangements (dropped: {dropped}); a repertoire needs n_sequences = {n_sequences:,}"
+        )
+    report = {"file": str(path), "rows": len(rows), "kept": len(distinct), "dropped": dropped}
+    return distinct.to_numpy(dtype=object), report
 
 
 # ----------------------------------------------------------------------------- one repertoire
@@ -372,7 +423,11 @@ def simulate(
     with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="simulate") as tmp:
         root = np.random.SeedSequence(cfg.seed)
         pool_seed, public_seed, plan_seed = root.spawn(3)
-        pool = _draw(cfg.model, cfg.resolved_pool_size, pool_seed, threads)
+        if cfg.background is None:
+            pool, background = _draw(cfg.model, cfg.resolved_pool_size, pool_seed, threads), None
+        else:
+            locus = _LOCUS[cfg.model]
+            pool, background = _read_background(Path(cfg.background), locus, cfg.n_sequences)
         public_seeds = public_seed.spawn(len(cfg.public_clonotypes))
         public = {
             p.name: _draw(cfg.model, p.n_clonotypes, s, 1)
@@ -388,6 +443,7 @@ def simulate(
             "olga_version": version("olga"),
             "config": asdict(cfg),
             "pool_size": len(pool),
+            "background": background,
             "n_implanted": {
                 name: sum(1 for t in truths for row in t if row[2] == name)
                 for name in [s.name for s in (*cfg.motifs, *cfg.public_clonotypes)]

@@ -198,8 +198,10 @@ def fit(
 
     labels = store.labels
     table = gene_map(model, store)
-    # training repertoires' clonotype evidence leaves each repertoire itself out
-    evidence = training_features(model.evidence, store, train) if model.evidence_size else None
+    # training repertoires read evidence fitted without them (cross-fitted, deeprc.evidence)
+    evidence = (
+        training_features(model.evidence, store, train, cfg.seed) if model.evidence_size else None
+    )
     weights = _class_weights(labels[train]).to(device)
     bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
     started = time.perf_counter()

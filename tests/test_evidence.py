@@ -8,12 +8,14 @@ from sklearn.metrics import roc_auc_score
 
 from deeprc.cli import main
 from deeprc.evidence import (
+    CLONOTYPE_PRIOR_GAIN,
     ClonotypeEvidence,
     KmerEvidence,
     evidence_features,
     training_features,
 )
 from deeprc.ingest import ingest
+from deeprc.model import ModelConfig, build_model
 from deeprc.model.files import load_model
 from deeprc.outputs import read_predictions
 from deeprc.simulate import PublicSignal, SimulationConfig, simulate
@@ -21,38 +23,45 @@ from deeprc.split import read_folds
 from deeprc.store import Store
 
 
-def test_evidence_counts_training_repertoires_and_never_the_repertoire_itself(h, tmp_path):
-    shared = h.rec("CASSPQALLCF")
-    files = {
-        "p1": [shared, h.rec("CASSAAAF")],  # positive, carries the shared clonotype
-        "p2": [shared, h.rec("CASSAAAF", v_call="TRBV6-2*01")],  # positive, shared again
-        "n1": [shared, h.rec("CASSCCCF")],  # negative, shared
-        "n2": [h.rec("CASSDDDF")],  # negative
-        "t1": [shared, h.rec("CASSAAAF")],  # held out
-    }
-    for name, rows in files.items():
-        h.write_airr(tmp_path / f"{name}.tsv", rows)
-    labels = {"p1": "1", "p2": "1", "n1": "0", "n2": "0", "t1": "1"}
-    h.write_metadata(tmp_path / "m.tsv", [(r, f"{r}.tsv", y) for r, y in labels.items()])
-    _, out = h.run_ingest(tmp_path / "m.tsv")
-    store = Store(out)
+def ten_and_one(h, tmp_path, rows_of) -> tuple[Store, dict[str, int], np.ndarray]:
+    """A store of five training positives p0-p4, five negatives n0-n4 (one of each per
+    evidence group) and a held-out positive t1; ``rows_of(name)``: a repertoire's rows."""
+    names = [f"p{i}" for i in range(5)] + [f"n{i}" for i in range(5)] + ["t1"]
+    for name in names:
+        h.write_airr(tmp_path / f"{name}.tsv", rows_of(name))
+    label = {name: "0" if name.startswith("n") else "1" for name in names}
+    h.write_metadata(tmp_path / "m.tsv", [(r, f"{r}.tsv", label[r]) for r in names])
+    store = Store(h.run_ingest(tmp_path / "m.tsv")[1])
     index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
-    train = np.array([index[r] for r in ("p1", "p2", "n1", "n2")])
-    evidence = ClonotypeEvidence.fit(store, train)
-    # the shared clonotype is carried by 2 positives and 1 negative; CASSAAAF with TRBV5-1 by
-    # p1 only (TRBV6-2 is another clonotype), so it is not kept
-    assert len(evidence.keys) == 1 and (evidence.positive, evidence.negative) == ([2], [1])
-    counts = np.expm1(training_features([evidence], store, train))
-    held_out = index["t1"]
-    start = store.offsets[held_out]
-    counts[start : store.offsets[held_out + 1]] = np.expm1(
-        evidence_features([evidence], store, held_out)
+    return store, index, np.array([index[r] for r in names[:-1]])
+
+
+def rows_of(store: Store, features: np.ndarray, r: int) -> np.ndarray:
+    return features[store.offsets[r] : store.offsets[r + 1]]
+
+
+def test_clonotype_evidence_is_a_carrier_rate_and_never_counts_the_repertoire_itself(h, tmp_path):
+    everyone = h.rec("CASSPQALLCF")
+    pair = h.rec("CASSAAAF")  # p0 and p1 only; with another V gene it is another clonotype
+    other = h.rec("CASSGGGF", v_call="TRBV6-2*01")
+    store, index, train = ten_and_one(
+        h, tmp_path, lambda r: [everyone, pair if r in ("p0", "p1", "t1") else other]
     )
-    rows = {rid: counts[store.offsets[i] : store.offsets[i + 1]] for rid, i in index.items()}
-    np.testing.assert_allclose(rows["t1"], [[2, 1], [0, 0]], atol=1e-5)  # held out: all of them
-    np.testing.assert_allclose(rows["p1"], [[1, 1], [0, 0]], atol=1e-5)  # p1 leaves itself out
-    np.testing.assert_allclose(rows["n1"], [[2, 0], [0, 0]], atol=1e-5)
-    np.testing.assert_allclose(rows["n2"], [[0, 0]], atol=1e-5)
+    evidence = ClonotypeEvidence.fit(store, train)
+    # everyone: 5 of 5 positives, 5 of 5 negatives; pair: 2 positives; CASSGGGF: 3 + 5
+    carriers = sorted(zip(evidence.positive, evidence.negative, strict=True))
+    assert carriers == [(2, 0), (3, 5), (5, 5)]
+    held_out = evidence_features([evidence], store, index["t1"])
+    np.testing.assert_allclose(held_out, np.log1p([[100, 100], [40, 0]]), rtol=1e-6)
+
+    features = training_features([evidence], store, train, seed=0)
+    for name in ("p0", "p3", "n0", "n4"):  # each reads the 8 repertoires of the other groups
+        np.testing.assert_allclose(rows_of(store, features, index[name])[0], np.log1p([100, 100]))
+    # p0's group holds no other positive: the pair's other carrier p1 alone is too few
+    np.testing.assert_allclose(rows_of(store, features, index["p0"])[1], [0, 0])
+    assert not rows_of(store, features, index["t1"]).any()  # held out: not a training row
+    again = training_features([evidence], store, train, seed=0)
+    np.testing.assert_array_equal(features, again)
 
 
 def test_public_clonotypes_are_learned_with_evidence_and_not_without(h, tmp_path):
@@ -75,31 +84,42 @@ def test_public_clonotypes_are_learned_with_evidence_and_not_without(h, tmp_path
     assert aucs["false"] < 0.8, aucs
 
 
-def test_kmer_evidence_rates_a_sequence_by_its_most_enriched_kmer_leaving_itself_out(h, tmp_path):
-    files = {
-        "p1": [h.rec("CASSLRFE"), h.rec("CWWWWC")],  # CWWW, WWWW, WWWC: only here
-        "p2": [h.rec("CASSLRFQ")],
-        "n1": [h.rec("CASSGGGE")],
-        "n2": [h.rec("CASSGGGQ")],
-        "t1": [h.rec("CSLRFA")],  # held out
-    }
-    for name, rows in files.items():
-        h.write_airr(tmp_path / f"{name}.tsv", rows)
-    labels = {"p1": "1", "p2": "1", "n1": "0", "n2": "0", "t1": "1"}
-    h.write_metadata(tmp_path / "m.tsv", [(r, f"{r}.tsv", y) for r, y in labels.items()])
-    store = Store(h.run_ingest(tmp_path / "m.tsv")[1])
-    index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
-    train = np.array([index[r] for r in ("p1", "p2", "n1", "n2")])
+@pytest.mark.parametrize("heads", [1, 3])
+def test_clonotype_evidence_starts_the_attention_at_its_scaled_log_ratio(heads):
+    """Before training, each head's score of a sequence moves by the gain times the change in
+    log(1 + positive carriers) - log(1 + negative carriers); k-mer evidence keeps the default
+    start."""
+    cfg = ModelConfig(clonotype_evidence=True, kmer_evidence=4, num_heads=heads)
+    model = build_model(cfg, seed=0)
+    instances = torch.zeros(4, model.pooling.key.in_features)
+    instances[:, -3:-1] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 1.0]])
+    instances[:, -1] = torch.tensor([0.0, 0.0, 0.0, 5.0])  # the k-mer column
+    scores = model.pooling.sequence_scores(instances, model.pooling.state)
+    moved = scores - scores[:, :1]
+    kmer_term = moved[:, 3] - CLONOTYPE_PRIOR_GAIN * 2.0
+    expected = CLONOTYPE_PRIOR_GAIN * torch.tensor([0.0, 1.0, -2.0])
+    torch.testing.assert_close(moved[:, :3], expected.expand(heads, -1), atol=1e-5, rtol=0)
+    assert (kmer_term.abs() > 1e-3).all(), "the k-mer column lost its random start"
+
+
+def test_kmer_evidence_rates_a_sequence_by_its_most_enriched_kmer_fitted_without_it(h, tmp_path):
+    def rows(r: str) -> list:
+        if r in ("p0", "p1"):
+            return [h.rec("CASSLRFE"), h.rec(f"CWWW{'WY'[int(r[1])]}C")]  # SLRF; a private k-mer
+        return [h.rec("CSLRFA")] if r == "t1" else [h.rec("CASSGGGE")]
+
+    store, index, train = ten_and_one(h, tmp_path, rows)
     evidence = KmerEvidence.fit(store, train, 4)
-    # SLRF: in both positives, no negative: log((2/2 + 1) / (0 + 1)) = log 2
-    np.testing.assert_allclose(evidence_features([evidence], store, index["t1"]), [[np.log(2)]])
-    rows = training_features([evidence], store, train)
-    p1 = rows[store.offsets[index["p1"]] : store.offsets[index["p1"] + 1], 0]
-    # p1 leaves itself out: SLRF (and ASSL) then in p2 only, log((1/1 + 1) / 1); its private
-    # k-mers count nothing (log 1.5 if it counted itself)
-    np.testing.assert_allclose(p1, [np.log(2), 0.0], atol=1e-6)
-    n1 = rows[store.offsets[index["n1"]], 0]
-    assert n1 == pytest.approx(0.0)  # CASS and GGGE: no class; ASSG.. in negatives only (< 0)
+    # SLRF: in 2 of 5 positives, no negative: log((2/5 + 1) / (0 + 1))
+    held_out = evidence_features([evidence], store, index["t1"])
+    np.testing.assert_allclose(held_out, [[np.log(1.4)]], rtol=1e-6)
+    features = training_features([evidence], store, train, seed=0)
+    # p0 reads the other 4 positives and 4 negatives: both its rows read log(1 / 4 + 1), SLRF
+    # and CWWW through p1, which carries both; its own WWWW counts nothing
+    np.testing.assert_allclose(rows_of(store, features, index["p0"]), np.log(1.25), rtol=1e-6)
+    # a negative's CASSGGGE: CASS in all 10, ASSG.. in the 4 other negatives; other groups' p0
+    # and p1 both carry CASS: log((4/4 + 1) / (4/4 + 1)) = 0 at most
+    assert rows_of(store, features, index["n2"])[0, 0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path):

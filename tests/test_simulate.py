@@ -201,3 +201,46 @@ def test_cli_writes_the_cohort_and_seed_overrides(tmp_path, capsys):
     ids = np.array(sorted(p.name for p in (tmp_path / "a").glob("*.tsv.gz")))
     assert ids.tolist() == ["rep0.tsv.gz", "rep1.tsv.gz", "rep2.tsv.gz", "rep3.tsv.gz"]
     assert re.fullmatch(r"rep0_\d{7}", read_cohort(tmp_path / "a")["sequence_id"][0])
+
+
+def test_a_real_background_is_resampled_and_every_dropped_row_is_counted(tmp_path, capsys):
+    """Repertoires sample the file's distinct usable rearrangements (a relative path is read
+    beside the config); each row left out is counted under its reason."""
+    shipped = pd.read_csv(ROOT / "data/real_background/immunarch_trb.tsv.gz", sep="\t", dtype=str)
+    key = ["junction", "junction_aa", "v_call", "j_call"]
+    good = shipped[shipped["productive"] == "T"].drop_duplicates(key).head(300)
+    bad = good.head(4).copy()
+    bad.iloc[0, bad.columns.get_loc("productive")] = "F"
+    bad.iloc[1, bad.columns.get_loc("v_call")] = "TRAV1-1"
+    bad.iloc[2, bad.columns.get_loc("junction_aa")] = "CASSXF"
+    bad.iloc[3, bad.columns.get_loc("junction")] = bad.iloc[3]["junction"][:-3]
+    (tmp_path / "bg").mkdir()
+    pd.concat([good, bad, good.head(2)]).to_csv(tmp_path / "bg/real.tsv", sep="\t", index=False)
+    config = tmp_path / "c.yaml"
+    text = "n_repertoires: 4\nn_sequences: {}\nseed: 1\nbackground: bg/real.tsv\n"
+    text += "motifs:\n  - {{name: m, motif: SLRF, witness_rate: 0.05}}\n"
+    config.write_text(text.format(200))
+    args = ["simulate", "--config", str(config), "--threads", "1", "--out"]
+    assert main([*args, str(tmp_path / "out")]) == 0
+
+    background = json.loads((tmp_path / "out/simulation.json").read_text())["background"]
+    assert background["kept"] == 300
+    assert background["dropped"] == {
+        "not productive": 1,
+        "v_call not of locus TRB": 1,
+        "junction_aa not of the 20 amino acids": 1,
+        "junction not 3 x junction_aa long": 1,
+        "duplicate rearrangement": 2,
+    }
+    cohort = read_cohort(tmp_path / "out")
+    implanted = cohort["sequence_id"].isin(tables(tmp_path / "out")[1]["sequence_id"])
+    assert implanted.sum() == 2 * 10 and cohort[implanted]["junction_aa"].str.contains("SLRF").all()
+    drawn = set(map(tuple, cohort.loc[~implanted, key].to_numpy()))
+    assert drawn <= set(map(tuple, good[key].to_numpy()))
+    translated = cohort["junction"].map(nt2aa)
+    assert (translated == cohort["junction_aa"]).all()
+
+    config.write_text(text.format(400))
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "too_small")]) == 2
+    assert re.search(r"real\.tsv holds 300 usable .* n_sequences = 400", capsys.readouterr().err)

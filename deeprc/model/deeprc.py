@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from deeprc.errors import InputError
-from deeprc.evidence import evidence_size
+from deeprc.evidence import evidence_prior, evidence_size
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.hopfield import HopfieldPooling
 
@@ -81,6 +81,10 @@ def build_model(
         update_steps=cfg.update_steps,
         dropout=cfg.attention_dropout,
     )
+    first = pooling.key.in_features - evidence_size(cfg)
+    started = [(first + i, w) for i, w in enumerate(evidence_prior(cfg)) if w]
+    if started:
+        pooling.attend_to(*map(list, zip(*started, strict=True)))
     layers: list[nn.Module] = []
     size = pooling.output_size
     for hidden in cfg.output_hidden:

@@ -99,7 +99,13 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
     saved = _load_saved(path)
     cfg = build(ModelConfig, saved["experiment"]["model"], f"{path}: model")
     model = build_model(cfg, gene_names=saved.get("genes"))
-    model.evidence = load_evidence(saved.get("evidence") or [])
+    try:
+        model.evidence = load_evidence(saved.get("evidence") or [])
+    except TypeError:
+        raise InputError(
+            f"{path}: its evidence was saved by an older deeprc (before cross-fitted evidence); "
+            "train it again"
+        ) from None
     try:
         model.load_state_dict(saved["model_state"])
     except RuntimeError as exc:

@@ -69,6 +69,16 @@ class HopfieldPooling(nn.Module):
     def output_size(self) -> int:
         return self.num_heads * (self.hidden_size + 1)
 
+    @torch.no_grad()
+    def attend_to(self, columns: list[int], weights: list[float]) -> None:
+        """Start every head's attention score at ``weights · instance[columns]``: those input
+        columns' keys point along the head's state pattern. A warm start for inputs that are
+        evidence already, so that training begins by looking where they point."""
+        for head, state in enumerate(self.state):
+            rows = slice(head * self.hidden_size, (head + 1) * self.hidden_size)
+            along = state / (self.beta * state.dot(state))
+            self.key.weight[rows, columns] = torch.outer(along, torch.tensor(weights))
+
     def _heads(self, projection: nn.Linear, instances: torch.Tensor) -> torch.Tensor:
         """``(n, input_size)`` -> ``(heads, n, hidden)``."""
         return projection(instances).view(len(instances), self.num_heads, -1).transpose(0, 1)

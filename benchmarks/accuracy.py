@@ -1,0 +1,202 @@
+"""The accuracy table of docs/model.md: DeepRC and the four baselines, k-fold CV, same folds.
+
+    python benchmarks/accuracy.py --out accuracy                       # every cohort, seed 0
+    python benchmarks/accuracy.py --out accuracy --cohorts motif_0.1pct --split-seeds 0 1 2
+
+A cohort is a preset of configs/simulate/ (simulated once, ingested once); each split seed
+gives its own k folds, on which DeepRC (one experiment file per `--experiment NAME=PATH`) and
+every baseline are trained and tested. Each step calls the deeprc command line and is skipped
+when its output exists, so a stopped run resumes where it stopped (outputs are written to a
+temporary path and renamed). Writes OUT/accuracy.md (the table) and OUT/accuracy.json (every
+fold's test ROC AUC, seconds and top-100 precision); a later run with other cohorts or seeds
+adds its rows to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+COHORTS = [
+    "motif_0.1pct",
+    "motif_0.05pct",
+    "gapped_motif",
+    "multi_motif",
+    "public_clonotypes",
+    "hard",
+]
+BASELINES = ["kmer3_logistic", "kmer4_logistic", "minmax_svm", "emerson_burden"]
+
+
+def deeprc(*args: object, log: Path | None = None) -> float:
+    """Run one deeprc command; its seconds. A failure stops the benchmark with its log."""
+    command = [sys.executable, "-m", "deeprc.cli", *map(str, args)]
+    started = time.perf_counter()
+    with open(log or "/dev/null", "w") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        sys.exit(f"failed ({done.returncode}): {' '.join(command)}; see {log}")
+    return round(time.perf_counter() - started, 1)
+
+
+def timed_once(seconds_file: Path, output: Path, *args: object) -> float:
+    """Run a command unless its output exists; its seconds, kept beside the output."""
+    if not output.exists():
+        seconds = deeprc(*args, log=seconds_file.with_suffix(".log"))
+        seconds_file.write_text(f"{seconds}\n")
+    return float(seconds_file.read_text())
+
+
+def run_seed(cohort: Path, seed: int, args, experiments: dict[str, Path]) -> dict:
+    store, sim = cohort / "store", cohort / "simulated"
+    run = cohort / f"seed{seed}"
+    run.mkdir(parents=True, exist_ok=True)
+    folds = run / "folds.tsv"
+    if not folds.exists():
+        deeprc("split", "--store", store, "--out", folds, "--k", args.k, "--seed", seed)
+    threads = ("--threads", args.threads)
+    result = {}
+    for name, experiment in experiments.items():
+        method = run / name
+        method.mkdir(exist_ok=True)
+        seconds, predictions, models = [], [], []
+        for k in range(args.k):
+            fold = ("--store", store, "--folds", folds, "--fold", k, *threads)
+            model, pred = method / f"fold{k}.pt", method / f"pred{k}"
+            train = ("train", *fold, "--experiment", experiment, "--out", model, "--no-progress")
+            seconds.append(timed_once(method / f"train{k}.seconds", model, *train))
+            if not pred.exists():
+                deeprc("predict", *fold, "--model", model, "--out", pred)
+            models.append(model)
+            predictions.append(pred)
+        interpretation = method / "interpretation"
+        if not interpretation.exists():
+            interpret = ("interpret", "--store", store, "--models", *models)
+            interpret += ("--predictions", *predictions, "--truth", sim, "--out", interpretation)
+            deeprc(*interpret, log=method / "interpret.log")
+        truth = json.loads((interpretation / "interpretation.json").read_text())["ground_truth"]
+        result[name] = evaluated(method, predictions, seconds) | {
+            "precision_at_100": [f["precision_at_100"] for f in truth["per_fold"]]
+        }
+    for name in args.baselines:
+        method = run / name
+        method.mkdir(exist_ok=True)
+        outputs = [method / f"fold{k}" for k in range(args.k)]
+        seconds = [
+            timed_once(
+                method / f"fold{k}.seconds",
+                out,
+                *("baseline", name, "--store", store, "--folds", folds, "--fold", k, "--out", out),
+            )
+            for k, out in enumerate(outputs)
+        ]
+        result[name] = evaluated(method, outputs, seconds)
+    return result
+
+
+def evaluated(method: Path, predictions: list[Path], seconds: list[float]) -> dict:
+    metrics = method / "metrics.json"
+    if not metrics.exists():
+        deeprc("evaluate", *predictions, "--out", metrics)
+    folds = json.loads(metrics.read_text())["folds"]
+    return {
+        "roc_auc": [fold["roc_auc"] for fold in folds],
+        "balanced_accuracy": [fold["balanced_accuracy"] for fold in folds],
+        "seconds": seconds,
+    }
+
+
+def mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def table(results: dict, experiments: list[str], baselines: list[str]) -> str:
+    """One row per cohort and split seed: each method's mean ± sd ROC AUC over the folds (the
+    lowest fold in brackets), DeepRC's seconds per fold and top-100 precision."""
+    methods = experiments + baselines
+    head = ["cohort", "split seed", *methods]
+    for name in experiments:
+        head += [f"{name} s/fold", f"{name} top-100 precision"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cohort, seeds in results.items():
+        for seed, result in seeds.items():
+            row = [cohort, seed]
+            for name in methods:
+                aucs = result[name]["roc_auc"]
+                row.append(f"{mean_sd(aucs)} (min {min(aucs):.3f})")
+            for name in experiments:
+                row += [
+                    f"{statistics.mean(result[name]['seconds']):.0f}",
+                    mean_sd(result[name]["precision_at_100"]),
+                ]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="directory (resumed if it exists)")
+    parser.add_argument(
+        "--cohorts",
+        nargs="+",
+        default=COHORTS,
+        help="names of configs/simulate presets, or simulation YAML files",
+    )
+    parser.add_argument("--split-seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--k", type=int, default=5, help="folds")
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        metavar="NAME=PATH",
+        help="a DeepRC recipe to measure (repeatable; default deeprc=the default experiment)",
+    )
+    parser.add_argument("--baselines", nargs="*", default=BASELINES)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    experiments = dict(
+        item.split("=", 1)
+        for item in args.experiment or [f"deeprc={REPO}/configs/experiments/default.yaml"]
+    )
+    experiments = {name: Path(path).resolve() for name, path in experiments.items()}
+
+    saved = args.out / "accuracy.json"
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    for given in args.cohorts:
+        preset = (
+            Path(given) if given.endswith(".yaml") else REPO / "configs/simulate" / f"{given}.yaml"
+        )
+        name = preset.stem
+        cohort = args.out / name
+        cohort.mkdir(parents=True, exist_ok=True)
+        sim, store = cohort / "simulated", cohort / "store"
+        if not sim.exists():
+            deeprc("simulate", "--config", preset, "--out", sim, "--threads", args.threads)
+        if not store.exists():
+            source = ("--metadata", sim / "metadata.tsv", "--label-column", "status")
+            deeprc("ingest", *source, "--out", store, "--threads", args.threads)
+        for seed in args.split_seeds:
+            results.setdefault(name, {})[str(seed)] = run_seed(cohort, seed, args, experiments)
+            write_results(args.out, results, list(experiments), args.baselines)
+        write_results(args.out, results, list(experiments), args.baselines)
+        print(table({name: results[name]}, list(experiments), args.baselines), flush=True)
+
+
+def write_results(out: Path, results: dict, experiments: list[str], baselines: list[str]) -> None:
+    for path, text in (
+        (out / "accuracy.json", json.dumps(results, indent=1) + "\n"),
+        (out / "accuracy.md", table(results, experiments, baselines)),
+    ):
+        partial = path.with_suffix(".partial")
+        partial.write_text(text)
+        partial.replace(path)
+
+
+if __name__ == "__main__":
+    main()
