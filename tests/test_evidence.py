@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 from deeprc.cli import main
 from deeprc.evidence import (
     CLONOTYPE_PRIOR_GAIN,
+    KMER_PRIOR_GAIN,
     ClonotypeEvidence,
     KmerEvidence,
     evidence_features,
@@ -85,21 +86,30 @@ def test_public_clonotypes_are_learned_with_evidence_and_not_without(h, tmp_path
 
 
 @pytest.mark.parametrize("heads", [1, 3])
-def test_clonotype_evidence_starts_the_attention_at_its_scaled_log_ratio(heads):
+def test_evidence_starts_the_attention_at_its_scaled_log_ratio(heads):
     """Before training, each head's score of a sequence moves by the gain times the change in
-    log(1 + positive carriers) - log(1 + negative carriers); k-mer evidence keeps the default
-    start."""
+    its evidence: log(1 + positive carriers) - log(1 + negative carriers) for clonotypes, the
+    k-mer log-ratio; the junction's columns keep their random start."""
     cfg = ModelConfig(clonotype_evidence=True, kmer_evidence=4, num_heads=heads)
     model = build_model(cfg, seed=0)
-    instances = torch.zeros(4, model.pooling.key.in_features)
-    instances[:, -3:-1] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 1.0]])
-    instances[:, -1] = torch.tensor([0.0, 0.0, 0.0, 5.0])  # the k-mer column
+    instances = torch.zeros(5, model.pooling.key.in_features)
+    instances[:, -3:] = torch.tensor(
+        [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [3.0, 1.0, 0.5], [0.0, 0.0, -1.0]]
+    )
     scores = model.pooling.sequence_scores(instances, model.pooling.state)
     moved = scores - scores[:, :1]
-    kmer_term = moved[:, 3] - CLONOTYPE_PRIOR_GAIN * 2.0
-    expected = CLONOTYPE_PRIOR_GAIN * torch.tensor([0.0, 1.0, -2.0])
-    torch.testing.assert_close(moved[:, :3], expected.expand(heads, -1), atol=1e-5, rtol=0)
-    assert (kmer_term.abs() > 1e-3).all(), "the k-mer column lost its random start"
+    expected = torch.tensor([0.0, CLONOTYPE_PRIOR_GAIN, -2 * CLONOTYPE_PRIOR_GAIN])
+    expected = torch.cat(
+        [
+            expected,
+            torch.tensor([2 * CLONOTYPE_PRIOR_GAIN + 0.5 * KMER_PRIOR_GAIN, -KMER_PRIOR_GAIN]),
+        ]
+    )
+    torch.testing.assert_close(moved, expected.expand(heads, -1), atol=1e-5, rtol=0)
+    junction = torch.zeros_like(instances[:1])
+    junction[0, 0] = 1.0
+    moved_by_junction = model.pooling.sequence_scores(junction, model.pooling.state) - scores[:, :1]
+    assert (moved_by_junction.abs() > 1e-4).all()
 
 
 def test_kmer_evidence_rates_a_sequence_by_its_most_enriched_kmer_fitted_without_it(h, tmp_path):

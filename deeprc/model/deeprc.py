@@ -81,10 +81,9 @@ def build_model(
         update_steps=cfg.update_steps,
         dropout=cfg.attention_dropout,
     )
-    first = pooling.key.in_features - evidence_size(cfg)
-    started = [(first + i, w) for i, w in enumerate(evidence_prior(cfg)) if w]
-    if started:
-        pooling.attend_to(*map(list, zip(*started, strict=True)))
+    if evidence_size(cfg):
+        columns = range(pooling.key.in_features - evidence_size(cfg), pooling.key.in_features)
+        pooling.attend_to(list(columns), evidence_prior(cfg))
     layers: list[nn.Module] = []
     size = pooling.output_size
     for hidden in cfg.output_hidden:
