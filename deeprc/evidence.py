@@ -7,10 +7,10 @@ Each provider here turns the fold's training repertoires into such numbers per s
 rates per repertoire of each class, so that they do not grow with the number of repertoires
 counted. Validation, test and new repertoires read the numbers of all training repertoires.
 A training repertoire reads numbers fitted without it (cross-fitting in stratified groups,
-:func:`training_features`), so that its sequences look the way a new repertoire's will; leaving
-only the repertoire itself out is not enough: every clonotype it carries would then count one
-repertoire of its own class fewer, a shift the model reads as its label (measured in
-docs/model.md). The providers are saved with the model.
+:func:`training_features`), so that its sequences look the way a new repertoire's will. Leaving
+only the repertoire itself out would give its label away: of one clonotype's carriers, each
+positive would read one positive fewer, each negative one negative fewer; cross-fitting blurs
+that (tests/test_evidence.py). The providers are saved with the model.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def training_features(providers: list, store: Store, train: np.ndarray, seed: in
     """``(n_store_rows, size)``: the training repertoires' rows filled, the others zero; what
     training batches read. The training repertoires fall into ``EVIDENCE_GROUPS`` groups of
     the same class mix (drawn from ``seed``), and each group reads providers fitted on the
-    other groups: no repertoire's numbers depend on itself or on its label."""
+    other groups: no repertoire's numbers depend on itself."""
     train = np.asarray(train)
     labels = np.asarray(store.labels)[train]
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # not training's stream

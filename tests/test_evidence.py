@@ -2,6 +2,7 @@
 itself out."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
@@ -12,6 +13,7 @@ from deeprc.evidence import (
     KMER_PRIOR_GAIN,
     ClonotypeEvidence,
     KmerEvidence,
+    clonotype_keys,
     evidence_features,
     training_features,
 )
@@ -63,6 +65,51 @@ def test_clonotype_evidence_is_a_carrier_rate_and_never_counts_the_repertoire_it
     assert not rows_of(store, features, index["t1"]).any()  # held out: not a training row
     again = training_features([evidence], store, train, seed=0)
     np.testing.assert_array_equal(features, again)
+
+
+def test_cross_fitting_blurs_what_a_clonotypes_evidence_says_of_its_carriers_label(tmp_path):
+    """On a cohort without signal, whose clonotypes recur between people: leaving only the
+    repertoire itself out gives its label away, since among the carriers of one clonotype a
+    positive reads (P - 1, N) carriers and a negative (P, N - 1), always less. Cross-fitting
+    blurs this (the other groups' carriers vary), but does not remove it: any count that
+    leaves the carrier out leaves one of its class out (measured 0.82 here)."""
+    cfg = SimulationConfig(n_repertoires=40, n_sequences=300, pool_size=3000, seed=4)
+    simulate(cfg, tmp_path / "sim", threads=1)
+    ingest(tmp_path / "sim" / "metadata.tsv", tmp_path / "store", label_column="status", threads=1)
+    store = Store(tmp_path / "store")
+    train, labels = np.arange(40), np.asarray(store.labels)
+    evidence = ClonotypeEvidence.fit(store, train)
+    index = pd.Index(evidence.keys)
+    carriers = np.array([evidence.positive, evidence.negative], dtype=float).T
+    sizes = np.array([evidence.n_positive, evidence.n_negative], dtype=float)
+    crossed = training_features([evidence], store, train, seed=0)
+    rows = {"cross-fitted": [], "left out": []}
+    for r in train:
+        keys = clonotype_keys(store, r)
+        found = index.get_indexer(keys)
+        own = np.eye(2)[1 - labels[r]]  # column 0 counts positives
+        rates = np.where(found[:, None] >= 0, (carriers[found] - own) / (sizes - own), 0.0)
+        for name, numbers in (
+            ("cross-fitted", crossed[store.offsets[r] : store.offsets[r + 1]]),
+            ("left out", np.log1p(100 * rates)),
+        ):
+            rows[name].append(
+                pd.DataFrame({"key": keys, "y": labels[r], "score": numbers @ [1.0, -1.0]})
+            )
+
+    def positives_read_less(table: pd.DataFrame) -> float:
+        """Over clonotypes carried by both classes: how often a positive carrier reads a
+        lower score than a negative one (ties count half)."""
+        shares = []
+        for _, carried in table[table["key"].isin(evidence.keys)].groupby("key"):
+            pos, neg = (carried.loc[carried["y"] == y, "score"].to_numpy() for y in (1, 0))
+            if len(pos) and len(neg):
+                less = (pos[:, None] < neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+                shares.append(less.mean())
+        return float(np.mean(shares))
+
+    assert positives_read_less(pd.concat(rows["left out"])) == 1.0
+    assert 0.5 < positives_read_less(pd.concat(rows["cross-fitted"])) < 0.9
 
 
 def test_public_clonotypes_are_learned_with_evidence_and_not_without(h, tmp_path):
