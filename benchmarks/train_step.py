@@ -31,14 +31,17 @@ sys.path.insert(0, str(HERE))
 from ingest import measure  # noqa: E402
 from make_airr import write_file  # noqa: E402
 
-from deeprc.model import build_model  # noqa: E402
+from deeprc.model import ModelConfig, build_model  # noqa: E402
 from deeprc.model.files import save_model  # noqa: E402
 from deeprc.train import Experiment, _top_sequences  # noqa: E402
+
+JUNCTION_ONLY = Experiment(model=ModelConfig(kmer_evidence=0))  # no evidence fitted here
 
 
 def step_seconds(embedding: str, top_fraction: float, repeat: int) -> float:
     experiment = Experiment()
-    model = build_model(replace(experiment.model, embedding=embedding), seed=0)
+    # the junction model: k-mer evidence adds one input column beside the 32 kernels
+    model = build_model(replace(experiment.model, embedding=embedding, kmer_evidence=0), seed=0)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     batch, n, width = experiment.train.batch_size, experiment.train.n_sequences, 31
@@ -80,8 +83,8 @@ def predict_rate(n_sequences: int) -> tuple[float, int]:
         )  # fmt: skip
         model = root / "model.pt"
         save_model(
-            model, build_model(Experiment().model, seed=0).state_dict(),
-            experiment=asdict(Experiment()), store_fingerprint="", train_ids=[],
+            model, build_model(JUNCTION_ONLY.model, seed=0).state_dict(),
+            experiment=asdict(JUNCTION_ONLY), store_fingerprint="", train_ids=[],
             validation_ids=[], steps=0, history=[], calibration={"fitted": False},
         )  # fmt: skip
         seconds, peak, _ = measure(

@@ -242,7 +242,7 @@ def _analyse(
             rows = chosen["row"].to_numpy()[where]
             genes = sequence_genes(store, rows, table)
             evidence = found[rows - int(store.offsets[r])] if found is not None else None
-            found, _, baseline = integrated_gradients(
+            attributed, _, baseline = integrated_gradients(
                 model,
                 torch.from_numpy(np.asarray(store.tokens[rows])),
                 torch.from_numpy(lengths[where]),
@@ -252,7 +252,7 @@ def _analyse(
                 evidence=torch.from_numpy(evidence) if evidence is not None else None,
             )
             for i, j in enumerate(where):
-                contributions[j] = found[i, : lengths[j]]
+                contributions[j] = attributed[i, : lengths[j]]
             empty[where] = baseline
         chosen.insert(0, "fold", fold)
         chosen.insert(1, "rank", range(1, len(chosen) + 1))

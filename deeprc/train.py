@@ -48,7 +48,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_steps: int = 2000
     eval_every: int = 100
-    patience: int = 5
+    patience: int = 2
     min_steps: int = 0
     checkpoint_every: int = 100
     seed: int = 0

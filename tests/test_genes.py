@@ -84,7 +84,7 @@ def test_another_stores_genes_map_to_the_models_by_name(h, tmp_path):
     h.write_airr(second / "c.tsv", [h.rec(v_call="TRBV7-9*01"), h.rec(v_call="TRBV99-1*01")])
     h.write_airr(second / "d.tsv", [h.rec(v_call="TRBV7-9*01")])
     h.write_metadata(second / "m.tsv", [("c", "c.tsv", "0"), ("d", "d.tsv", "1")])
-    model = build_model(ModelConfig(gene_embedding=2), seed=0,
+    model = build_model(ModelConfig(gene_embedding=2, kmer_evidence=0), seed=0,
                         gene_names=Store(h.run_ingest(first / "m.tsv")[1]).gene_names)  # fmt: skip
     other = Store(h.run_ingest(second / "m.tsv")[1])
     table = gene_map(model, other)

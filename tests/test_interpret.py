@@ -2,13 +2,14 @@
 
 import json
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pyarrow.parquet as pq
 import torch
 
 from deeprc.cli import main
-from deeprc.data import repertoire_chunks
+from deeprc.data import model_inputs, repertoire_chunks
 from deeprc.interpret import integrated_gradients, mine_motifs, motif_matches, position_weights
 from deeprc.model import build_model
 from deeprc.model.files import load_model
@@ -20,7 +21,7 @@ from deeprc.train import Experiment
 def test_contributions_sum_to_score_minus_empty_baseline():
     """Completeness of integrated gradients, per sequence, for every head's best score."""
     torch.manual_seed(0)
-    model = build_model(replace(Experiment().model, num_heads=2), seed=3)
+    model = build_model(replace(Experiment().model, num_heads=2, kmer_evidence=0), seed=3)
     with torch.no_grad():
         model.pooling.key.weight.mul_(20)  # scores that differ by O(1) between sequences
     lengths = torch.tensor([5, 12, 9, 1])
@@ -109,14 +110,18 @@ def test_interpret_scores_are_the_models_own_scores(trained):
     checked = 0
     for repertoire_id, group in attention.groupby("repertoire_id"):
         top = group.nlargest(10, "attention_score")
-        rows = top["row"].to_numpy()
-        state = model.final_state(lambda r=index[repertoire_id]: repertoire_chunks(store, r))
+        rows, r = top["row"].to_numpy(), index[repertoire_id]
+        table, evidence = model_inputs(model, store, r)
+        state = model.final_state(
+            partial(repertoire_chunks, store, r, table=table, evidence=evidence)
+        )
         _, scores, _ = integrated_gradients(
             model,
             torch.from_numpy(np.asarray(store.tokens[rows])),
             torch.from_numpy(np.asarray(store.lengths[rows], dtype=np.int64)),
             state,
             steps=2,
+            evidence=torch.from_numpy(evidence[rows - int(store.offsets[r])]),
         )
         np.testing.assert_allclose(scores, top["attention_score"], rtol=1e-5, atol=1e-5)
         checked += len(rows)

@@ -527,6 +527,7 @@ def make_deeprc(embedding: str = "lookup", **kwargs) -> DeepRC:
         "hidden_size": 4,
         "num_heads": 2,
         "output_hidden": (5,),
+        "kmer_evidence": 0,
         **kwargs,
     }
     return build_model(ModelConfig(embedding=embedding, **kwargs)).to(F64).eval()

@@ -21,7 +21,7 @@ from deeprc.config import load
 from deeprc.data import score_repertoire
 from deeprc.errors import InputError
 from deeprc.ingest import ingest
-from deeprc.model import build_model
+from deeprc.model import ModelConfig, build_model
 from deeprc.model.files import load_model
 from deeprc.outputs import read_predictions
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
@@ -30,6 +30,7 @@ from deeprc.store import Store
 from deeprc.train import Experiment, TrainConfig, fit
 
 ROOT = Path(__file__).parents[1]
+JUNCTION_ONLY = ModelConfig(kmer_evidence=0)  # fit() alone: no evidence providers fitted
 QUICK = TrainConfig(
     n_sequences=200, max_steps=40, eval_every=10, checkpoint_every=10, patience=3, min_steps=0
 )
@@ -55,7 +56,7 @@ def cohort(tmp_path_factory) -> tuple[Store, Path]:
 
 def _fit(store: Store, root: Path, out: Path, cfg: TrainConfig = QUICK) -> dict:
     roles = read_folds(root / "folds.tsv", store, 0)
-    experiment = Experiment(train=cfg)
+    experiment = Experiment(model=JUNCTION_ONLY, train=cfg)
     model = build_model(experiment.model, cfg.seed)
     return fit(
         model, store, roles["train"], roles["validation"], cfg,
@@ -156,7 +157,7 @@ def test_a_checkpoint_of_another_run_is_refused(cohort, tmp_path):
 
 def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tmp_path):
     store, _ = cohort
-    model = build_model(Experiment().model, seed=3).eval()
+    model = build_model(JUNCTION_ONLY, seed=3).eval()
     for repertoire in (0, 5):
         start, stop = store.offsets[repertoire], store.offsets[repertoire + 1]
         tokens = torch.from_numpy(np.array(store.tokens[start:stop]))[None]
@@ -167,7 +168,7 @@ def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tm
             streamed, attention, _ = score_repertoire(model, store, repertoire, chunk=chunk)
             assert streamed == pytest.approx(logit.item(), abs=1e-5)
             np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
-    several = build_model(replace(Experiment().model, num_heads=2, update_steps=3), seed=3).eval()
+    several = build_model(replace(JUNCTION_ONLY, num_heads=2, update_steps=3), seed=3).eval()
     start, stop = store.offsets[1], store.offsets[2]
     tokens = torch.from_numpy(np.array(store.tokens[start:stop]))[None]
     lengths = torch.from_numpy(np.array(store.lengths[start:stop], dtype=np.int64))[None]
@@ -244,9 +245,8 @@ def test_platt_scaling_recovers_a_known_logistic_map():
 
 
 def test_predicted_probabilities_are_calibrated_on_validation(trained):
-    """The model trains on sampled, top-attended sequences and predicts whole repertoires, so
-    its raw logits of this cohort are negative for both classes; the calibration fitted on the
-    validation repertoires makes 0.5 a threshold that separates them."""
+    """Predict writes the raw whole-repertoire logit mapped by Platt scaling fitted on the
+    fold's validation repertoires (and nothing else), so that 0.5 is a threshold."""
     store = Store(trained / "store")
     predictions = read_predictions(trained / "pred0")
     y, score = predictions["y"].to_numpy(), predictions["score"].to_numpy()
@@ -260,4 +260,7 @@ def test_predicted_probabilities_are_calibrated_on_validation(trained):
     rows = [index[r] for r in predictions["repertoire_id"]]
     raw = np.array([score_repertoire(model, store, r)[0] for r in rows])
     np.testing.assert_allclose(predictions["logit"], slope * raw + intercept, rtol=1e-5, atol=1e-5)
-    assert (raw < 0).all()  # what the scores were before calibration
+    validation = [index[r] for r in saved["validation_ids"]]
+    held_out = [score_repertoire(model, store, r)[0] for r in validation]
+    platt = Platt().fit(np.array(held_out), store.labels[validation])
+    assert (slope, intercept) == pytest.approx((platt.slope, platt.intercept), rel=1e-5)

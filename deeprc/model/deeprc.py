@@ -43,7 +43,7 @@ class ModelConfig:
     embedding: Literal["lookup", "dense"] = "lookup"
     gene_embedding: int = 0  # size of the learned V and J gene vectors (0: the junction only)
     clonotype_evidence: bool = False  # how many training positives/negatives carry the clonotype
-    kmer_evidence: int = 0  # k: largest training log-ratio (positives : negatives) of its k-mers
+    kmer_evidence: int = 4  # k: largest training log-ratio (positives : negatives) of its k-mers
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
