@@ -117,25 +117,34 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
-def table(results: dict, experiments: list[str], baselines: list[str]) -> str:
+def table(results: dict) -> str:
     """One row per cohort and split seed: each method's mean ± sd ROC AUC over the folds (the
-    lowest fold in brackets), DeepRC's seconds per fold and top-100 precision."""
-    methods = experiments + baselines
-    head = ["cohort", "split seed", *methods]
+    lowest fold in brackets; "-" where it was not run), the best baseline, and each DeepRC
+    recipe's seconds per fold and top-100 precision. The methods are those in ``results``."""
+    runs = [run for seeds in results.values() for run in seeds.values()]
+    names = list(dict.fromkeys(name for run in runs for name in run))
+    experiments = [n for n in names if any("precision_at_100" in run.get(n, {}) for run in runs)]
+    baselines = [n for n in names if n not in experiments]
+    head = ["cohort", "split seed", *experiments, *baselines, "best baseline"]
     for name in experiments:
         head += [f"{name} s/fold", f"{name} top-100 precision"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cohort, seeds in results.items():
         for seed, result in seeds.items():
             row = [cohort, seed]
-            for name in methods:
-                aucs = result[name]["roc_auc"]
-                row.append(f"{mean_sd(aucs)} (min {min(aucs):.3f})")
+            for name in experiments + baselines:
+                aucs = result.get(name, {}).get("roc_auc")
+                row.append(f"{mean_sd(aucs)} (min {min(aucs):.3f})" if aucs else "-")
+            ran = [n for n in baselines if n in result]
+            best = max(ran, key=lambda n: statistics.mean(result[n]["roc_auc"]), default=None)
+            row.append(f"{best} {statistics.mean(result[best]['roc_auc']):.3f}" if best else "-")
             for name in experiments:
-                row += [
-                    f"{statistics.mean(result[name]['seconds']):.0f}",
-                    mean_sd(result[name]["precision_at_100"]),
-                ]
+                run = result.get(name)
+                row += (
+                    [f"{statistics.mean(run['seconds']):.0f}", mean_sd(run["precision_at_100"])]
+                    if run
+                    else ["-", "-"]
+                )
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -183,15 +192,14 @@ def main() -> None:
             deeprc("ingest", *source, "--out", store, "--threads", args.threads)
         for seed in args.split_seeds:
             results.setdefault(name, {})[str(seed)] = run_seed(cohort, seed, args, experiments)
-            write_results(args.out, results, list(experiments), args.baselines)
-        write_results(args.out, results, list(experiments), args.baselines)
-        print(table({name: results[name]}, list(experiments), args.baselines), flush=True)
+            write_results(args.out, results)
+        print(table({name: results[name]}), flush=True)
 
 
-def write_results(out: Path, results: dict, experiments: list[str], baselines: list[str]) -> None:
+def write_results(out: Path, results: dict) -> None:
     for path, text in (
         (out / "accuracy.json", json.dumps(results, indent=1) + "\n"),
-        (out / "accuracy.md", table(results, experiments, baselines)),
+        (out / "accuracy.md", table(results)),
     ):
         partial = path.with_suffix(".partial")
         partial.write_text(text)

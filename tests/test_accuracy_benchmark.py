@@ -1,0 +1,41 @@
+"""benchmarks/accuracy.py, the one command behind docs/model.md's table, on a tiny cohort."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_the_accuracy_table_is_written_and_a_second_run_resumes(tmp_path):
+    cohort = tmp_path / "tiny.yaml"
+    cohort.write_text(
+        "n_repertoires: 24\nn_sequences: 200\nseed: 1\n"
+        "motifs:\n  - {name: m, motif: SLRF, witness_rate: 0.05}\n"
+    )
+    experiment = tmp_path / "quick.yaml"
+    experiment.write_text(
+        "train: {n_sequences: 200, max_steps: 20, eval_every: 10, checkpoint_every: 10}\n"
+    )
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), "--out", str(tmp_path / "out"),
+        "--cohorts", str(cohort), "--k", "3", "--experiment", f"quick={experiment}",
+        "--baselines", "kmer3_logistic", "--threads", "1",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    results = json.loads((tmp_path / "out" / "accuracy.json").read_text())
+    run = results["tiny"]["0"]
+    assert set(run) == {"quick", "kmer3_logistic"}
+    for method in run.values():
+        assert len(method["roc_auc"]) == 3 and all(0 <= a <= 1 for a in method["roc_auc"])
+    assert len(run["quick"]["precision_at_100"]) == 3
+    table = (tmp_path / "out" / "accuracy.md").read_text().splitlines()
+    assert table[0].startswith("| cohort | split seed | quick | kmer3_logistic | best baseline")
+    assert table[2].startswith("| tiny | 0 | ")
+
+    model = tmp_path / "out" / "tiny" / "seed0" / "quick" / "fold0.pt"
+    written = model.stat().st_mtime_ns
+    subprocess.run(command, check=True, capture_output=True)
+    assert model.stat().st_mtime_ns == written, "the second run trained the fold again"
+    assert json.loads((tmp_path / "out" / "accuracy.json").read_text()) == results
