@@ -124,7 +124,10 @@ def test_public_clonotypes_are_learned_with_evidence_and_not_without(h, tmp_path
     train = "train: {n_sequences: 300, max_steps: 150, eval_every: 25, top_fraction: 1.0}\n"
     aucs = {
         evidence: h.fold0_test_auc(
-            store, folds, f"model: {{clonotype_evidence: {evidence}}}\n{train}", tmp_path / evidence
+            store,
+            folds,
+            f"model: {{clonotype_evidence: {evidence}, kmer_evidence: 0}}\n{train}",
+            tmp_path / evidence,
         )
         for evidence in ("false", "true")
     }
