@@ -180,31 +180,27 @@ class KmerEvidence:
 PROVIDERS = {"clonotype": ClonotypeEvidence, "kmer": KmerEvidence}
 
 
+def _kinds(cfg) -> list[type]:
+    """The provider classes a model config asks for, in the order of the evidence columns."""
+    return [ClonotypeEvidence] * cfg.clonotype_evidence + [KmerEvidence] * bool(cfg.kmer_evidence)
+
+
 def evidence_size(cfg) -> int:
     """How many numbers per sequence the providers a model config asks for give."""
-    return ClonotypeEvidence.size * cfg.clonotype_evidence + KmerEvidence.size * bool(
-        cfg.kmer_evidence
-    )
+    return sum(kind.size for kind in _kinds(cfg))
 
 
 def evidence_prior(cfg) -> list[float]:
     """Each evidence column's weight in the attention's starting score (see
     HopfieldPooling.attend_to), in the order of :func:`fit_evidence`: training begins by
     looking at the sequences the evidence points to."""
-    providers = [ClonotypeEvidence] * cfg.clonotype_evidence + [KmerEvidence] * bool(
-        cfg.kmer_evidence
-    )
-    return [w for p in providers for w in p.prior]
+    return [w for kind in _kinds(cfg) for w in kind.prior]
 
 
 def fit_evidence(cfg, store: Store, train: np.ndarray) -> list:
     """The providers a model config asks for, fitted on the training repertoires."""
-    providers: list = []
-    if cfg.clonotype_evidence:
-        providers.append(ClonotypeEvidence.fit(store, train))
-    if cfg.kmer_evidence:
-        providers.append(KmerEvidence.fit(store, train, cfg.kmer_evidence))
-    return providers
+    options = {KmerEvidence: {"k": cfg.kmer_evidence}}
+    return [kind.fit(store, train, **options.get(kind, {})) for kind in _kinds(cfg)]
 
 
 def evidence_features(providers: list, store: Store, repertoire: int) -> np.ndarray:
