@@ -185,9 +185,9 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     del config["datasets"]["sim"]
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
     (workdir / "experiment.yaml").write_text(
-        "train: {n_sequences: 100, max_steps: 150, eval_every: 10, checkpoint_every: 5,"
+        "train: {n_sequences: 100, max_steps: 300, eval_every: 20, checkpoint_every: 5,"
         " patience: 1000}\n"
-    )
+    )  # 300 steps: seconds of training left after the first checkpoint, for the signal to land
     args = ("--cores", "1", "--configfile", "configs/config.yaml", "--replace-workflow-config")
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(SNAKEFILE), *args],
@@ -203,8 +203,10 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     os.killpg(run.pid, getattr(signal, signal_name))
     run.wait(timeout=60)
 
-    assert not (models / "fold0" / "seed0.pt").exists()  # no model from a half-run
     tiny = workdir / "results" / "tiny"
+    log = workdir / "logs" / "train_model" / "tiny" / "fold0" / "seed0.log"
+    # no model from a half-run
+    assert not (models / "fold0" / "seed0.pt").exists(), log.read_text()
     finished = {
         p: p.stat().st_mtime_ns for p in (tiny / "store" / "manifest.json", tiny / "folds.tsv")
     }
@@ -215,8 +217,7 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     assert again.returncode == 0, output
     assert "rule ingest_repertoires" not in output and "rule split_folds" not in output
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
-    log = (workdir / "logs" / "train_model" / "tiny" / "fold0" / "seed0.log").read_text()
-    assert "resuming from" in log
+    assert "resuming from" in log.read_text()
     assert len(json.loads((tiny / "metrics.json").read_text())["folds"]) == 3
     assert not [p for p in tiny.rglob("*") if ".tmp-" in p.name]  # no temporary leftovers
 
