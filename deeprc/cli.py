@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
@@ -103,7 +104,14 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         "--metadata", type=Path, required=True, help="CSV or TSV, one row per repertoire"
     )
     p.add_argument("--out", type=Path, required=True, help="store directory to create")
-    p.add_argument("--label-column", required=True, help="metadata column holding the label")
+    p.add_argument(
+        "--label-column",
+        help="metadata column holding the label (leave out for a cohort to score, not train on)",
+    )
+    p.add_argument(
+        "--allow-unlabelled", action="store_true",
+        help="repertoires with an empty label are kept without one (scored, never trained on)",
+    )  # fmt: skip
     p.add_argument("--id-column", default="repertoire_id", help="default: %(default)s")
     p.add_argument("--file-column", default="file", help="default: %(default)s")
     p.add_argument(
@@ -126,6 +134,7 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
 
 def _run_ingest(args: argparse.Namespace) -> None:
     from deeprc.ingest import DROP_REASONS, ingest
+    from deeprc.store import Store
 
     report = ingest(
         args.metadata,
@@ -135,6 +144,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
         file_column=args.file_column,
         data_dir=args.data_dir,
         positive_label=args.positive_label,
+        allow_unlabelled=args.allow_unlabelled,
         options=flags_over_file(IngestOptions, args, args.options),
         threads=args.threads,
         overwrite=args.overwrite,
@@ -147,6 +157,8 @@ def _run_ingest(args: argparse.Namespace) -> None:
     for reason in DROP_REASONS:
         if n := int(report[reason].sum()):
             print(f"  dropped {reason:<20} {n:>12,}")
+    if n_unlabelled := Store(args.out).manifest["n_unlabelled"]:
+        print(f"{n_unlabelled} repertoires have no label: they can be scored, not trained on")
     print(f"per repertoire: {args.out / 'ingest_report.tsv'}")
 
 
@@ -221,10 +233,29 @@ def _run_split(args: argparse.Namespace) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        parents=[_store(), _fold(required=True), _threads(), _device()],
-        help="train DeepRC on one fold (resumes from its checkpoint when restarted)",
-        description="Train on the fold's train repertoires, select the model by validation AUC.",
+        parents=[_store(), _fold(required=False), _threads(), _device()],
+        help="train DeepRC on one fold, or the final model on all labelled repertoires "
+        "(resumes from its checkpoint when restarted)",
+        description="Train on the fold's train repertoires (--folds, --fold) or on all of the "
+        "store's (--all, with a stratified validation part), select the model by validation AUC "
+        "and calibrate it on the validation repertoires.",
     )
+    p.add_argument(
+        "--all", action="store_true",
+        help="the final model: train on every repertoire but a validation part",
+    )  # fmt: skip
+    p.add_argument(
+        "--validation-fraction", type=float, default=0.2,
+        help="with --all: share held out for validation (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--split-seed", type=int, default=0,
+        help="with --all: seed of the validation split (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cv-metrics", type=Path,
+        help="with --all: metrics.json of this recipe's cross-validation, kept in the model file",
+    )  # fmt: skip
     p.add_argument("--experiment", type=Path, required=True, help="configs/experiments/*.yaml")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.add_argument("--seed", type=int, help="overrides the experiment's train.seed")
@@ -238,21 +269,99 @@ def _run_train(args: argparse.Namespace) -> None:
     import torch
 
     from deeprc.config import load
-    from deeprc.split import read_folds
+    from deeprc.split import final_split, read_folds
     from deeprc.store import Store
-    from deeprc.train import Experiment, train_fold
+    from deeprc.train import Experiment, cross_validation_card, train_fold
 
+    if args.all == (args.folds is not None or args.fold is not None):
+        raise InputError("give --folds and --fold (one fold), or --all (the final model)")
+    if not args.all and (args.folds is None or args.fold is None):
+        raise InputError("--folds and --fold go together")
+    if args.cv_metrics is not None and not args.all:
+        raise InputError("--cv-metrics describes a final model: it goes with --all")
     experiment = load(Experiment, args.experiment)
     if args.seed is not None:
         experiment = replace(experiment, train=replace(experiment.train, seed=args.seed))
     torch.set_num_threads(args.threads)
     store = Store(args.store)
+    if args.all:
+        roles = final_split(
+            store, validation_fraction=args.validation_fraction, seed=args.split_seed
+        )
+        cv = None
+        if args.cv_metrics is not None:
+            cv = cross_validation_card(args.cv_metrics, store, experiment)
+    else:
+        roles, cv = read_folds(args.folds, store, args.fold), None
     state = train_fold(
-        experiment, store, read_folds(args.folds, store, args.fold), args.out,
-        device=_torch_device(args.device), progress=not args.no_progress,
+        experiment, store, roles, args.out, device=_torch_device(args.device),
+        progress=not args.no_progress, cross_validation=cv,
     )  # fmt: skip
     best = state["best"]["val_auc"]
-    print(f"fold {args.fold}: {state['step']} steps, best validation AUC {best:.3f}")
+    which = "final model" if args.all else f"fold {args.fold}"
+    print(f"{which}: {state['step']} steps, best validation AUC {best:.3f}")
+
+
+def _add_show_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "show-model",
+        help="what a model file was trained on, with which recipe, and how well it did",
+        description="Print a model file's card: the store and repertoires it was trained on, "
+        "labels and positive class, encoder and hyper-parameters, training and calibration, "
+        "the cross-validated metrics of its recipe (final models), version and date.",
+    )
+    p.add_argument("model", type=Path, help="model file (.pt)")
+    p.add_argument("--json", action="store_true", help="the card as JSON")
+    p.set_defaults(run=_run_show_model)
+
+
+def _card_lines(card: dict) -> list[str]:
+    from deeprc.evaluate import METRICS, summary_text
+
+    data = card["data"] or {}
+    model, train = card["experiment"]["model"], card["experiment"]["train"]
+    lines = [
+        f"model            {card['model']}",
+        f"deeprc           {card['deeprc_version']}, saved {card['saved_at'] or 'unknown'}",
+        f"store            {data.get('store', 'unknown')} (fingerprint "
+        f"{card['store_fingerprint']})",
+    ]
+    if data:
+        lines.append(
+            f"labels           column {data['label_column']!r}, positive class "
+            f"{data['positive_label']!r} of {data['classes']}"
+        )
+    for role in ("train", "validation"):
+        counts = ""
+        if f"n_{role}_positive" in data:
+            counts = (
+                f" ({data[f'n_{role}_positive']} positive, {data[f'n_{role}_negative']} negative)"
+            )
+        lines.append(f"{role:<16} {card[f'n_{role}']} repertoires{counts}")
+    genes = ", ".join(f"{n} {k.upper()}" for k, n in card["genes"].items()) or "none"
+    lines += [
+        f"encoder          {model['encoder']} ({json.dumps(model, sort_keys=True)})",
+        f"genes            {genes}; evidence: {', '.join(card['evidence']) or 'none'}",
+        f"training         {json.dumps(train, sort_keys=True)}",
+        f"steps            {card['steps']}, best validation {json.dumps(card['best_validation'])}",
+        f"calibration      {json.dumps(card['calibration'])}",
+    ]
+    cv = card["cross_validation"]
+    if cv is None:
+        lines.append(
+            "cross-validation not recorded (a fold's model, or trained without --cv-metrics)"
+        )
+    else:
+        lines.append(f"cross-validation {cv['n_folds']} folds ({cv['metrics']})")
+        lines += [f"  {m:<18} {summary_text(cv['summary'][m])}" for m in METRICS]
+    return lines
+
+
+def _run_show_model(args: argparse.Namespace) -> None:
+    from deeprc.model.files import model_card
+
+    card = model_card(args.model)
+    print(json.dumps(card, indent=2) if args.json else "\n".join(_card_lines(card)))
 
 
 def _add_select_model(sub: argparse._SubParsersAction) -> None:
@@ -302,10 +411,18 @@ def _run_predict(args: argparse.Namespace) -> None:
     from deeprc.store import Store
 
     torch.set_num_threads(args.threads)
-    predictions, in_training = predict_with(
+    predictions, in_training, provenance = predict_with(
         args.model, Store(args.store), args.out, folds=args.folds, fold=args.fold,
         chunk=args.chunk, device=_torch_device(args.device), overwrite=args.overwrite,
     )  # fmt: skip
+    for key, unseen in provenance["unknown_genes"].items():
+        if unseen:
+            names = ", ".join(list(unseen)[:5]) + (" ..." if len(unseen) > 5 else "")
+            print(
+                f"note: {sum(unseen.values())} sequences carry {len(unseen)} {key.upper()} "
+                f"gene(s) the model never saw ({names}); they are read as no call",
+                file=sys.stderr,
+            )
     if in_training:
         print(
             f"note: {in_training} of the scored repertoires were in the model's training or "
@@ -479,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _add_ingest, _add_simulate, _add_split, _add_train, _add_select_model, _add_predict,
         _add_evaluate, _add_baseline, _add_interpret, _add_report, _add_top_sequences,
+        _add_show_model,
     ):  # fmt: skip
         add(sub)
     return parser

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 
 from deeprc.evidence import evidence_features
@@ -21,6 +22,7 @@ __all__ = [
     "sample_sequences",
     "score_repertoire",
     "sequence_genes",
+    "unknown_genes",
 ]
 
 
@@ -59,6 +61,27 @@ def gene_map(model: DeepRC, store: Store) -> np.ndarray | None:
         index = {name: i for i, name in enumerate(model.genes.names[key])}
         table[row, : len(store.gene_names[key])] = [index.get(g, 0) for g in store.gene_names[key]]
     return table
+
+
+def unknown_genes(model: DeepRC, store: Store, repertoires: np.ndarray) -> dict[str, dict]:
+    """How many of the ``repertoires``' sequences carry a V or J gene the model never saw
+    (:func:`gene_map` reads it as no call), by gene name; empty for a model without genes."""
+    table = gene_map(model, store)
+    if table is None:
+        return {}
+    rows = np.concatenate(
+        [np.arange(store.offsets[r], store.offsets[r + 1]) for r in np.asarray(repertoires)]
+        or [np.array([], dtype=np.int64)]
+    )
+    genes = np.asarray(store.genes[rows], dtype=np.int64)
+    found = {}
+    for column, key in enumerate(("v", "j")):
+        index = genes[:, column]
+        unseen = (table[column, index] == 0) & (index != 0)  # index 0: the store has no call
+        names = np.asarray(store.gene_names[key], dtype=object)
+        counts = pd.Series(names[index[unseen]]).value_counts()
+        found[key] = {str(name): int(n) for name, n in counts.items()}
+    return found
 
 
 def sequence_genes(

@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score, ro
 
 from deeprc import __version__, outputs
 from deeprc.atomic import atomic_file
+from deeprc.errors import InputError
 
 __all__ = ["evaluate_folds", "summary_lines"]
 
@@ -66,16 +67,24 @@ def _note(folds: list[dict]) -> str | None:
 
 def evaluate_folds(prediction_dirs: list[Path], out: Path, *, threshold: float = 0.5) -> dict:
     """Write ``out`` (metrics.json) from the predictions of each fold's directory; returns it.
+    Repertoires without a label are counted (``n_unlabelled``) and left out of the metrics.
 
     A fold whose test set holds fewer than ``MIN_PER_CLASS`` repertoires of a class keeps its
     metrics, flagged ``too_few``; they are not averaged, and the summaries say why (``note``).
     """
     folds = []
     for directory in prediction_dirs:
-        predictions = outputs.read_predictions(directory)
+        scored = outputs.read_predictions(directory)
         path = Path(directory) / outputs.PREDICTIONS
+        predictions = scored[scored["y"].notna()].astype({"y": int})
+        if predictions.empty:
+            raise InputError(
+                f"{path}: none of its {len(scored)} repertoires has a label, so there is "
+                "nothing to evaluate against; its scores are the result"
+            )
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         fold = {"predictions": str(path), "sha256": digest, **_fold_metrics(predictions, threshold)}
+        fold["n_unlabelled"] = len(scored) - len(predictions)  # scored, not evaluated
         # the test scores themselves, so that curves drawn from this file need nothing else
         fold["test"] = {
             "repertoire_id": predictions["repertoire_id"].tolist(),

@@ -68,13 +68,16 @@ def write_tsv(path: Path, table: pd.DataFrame) -> None:
 
 
 def write_predictions(directory: Path, table: pd.DataFrame) -> None:
-    """One row per scored repertoire: id, label, log-odds and probability of the positive class."""
-    write_tsv(Path(directory) / PREDICTIONS, table[list(PREDICTION_COLUMNS)])
+    """One row per scored repertoire: id, label (1/0; empty for a repertoire without one), log-odds
+    and probability of the positive class."""
+    table = table[list(PREDICTION_COLUMNS)]
+    y = table["y"].astype("Int64")
+    write_tsv(Path(directory) / PREDICTIONS, table.assign(y=y.where(y >= 0)))
 
 
 def read_predictions(directory: Path) -> pd.DataFrame:
     path = _existing(Path(directory) / PREDICTIONS, "deeprc predict (or deeprc baseline)")
-    table = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str})
+    table = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str, "y": "Int64"})
     missing = [c for c in PREDICTION_COLUMNS if c not in table]
     if missing:
         raise InputError(f"{path} lacks the column(s) {missing}; write it with deeprc predict")

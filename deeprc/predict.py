@@ -14,7 +14,7 @@ import torch
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
-from deeprc.data import score_repertoire
+from deeprc.data import score_repertoire, unknown_genes
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
 from deeprc.model.files import load_model
@@ -65,13 +65,23 @@ def predict_with(
     chunk: int = 20_000,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[pd.DataFrame, int, dict]:
     """Score a fold's test set (``folds`` and ``fold``) or the whole store with a saved model,
-    with its provenance; returns the predictions and how many scored repertoires the model
-    was trained or validated on (their scores are not test results)."""
+    with its provenance; returns the predictions, how many scored repertoires the model was
+    trained or validated on (their scores are not test results) and the provenance.
+
+    The store may be another cohort's: genes map by name (unknown ones are counted in the
+    provenance) and the residue alphabet must be the model's."""
     if (folds is None) != (fold is None):
         raise InputError("--folds and --fold go together")
     model, saved = load_model(model_path)
+    trained_on = saved.get("data") or {}
+    if trained_on.get("alphabet", store.manifest["alphabet"]) != store.manifest["alphabet"]:
+        raise InputError(
+            f"{model_path} reads the residues {trained_on['alphabet']!r}, but --store "
+            f"{store.path} encodes {store.manifest['alphabet']!r}; ingest the cohort again with "
+            "the deeprc that trained the model"
+        )
     test = read_folds(folds, store, fold)["test"] if folds is not None else None
     repertoires, in_training = repertoires_to_score(store, saved, test, model_path, fold)
     provenance = {"model": str(model_path), "fold": fold}
@@ -79,14 +89,18 @@ def predict_with(
         k: saved.get(k) for k in ("experiment", "steps", "deeprc_version", "calibration")
     }
     provenance["model_store_fingerprint"] = saved["store_fingerprint"]
+    provenance["model_store"] = trained_on.get("store")
     provenance["store_fingerprint"] = store.manifest["fingerprint"]
+    provenance["store"] = str(store.path)
+    # genes the model never saw are read as no call: counted, so that a user sees how many
+    provenance["unknown_genes"] = unknown_genes(model, store, repertoires)
     provenance["scored_training_repertoires"] = in_training
     inputs = [store.path, model_path] + ([folds] if folds is not None else [])
     predictions = predict(
         model.to(device), store, repertoires, out, chunk=chunk, provenance=provenance,
         overwrite=overwrite, inputs=inputs,
     )  # fmt: skip
-    return predictions, in_training
+    return predictions, in_training, provenance
 
 
 def predict(

@@ -18,10 +18,39 @@ from deeprc.atomic import atomic_file
 from deeprc.errors import InputError
 from deeprc.store import Store
 
-__all__ = ["fixed_split", "make_folds", "read_folds", "split_store", "write_folds"]
+__all__ = ["final_split", "fixed_split", "make_folds", "read_folds", "split_store", "write_folds"]
 
 ROLES = ("train", "validation", "test")
 FOLD_COLUMNS = ("fold", "repertoire_id", "role", "store_fingerprint")
+
+
+def _hold_out(
+    rest: np.ndarray, labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rest`` split into training and a stratified validation part of about ``fraction``
+    (at least 2, leaving at least 2 to train on)."""
+    n_validation = min(max(2, round(fraction * len(rest))), len(rest) - 2)
+    return train_test_split(rest, test_size=n_validation, stratify=labels[rest], random_state=seed)
+
+
+def final_split(
+    store: Store, *, validation_fraction: float = 0.2, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """The roles of the final model: every repertoire trains, except a stratified validation
+    part that selects the step and calibrates (as in each fold); no test set."""
+    store.require_labels("training the final model")
+    labels = np.asarray(store.labels)
+    if np.bincount(labels, minlength=2).min() < 2:
+        raise InputError(
+            f"store {store.path}: the final model needs at least 2 repertoires of each class "
+            "(one for validation)"
+        )
+    train, validation = _hold_out(np.arange(len(labels)), labels, validation_fraction, seed)
+    return {
+        "train": np.sort(train),
+        "validation": np.sort(validation),
+        "test": np.array([], dtype=np.int64),
+    }
 
 
 def make_folds(
@@ -49,10 +78,7 @@ def make_folds(
                 f"fold {fold}: the training part needs at least 2 repertoires of each class to "
                 "hold one out for validation; lower --k or add repertoires"
             )
-        n_validation = min(max(2, round(validation_fraction * len(rest))), len(rest) - 2)
-        train, validation = train_test_split(
-            rest, test_size=n_validation, stratify=labels[rest], random_state=seed + fold
-        )
+        train, validation = _hold_out(rest, labels, validation_fraction, seed + fold)
         for role, members in (("train", train), ("validation", validation), ("test", test)):
             rows += [(fold, ids[i], role) for i in sorted(members)]
     return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
@@ -80,10 +106,7 @@ def fixed_split(
         raise InputError(
             "the training cohort needs at least 2 repertoires of each class (one for validation)"
         )
-    n_validation = min(max(2, round(validation_fraction * len(rest))), len(rest) - 2)
-    train, validation = train_test_split(
-        rest, test_size=n_validation, stratify=labels[rest], random_state=seed
-    )
+    train, validation = _hold_out(rest, labels, validation_fraction, seed)
     rows = [
         (0, ids[i], role)
         for role, members in (("train", train), ("validation", validation))
@@ -104,6 +127,7 @@ def split_store(
 ) -> pd.DataFrame:
     """Write the folds of a store to ``out``: ``k`` stratified folds, or one fold testing on
     the repertoires listed in the file ``test_ids`` (one id a line)."""
+    store.require_labels("cross-validation")
     ids = store.repertoires["repertoire_id"].tolist()
     if test_ids is not None:
         if not Path(test_ids).is_file():

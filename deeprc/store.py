@@ -175,8 +175,19 @@ class Store:
 
     @property
     def labels(self) -> np.ndarray:
-        """Binary targets (1 = the positive class recorded in the manifest)."""
+        """Binary targets (1 = the positive class recorded in the manifest; -1 = no label)."""
         return self.repertoires["y"].to_numpy()
+
+    def require_labels(self, purpose: str) -> None:
+        """Refuse a store with unlabelled repertoires for what needs every label (``purpose``:
+        "cross-validation", "training", ...); scoring needs none."""
+        missing = int((self.labels < 0).sum())
+        if missing:
+            raise InputError(
+                f"store {self.path}: {missing} of its {len(self.labels)} repertoires have no "
+                f"label, and {purpose} needs labels. Score an unlabelled cohort with deeprc "
+                "predict --model <a model trained elsewhere>, or ingest it with --label-column"
+            )
 
     def sequences(self, repertoire: int) -> pd.DataFrame:
         """The kept rows of one repertoire (junction_aa, v_call, j_call, counts, ...)."""

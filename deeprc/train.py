@@ -32,7 +32,7 @@ from deeprc.model import DeepRC, ModelConfig, build_model
 from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
 from deeprc.store import Store
 
-__all__ = ["Experiment", "TrainConfig", "calibrate", "fit", "train_fold"]
+__all__ = ["Experiment", "TrainConfig", "calibrate", "cross_validation_card", "fit", "train_fold"]
 
 
 @dataclass(frozen=True)
@@ -269,6 +269,62 @@ def calibrate(model: DeepRC, store: Store, repertoires: np.ndarray) -> dict:
             "fitted": True}  # fmt: skip
 
 
+def _same_recipe(a: dict, b: dict) -> bool:
+    """Two experiments alike but for the training seed (the workflow trains several)."""
+
+    def recipe(e: dict) -> dict:
+        e = json.loads(json.dumps(e))  # as read back from JSON: tuples are lists
+        return {**e, "train": {k: v for k, v in e.get("train", {}).items() if k != "seed"}}
+
+    return recipe(a) == recipe(b)
+
+
+def cross_validation_card(metrics: Path, store: Store, experiment: Experiment) -> dict:
+    """The cross-validated metrics (``deeprc evaluate``'s metrics.json) of the recipe a final
+    model is trained with, for its model file; refused when they come from another store or
+    another recipe, as they would then say nothing about this model."""
+    metrics = Path(metrics)
+    try:
+        result = json.loads(metrics.read_text())
+        folds = [f.get("provenance") or {} for f in result["folds"]]
+        summary = result["summary"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"--cv-metrics {metrics} is not a metrics.json of deeprc evaluate ({exc})"
+        ) from None
+    fingerprint = store.manifest["fingerprint"]
+    if any(f.get("model_store_fingerprint") != fingerprint for f in folds):
+        raise InputError(
+            f"--cv-metrics {metrics}: its folds' models were not trained on --store {store.path}"
+        )
+    if any(not _same_recipe(f.get("experiment") or {}, asdict(experiment)) for f in folds):
+        raise InputError(
+            f"--cv-metrics {metrics}: its folds were trained with another experiment than "
+            "--experiment; cross-validate this recipe, or leave --cv-metrics out"
+        )
+    return {"metrics": str(metrics), "n_folds": len(folds), "summary": summary}
+
+
+def _data_card(store: Store, roles: dict[str, np.ndarray]) -> dict:
+    """What a model was trained on, as its model file shows it (deeprc show-model)."""
+    labels = store.labels
+    manifest = store.manifest
+    return {
+        "store": str(store.path),
+        "n_repertoires_in_store": len(labels),
+        "label_column": manifest.get("label_column"),
+        "positive_label": manifest.get("positive_label"),
+        "classes": manifest.get("classes"),
+        "alphabet": manifest["alphabet"],
+        **{
+            f"n_{role}_{name}": int((labels[members] == y).sum())
+            for role, members in roles.items()
+            if role != "test"
+            for name, y in (("positive", 1), ("negative", 0))
+        },
+    }
+
+
 def train_fold(
     experiment: Experiment,
     store: Store,
@@ -277,10 +333,12 @@ def train_fold(
     *,
     device: torch.device | None = None,
     progress: bool = True,
+    cross_validation: dict | None = None,
 ) -> dict:
     """Train on a fold's ``train`` repertoires, select by its ``validation`` ones, calibrate on
     them and save the best model to ``out`` (checkpoints in ``<out>.work``, which a restarted
     run resumes from). The model file and its work directory are locked: one run at a time.
+    ``cross_validation`` (:func:`cross_validation_card`) goes into a final model's file.
     Returns the state."""
     out = Path(out)
     model = build_model(experiment.model, experiment.train.seed, store.gene_names)
@@ -300,6 +358,7 @@ def train_fold(
             evidence=saved_evidence(model.evidence),
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
-            history=state["history"],
+            history=state["history"], data=_data_card(store, roles),
+            cross_validation=cross_validation,
         )  # fmt: skip
     return state

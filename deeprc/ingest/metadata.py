@@ -50,32 +50,44 @@ def read_metadata(
     *,
     id_column: str,
     file_column: str,
-    label_column: str,
+    label_column: str | None,
     data_dir: Path,
     options: IngestOptions,
     log: Callable[[str], None],
+    allow_unlabelled: bool = False,
 ) -> pd.DataFrame:
-    """Validated metadata: one row per repertoire with an existing file (line = metadata line)."""
+    """Validated metadata: one row per repertoire with an existing file (line = metadata line).
+
+    Without a ``label_column`` every repertoire has the empty label (no label); with one, an
+    empty value is an error unless ``allow_unlabelled``."""
     meta = _read_table_text(path)
-    for role, column in (("id", id_column), ("file", file_column), ("label", label_column)):
+    columns = {"id": id_column, "file": file_column}
+    if label_column is not None:
+        columns["label"] = label_column
+    for role, column in columns.items():
         if column not in meta.columns:
             raise InputError(
                 f"metadata {path}: no {role} column {column!r}; columns are "
                 f"{list(meta.columns)}. Pass --{role}-column with the right name."
             )
-    meta = meta[[id_column, file_column, label_column]].copy()
-    meta.columns = ["repertoire_id", "file", "label"]
+    meta = meta[list(columns.values())].copy()
+    meta.columns = ["repertoire_id", "file", "label"][: len(columns)]
     meta = meta.apply(lambda col: col.str.strip())
+    if label_column is None:
+        meta["label"] = ""
     meta["line"] = np.arange(len(meta)) + 2
     if meta.empty:
         raise InputError(f"metadata {path} has no rows")
-    names = {"repertoire_id": id_column, "file": file_column, "label": label_column}
-    for column, name in names.items():
+    required = {"repertoire_id": id_column, "file": file_column}
+    if label_column is not None and not allow_unlabelled:
+        required["label"] = label_column
+    for column, name in required.items():
         empty = meta.loc[meta[column] == "", "line"].tolist()
         if empty:
+            hint = " (or pass --allow-unlabelled to keep them without a label)"
             raise InputError(
                 f"metadata {path}: line(s) {empty[:10]} have no value in column {name!r}; "
-                "fill it in or remove the row"
+                f"fill it in or remove the row{hint if column == 'label' else ''}"
             )
     dup = meta[meta.duplicated("repertoire_id", keep=False)]
     if not dup.empty:

@@ -99,11 +99,11 @@ def _write_kept(kept: pa.Table, writer: PartWriter, stats: FileStats) -> None:
     stats.max_length = max(stats.max_length, longest)
 
 
-def _fingerprint(repertoires: pd.DataFrame, options: IngestOptions, positive: str) -> str:
+def _fingerprint(repertoires: pd.DataFrame, options: IngestOptions, positive: str | None) -> str:
     digest = hashlib.sha256()
     digest.update(repertoires[["repertoire_id", "label", "sha256"]].to_csv(index=False).encode())
     digest.update(json.dumps(asdict(options), sort_keys=True).encode())
-    digest.update(positive.encode())
+    digest.update((positive or "").encode())
     return digest.hexdigest()[:16]
 
 
@@ -111,11 +111,12 @@ def ingest(
     metadata: Path,
     out: Path,
     *,
-    label_column: str,
+    label_column: str | None,
     id_column: str = "repertoire_id",
     file_column: str = "file",
     data_dir: Path | None = None,
     positive_label: str | None = None,
+    allow_unlabelled: bool = False,
     options: IngestOptions = IngestOptions(),  # noqa: B008 (frozen, so sharing is safe)
     threads: int = 2,
     overwrite: bool = False,
@@ -123,6 +124,8 @@ def ingest(
 ) -> pd.DataFrame:
     """Build a store at ``out``; returns the ingest report (one row per repertoire).
 
+    Repertoires without a label (no ``label_column``, or empty values with
+    ``allow_unlabelled``) get ``y`` = -1: they can be scored, not trained or evaluated on.
     Written to a temporary sibling directory and renamed at the end, so a failed or killed run
     never leaves a half store and never touches an existing one.
     """
@@ -138,9 +141,16 @@ def ingest(
             data_dir=data_dir,
             options=options,
             log=log,
+            allow_unlabelled=allow_unlabelled,
         )
         refuse_inputs(out, meta["path"])
-        positive = positive_class(meta["label"], positive_label, metadata)
+        labelled = meta["label"] != ""
+        if labelled.any():
+            positive = positive_class(meta.loc[labelled, "label"], positive_label, metadata)
+        elif positive_label is not None:
+            raise InputError("--positive-label names a class, but no repertoire has a label")
+        else:
+            positive = None
         (tmp / "sequences").mkdir()
         parts = [part_path(tmp, i) for i in range(len(meta))]
         tasks = [
@@ -166,7 +176,7 @@ def ingest(
                 "repertoire_index": np.arange(len(meta)),
                 "repertoire_id": meta["repertoire_id"],
                 "label": meta["label"],
-                "y": (meta["label"] == positive).astype(int),
+                "y": np.where(labelled, meta["label"] == positive, -1).astype(int),
                 "n_sequences": report["rows_kept"],
                 "offset": np.concatenate([[0], np.cumsum(report["rows_kept"])[:-1]]),
                 "total_count": [s.total_count for s in stats],
@@ -179,7 +189,8 @@ def ingest(
             "metadata": str(metadata),
             "label_column": label_column,
             "positive_label": positive,
-            "classes": sorted(set(meta["label"])),
+            "classes": sorted(set(meta.loc[labelled, "label"])),
+            "n_unlabelled": int((~labelled).sum()),
             "n_repertoires": len(meta),
             "n_sequences": int(report["rows_kept"].sum()),
             "rows_read": int(report["rows_read"].sum()),

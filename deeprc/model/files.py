@@ -8,6 +8,7 @@ given as a model is a clear error instead of a traceback or, worse, code run on 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -19,7 +20,9 @@ from deeprc.errors import InputError
 from deeprc.evidence import load_evidence
 from deeprc.model.deeprc import DeepRC, ModelConfig, build_model
 
-__all__ = ["CHECKPOINT_FORMAT", "MODEL_FORMAT", "load_model", "save_model", "select_model"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "MODEL_FORMAT", "load_model", "model_card", "save_model", "select_model",
+]  # fmt: skip
 
 MODEL_FORMAT = "deeprc-model"
 CHECKPOINT_FORMAT = "deeprc-checkpoint"
@@ -44,11 +47,15 @@ def save_model(
     calibration: dict,
     gene_names: dict[str, list[str]] | None = None,
     evidence: list[dict] = (),
+    data: dict | None = None,
+    cross_validation: dict | None = None,
 ) -> None:
-    """A trained model with its config, version, data, history and calibration.
+    """A trained model with its config, version, data, history and calibration: a model card
+    (``deeprc show-model``).
 
     The ids of the repertoires it was trained and validated on let ``deeprc predict`` refuse to
-    score them as a test set.
+    score them as a test set. ``data`` says what it was trained on; ``cross_validation``, for a
+    final model, the cross-validated metrics of its recipe.
     """
     save_torch(
         {
@@ -64,6 +71,9 @@ def save_model(
             "calibration": calibration,
             "genes": gene_names,  # the V and J vocabularies of a model that reads genes
             "evidence": list(evidence),  # fitted providers of deeprc.evidence, if any
+            "data": data,
+            "cross_validation": cross_validation,
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         Path(path),
     )
@@ -112,6 +122,29 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
         raise InputError(f"{path}: the weights do not fit the model's config ({exc})") from None
     model.eval()
     return model, saved
+
+
+def model_card(path: Path) -> dict:
+    """What a model file says about itself (``deeprc show-model``): what it was trained on, the
+    recipe, training and calibration, and for a final model its recipe's cross-validation."""
+    saved = _load_saved(path)
+    best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]), default={})
+    return {
+        "model": str(path),
+        "deeprc_version": saved.get("deeprc_version"),
+        "saved_at": saved.get("saved_at"),
+        "store_fingerprint": saved["store_fingerprint"],
+        "data": saved.get("data"),
+        "n_train": len(saved["train_ids"]),
+        "n_validation": len(saved["validation_ids"]),
+        "experiment": saved["experiment"],
+        "genes": {k: len(v) - 1 for k, v in (saved.get("genes") or {}).items()},
+        "evidence": [e["kind"] for e in saved.get("evidence") or []],
+        "steps": saved["steps"],
+        "best_validation": {k: best[k] for k in ("step", "val_auc", "val_loss") if k in best},
+        "calibration": saved.get("calibration"),
+        "cross_validation": saved.get("cross_validation"),
+    }
 
 
 def select_model(paths: list[Path], out: Path) -> tuple[Path, list[dict]]:
