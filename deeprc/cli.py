@@ -537,7 +537,15 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "results beside the baselines, ROC and PR curves, top-attended sequences, motif logos, "
         "ground-truth checks and provenance.",
     )
-    p.add_argument("--metrics", type=Path, required=True, help="metrics.json of deeprc evaluate")
+    p.add_argument(
+        "--metrics", type=Path,
+        help="metrics.json of deeprc evaluate (with --predictions: of those predictions)",
+    )  # fmt: skip
+    p.add_argument(
+        "--predictions", type=Path,
+        help="a cohort scored by a trained model (deeprc predict): report its scores instead "
+        "of a cross-validation",
+    )  # fmt: skip
     p.add_argument(
         "--baseline", action="append", default=[], metavar="NAME=METRICS",
         help="a baseline's metrics.json (repeat for each baseline)",
@@ -549,8 +557,20 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> None:
-    from deeprc.report import report
+    from deeprc.report import report, scoring_report
     from deeprc.store import Store
+
+    if args.predictions is not None:
+        if args.baseline or args.interpretation:
+            raise InputError("--baseline and --interpretation belong to a cross-validation report")
+        scoring_report(
+            store=Store(args.store), predictions=args.predictions, metrics=args.metrics,
+            out=args.out, title=args.title,
+        )  # fmt: skip
+        print(f"-> {args.out}")
+        return
+    if args.metrics is None:
+        raise InputError("give --metrics (a cross-validation) or --predictions (a scored cohort)")
 
     baselines = {}
     for item in args.baseline:

@@ -17,7 +17,7 @@ from deeprc.atomic import atomic_directory
 from deeprc.data import score_repertoire, unknown_genes
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
-from deeprc.model.files import load_model
+from deeprc.model.files import load_model, model_card
 from deeprc.split import read_folds
 from deeprc.store import Store
 
@@ -94,6 +94,7 @@ def predict_with(
     provenance["store"] = str(store.path)
     # genes the model never saw are read as no call: counted, so that a user sees how many
     provenance["unknown_genes"] = unknown_genes(model, store, repertoires)
+    provenance["model_card"] = model_card(model_path)  # what a scoring report shows
     provenance["scored_training_repertoires"] = in_training
     inputs = [store.path, model_path] + ([folds] if folds is not None else [])
     predictions = predict(

@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a dataset's run.
+"""One self-contained HTML report of a dataset's run, or of a cohort scored by a trained model.
 
 Ingest summary, cross-validated results beside the baselines, ROC and PR curves, the
 top-attended sequences with per-residue contributions, motif logos, ground-truth checks and
@@ -30,11 +30,19 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from deeprc import __version__  # noqa: E402
 from deeprc.atomic import atomic_file  # noqa: E402
+from deeprc.errors import InputError  # noqa: E402
 from deeprc.evaluate import METRICS, MIN_PER_CLASS  # noqa: E402
-from deeprc.outputs import Interpretation, read_interpretation, read_metrics  # noqa: E402
+from deeprc.outputs import (  # noqa: E402
+    Interpretation,
+    read_interpretation,
+    read_metrics,
+    read_predictions,
+    read_provenance,
+)
 from deeprc.store import AMINO_ACIDS, Store  # noqa: E402
+from deeprc.top import top_sequences  # noqa: E402
 
-__all__ = ["report", "logo_figure"]
+__all__ = ["logo_figure", "report", "scoring_report"]
 
 MODEL = "DeepRC (this run)"
 # residue colours by chemistry: hydrophobic, polar, basic, acidic, special
@@ -91,11 +99,15 @@ def _format(value) -> str:
 def _ingest_section(store: Store) -> str:
     manifest = store.manifest
     classes = store.repertoires.groupby("y").size()
+    counts = {"repertoires": [manifest["n_repertoires"]]}
+    if manifest["positive_label"] is not None:
+        counts[f"positive ({manifest['positive_label']})"] = [int(classes.get(1, 0))]
+        counts["negative"] = [int(classes.get(0, 0))]
+    if classes.get(-1, 0):
+        counts["no label"] = [int(classes.get(-1, 0))]
     overview = pd.DataFrame(
         {
-            "repertoires": [manifest["n_repertoires"]],
-            f"positive ({manifest['positive_label']})": [int(classes.get(1, 0))],
-            "negative": [int(classes.get(0, 0))],
+            **counts,
             "rows read": [f"{manifest['rows_read']:,}"],
             "sequences kept": [f"{manifest['n_sequences']:,}"],
         }
@@ -314,6 +326,115 @@ def _provenance_section(store: Store, metrics: dict) -> str:
     )
 
 
+def _scores_section(predictions: pd.DataFrame, metrics: dict | None) -> str:
+    """A scored cohort: every repertoire's probability, its distribution by label and, where
+    labels are present, the metrics against them."""
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    bins = np.linspace(0, 1, 21)
+    groups = {"no label": predictions[predictions["y"].isna()]}
+    groups |= {
+        name: predictions[predictions["y"] == y] for name, y in (("positive", 1), ("negative", 0))
+    }
+    for name, group in groups.items():
+        if len(group):
+            axis.hist(group["score"], bins=bins, alpha=0.6, label=f"{name} ({len(group)})")
+    axis.set(xlabel="probability of the positive class", ylabel="repertoires", xlim=(0, 1))
+    axis.legend(fontsize=8)
+    parts = ["<h2>Scores</h2>"]
+    if metrics is not None:
+        fold = metrics["folds"][0]
+        rows = [{"metric": m, "value": _format(fold[m])} for m in METRICS]
+        parts += [
+            f'<p class="note">Against the labels of {fold["n_repertoires"]} repertoires '
+            f"({fold['n_positive']} positive); {fold.get('n_unlabelled', 0)} without a label "
+            "are scored only.</p>",
+            _table(pd.DataFrame(rows), text_columns=("metric",)),
+        ]
+    table = predictions.sort_values("score", ascending=False)
+    table = table.assign(y=table["y"].astype("string").fillna("")).rename(columns={"y": "label"})
+    parts += [
+        _png(figure),
+        '<p class="note">Every repertoire, most likely positive first (score: calibrated '
+        "probability; logit: its log-odds).</p>",
+        _table(table, text_columns=("repertoire_id", "label")),
+    ]
+    return "".join(parts)
+
+
+def _top_section(prediction_dir: Path, n_rows: int) -> str:
+    top = top_sequences([prediction_dir], n=n_rows)
+    return (
+        "<h2>What the model looked at</h2>"
+        f'<p class="note">The {n_rows} sequences of the cohort with the highest attention '
+        "enrichment (attention x repertoire size: how many times the uniform weight).</p>"
+        + _table(top, text_columns=("repertoire_id", "junction_aa", "v_call", "j_call"))
+    )
+
+
+def _model_section(card: dict, provenance: dict) -> str:
+    rows = [
+        ("model", card["model"]),
+        ("trained on", f"{(card['data'] or {}).get('store')} ({card['n_train']} repertoires, "
+                       f"fingerprint {card['store_fingerprint']})"),
+        ("deeprc of the model", card["deeprc_version"]),
+        ("model saved", card["saved_at"]),
+        ("this report's deeprc", __version__),
+        ("scored store", f"{provenance.get('store')} (fingerprint "
+                         f"{provenance.get('store_fingerprint')})"),
+        ("written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]  # fmt: skip
+    for key, unseen in (provenance.get("unknown_genes") or {}).items():
+        if unseen:
+            rows.append((f"{key.upper()} genes the model never saw (read as no call)",
+                         ", ".join(f"{g}: {n}" for g, n in unseen.items())))  # fmt: skip
+    cv = card["cross_validation"]
+    if cv is not None:
+        shown = "; ".join(f"{m} {_shown(cv['summary'][m])}" for m in METRICS)
+        rows.append((f"cross-validation of the recipe ({cv['n_folds']} folds)", shown))
+    return "<h2>Model and provenance</h2>" + _table(
+        pd.DataFrame(rows, columns=["what", "value"]), text_columns=("what", "value")
+    )
+
+
+def scoring_report(
+    *,
+    store: Store,
+    predictions: Path,
+    out: Path,
+    metrics: Path | None = None,
+    title: str = "deeprc scores",
+    top_rows: int = 20,
+) -> None:
+    """The report of a cohort scored by a trained model (``deeprc predict`` on another store):
+    its data, every repertoire's probability, metrics where labels are present (``metrics``,
+    deeprc evaluate of the predictions), the top-attended sequences and the model's card."""
+    provenance = read_provenance(predictions) or {}
+    card = provenance.get("model_card")
+    if card is None:
+        raise InputError(
+            f"{predictions} holds no model card in its provenance; write it with deeprc predict"
+        )
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        _ingest_section(store),
+        _scores_section(read_predictions(predictions), read_metrics(metrics) if metrics else None),
+        _top_section(predictions, top_rows),
+        _model_section(card, provenance),
+    ]
+    _write_document(title, body, out)
+
+
+def _write_document(title: str, body: list[str], out: Path) -> None:
+    document = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+    with atomic_file(Path(out)) as tmp:
+        tmp.write_text(document, encoding="utf-8")
+
+
 def report(
     *,
     store: Store,
@@ -337,11 +458,4 @@ def report(
     if interpretation is not None:
         body.append(_interpretation_section(read_interpretation(interpretation), top_rows))
     body.append(_provenance_section(store, model_metrics))
-    document = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
-    )
-    with atomic_file(Path(out)) as tmp:
-        tmp.write_text(document, encoding="utf-8")
+    _write_document(title, body, out)

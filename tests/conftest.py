@@ -477,6 +477,27 @@ def fold0_test_auc(store: Path, folds: Path, experiment: str, out: Path) -> floa
     return float(roc_auc_score(predictions["y"], predictions["score"]))
 
 
+def render_in_chromium(page: Path, screenshot: Path) -> int:
+    """Render an HTML file in headless Chromium (Debian's package; the test is skipped without
+    it) and return how many distinct colours the 1200 x 2400 screenshot holds: a rendered
+    report (text, figures, shading) has many, a blank or broken page few."""
+    from matplotlib.image import imread
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    done = subprocess.run(
+        ["timeout", "-k", "5", "120", chromium, "--headless", "--no-sandbox", "--disable-gpu",
+         "--hide-scrollbars", f"--screenshot={screenshot}", "--window-size=1200,2400",
+         page.as_uri()],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0 and screenshot.exists(), done.stderr
+    pixels = imread(screenshot)
+    assert pixels.shape[0] == 2400 and pixels.shape[1] == 1200
+    return len(np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+
+
 class Helpers(NamedTuple):
     rec: Callable[..., dict[str, str]]
     airr_text: Callable[..., str]
@@ -492,6 +513,7 @@ class Helpers(NamedTuple):
     amino_acids_re: str
     airr_required: tuple[str, ...]
     fold0_test_auc: Callable[[Path, Path, str, Path], float]
+    render_in_chromium: Callable[[Path, Path], int]
 
 
 @pytest.fixture(scope="session")
@@ -511,6 +533,7 @@ def h() -> Helpers:
         amino_acids_re=AMINO_ACIDS_RE,
         airr_required=AIRR_REQUIRED,
         fold0_test_auc=fold0_test_auc,
+        render_in_chromium=render_in_chromium,
     )
 
 

@@ -151,6 +151,45 @@ def test_workflow_ingests_and_does_not_redo_finished_work(workdir):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_the_apply_section_scores_cohorts_with_the_final_model_and_reports_them(workdir, h):
+    """config apply: one cohort without labels and one with some, both scored by tiny's final
+    model (trained on all of tiny with its cross-validation in the model file)."""
+    config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
+    del config["datasets"]["sim"]
+    meta = pd.read_csv(workdir / "data" / "metadata.tsv", sep="\t", dtype=str)
+    meta.drop(columns="status").to_csv(workdir / "new.tsv", sep="\t", index=False)
+    meta.loc[meta.index[:2], "status"] = ""
+    meta.to_csv(workdir / "data" / "partly.tsv", sep="\t", index=False)
+    config["apply"] = {
+        "new": {"model": "tiny", "metadata": "new.tsv", "data_dir": "data"},
+        "partly": {"model": "tiny", "metadata": "data/partly.tsv", "label_column": "status"},
+    }
+    (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+    args = ("--cores", "2", "--configfile", "configs/config.yaml", "--replace-workflow-config")
+    targets = ["results/apply/new/report.html", "results/apply/partly/report.html"]
+    result = snakemake(*args, *targets, cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "rule baseline_fold" not in output  # scoring needs the model, not the baselines
+    applied = workdir / "results" / "apply"
+    scored = pd.read_csv(applied / "new" / "predictions" / "predictions.tsv", sep="\t")
+    assert len(scored) == 6 and scored["y"].isna().all()
+    assert not (applied / "new" / "metrics.json").exists()
+    fold = json.loads((applied / "partly" / "metrics.json").read_text())["folds"][0]
+    assert fold["n_unlabelled"] == 2 and fold["n_repertoires"] == 4
+    assert main(["show-model", str(workdir / "results" / "tiny" / "final" / "model.pt")]) == 0
+    provenance = json.loads((applied / "new" / "predictions" / "provenance.json").read_text())
+    card = provenance["model_card"]
+    assert card["n_train"] + card["n_validation"] == 6
+    assert card["cross_validation"]["n_folds"] == 3
+    page = (applied / "new" / "report.html").read_text()
+    assert "no label" in page and "cross-validation of the recipe (3 folds)" in page
+    assert "roc_auc" not in page.split("<h2>Scores</h2>")[1].split("<img")[0]
+    labelled_page = (applied / "partly" / "report.html").read_text()
+    assert "2 without a label are scored only" in labelled_page
+    assert h.render_in_chromium(applied / "new" / "report.html", workdir / "new.png") > 100
+
+
 def test_a_fixed_test_cohort_makes_one_fold(workdir):
     config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
     (workdir / "test_ids.txt").write_text("rep0000\nrep0001\n")

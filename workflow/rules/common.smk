@@ -14,6 +14,12 @@ if not config:
         "(a template: configs/my_cohort.yaml)"
     )
 validate(config, "../schemas/config.schema.yaml")
+for name, entry in config["apply"].items():
+    if entry["model"] not in config["datasets"]:
+        raise WorkflowError(
+            f"apply: {name}: model {entry['model']!r} is not a dataset; choose one of "
+            f"{sorted(config['datasets'])} (its final model scores the cohort)"
+        )
 
 
 wildcard_constraints:
@@ -21,6 +27,7 @@ wildcard_constraints:
     fold=r"\d+",
     seed=r"\d+",
     baseline="|".join(map(re.escape, config["baselines"])) or "none",
+    cohort="|".join(map(re.escape, config["apply"])) or "none",
 
 
 def experiment_file():
@@ -62,15 +69,20 @@ def ingest_inputs(wildcards):
 
 
 def rearrangement_files(wildcards):
-    """The files the metadata names, so that a changed file re-runs ingest; with
-    missing_files: skip, only those that exist (ingest leaves the others out)."""
+    """The files a dataset's metadata names, so that a changed file re-runs ingest."""
     entry = dataset(wildcards)
+    return listed_files(entry, data_dir(wildcards), entry["ingest"])
+
+
+def listed_files(entry, directory, ingest):
+    """The files a metadata table names; with missing_files: skip, only those that exist
+    (ingest leaves the others out)."""
     with open(entry["metadata"], newline="", encoding="utf-8") as fh:
         first = fh.readline()
         fh.seek(0)
         rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
-        files = [data_dir(wildcards) / row[entry["file_column"]] for row in rows]
-    skip = entry["ingest"]["missing_files"] == "skip"
+        files = [directory / row[entry["file_column"]] for row in rows]
+    skip = ingest["missing_files"] == "skip"
     return [str(f) for f in files if not skip or f.is_file()]
 
 
@@ -83,15 +95,69 @@ def ingest_options(wildcards):
 def ingest_flags(wildcards):
     """The dataset's metadata columns and positive label, each quoted for the shell."""
     entry = dataset(wildcards)
+    return metadata_flags(
+        entry, data_dir(wildcards), entry.get("label_column", "status")
+    )
+
+
+def metadata_flags(entry, directory, label_column):
     options = [
-        ("--data-dir", data_dir(wildcards)),
-        ("--label-column", entry.get("label_column", "status")),
+        ("--data-dir", directory),
         ("--id-column", entry["id_column"]),
         ("--file-column", entry["file_column"]),
     ]
+    if label_column is not None:
+        options.append(("--label-column", label_column))
     if entry["positive_label"] is not None:
         options.append(("--positive-label", entry["positive_label"]))
     return " ".join(f"{name} {shlex.quote(str(value))}" for name, value in options)
+
+
+# ----------------------------------------------------------------------------- apply: cohorts
+
+
+def cohort(wildcards):
+    return config["apply"][wildcards.cohort]
+
+
+def cohort_data_dir(wildcards):
+    entry = cohort(wildcards)
+    return Path(entry["data_dir"] or Path(entry["metadata"]).parent)
+
+
+def cohort_ingest(wildcards):
+    """The ingest block of the dataset whose model scores the cohort: its rows are filtered
+    as the model's training rows were (a simulated dataset: the defaults)."""
+    return config["datasets"][cohort(wildcards)["model"]].get("ingest", {})
+
+
+def cohort_inputs(wildcards):
+    entry = cohort(wildcards)
+    files = listed_files(
+        entry,
+        cohort_data_dir(wildcards),
+        {"missing_files": "error"} | cohort_ingest(wildcards),
+    )
+    return {"metadata": entry["metadata"], "files": files}
+
+
+def cohort_flags(wildcards):
+    """Metadata columns; labels, where given, may be empty for some repertoires."""
+    entry = cohort(wildcards)
+    flags = metadata_flags(entry, cohort_data_dir(wildcards), entry["label_column"])
+    return flags + (" --allow-unlabelled" if entry["label_column"] is not None else "")
+
+
+def cohort_report_inputs(wildcards):
+    results = f"results/apply/{wildcards.cohort}"
+    inputs = {"store": f"{results}/store", "predictions": f"{results}/predictions"}
+    if cohort(wildcards)["label_column"] is not None:
+        inputs["metrics"] = f"{results}/metrics.json"
+    return inputs
+
+
+def final_model(wildcards):
+    return f"results/{cohort(wildcards)['model']}/final/model.pt"
 
 
 def interpret_inputs(wildcards):
