@@ -585,6 +585,40 @@ def _run_report(args: argparse.Namespace) -> None:
     print(f"-> {args.out}")
 
 
+def _add_rank_sequences(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rank-sequences",
+        help="the cohort's unique clonotypes ranked by the model's evidence for the label",
+        description="Rank the unique (junction_aa, v_call, j_call) of scored repertoires by "
+        "their largest attention score, with how many positive, negative and unlabelled "
+        "repertoires carry each; with --truth, the Jaccard index and precision of the top N "
+        "against the implanted signal.",
+    )
+    p.add_argument("predictions", type=Path, nargs="+", help="prediction directories")
+    p.add_argument("--out", type=Path, required=True, help="TSV to write")
+    p.add_argument("--truth", type=Path, help="a simulated cohort's directory (deeprc simulate)")
+    p.add_argument("--top", type=int, help="N for --truth (default: the signal set's size)")
+    p.set_defaults(run=_run_rank_sequences)
+
+
+def _run_rank_sequences(args: argparse.Namespace) -> None:
+    from deeprc.atomic import atomic_file
+    from deeprc.outputs import write_tsv
+    from deeprc.rank import rank_sequences
+
+    ranked, recovery = rank_sequences(args.predictions, truth=args.truth, top=args.top)
+    with atomic_file(args.out) as tmp:
+        write_tsv(tmp, ranked)
+    print(f"{len(ranked)} clonotypes ranked -> {args.out}")
+    if recovery is not None:
+        print(
+            f"top {recovery['top']} against {recovery['n_signal']} signal clonotypes: "
+            f"precision {recovery['precision_at_top']:.3f}, Jaccard {recovery['jaccard']:.3f}"
+        )
+        with atomic_file(args.out.with_suffix(".recovery.json")) as tmp:
+            tmp.write_text(json.dumps(recovery, indent=2) + "\n")
+
+
 def _add_top_sequences(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "top-sequences",
@@ -616,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _add_ingest, _add_simulate, _add_split, _add_train, _add_select_model, _add_predict,
         _add_evaluate, _add_baseline, _add_interpret, _add_report, _add_top_sequences,
-        _add_show_model,
+        _add_show_model, _add_rank_sequences,
     ):  # fmt: skip
         add(sub)
     return parser

@@ -191,3 +191,48 @@ def test_the_model_card_shows_the_training_data_recipe_and_cross_validation(
     assert main(["show-model", str(cohort / "final.pt"), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["cross_validation"] is None and shown["n_train"] + shown["n_validation"] == 16
+
+
+def test_rank_sequences_counts_carriers_and_scores_recovery_against_the_truth(
+    cohort, tmp_path, capsys
+):
+    """The cohort's clonotypes ranked by their largest attention score: carriers counted by
+    label, and with --truth the top N compared with the implanted sequences' clonotypes."""
+    assert main(["predict", "--store", str(cohort / "store"), "--model", str(cohort / "final.pt"),
+                 "--out", str(tmp_path / "pred")]) == 0  # fmt: skip
+    out = tmp_path / "ranked.tsv"
+    argv = ["rank-sequences", str(tmp_path / "pred"), "--out", str(out)]
+    assert main([*argv, "--truth", str(cohort / "sim")]) == 0
+    ranked = pd.read_csv(out, sep="\t", keep_default_na=False)
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    assert ranked["score"].is_monotonic_decreasing
+    assert (ranked["n_repertoires"] == ranked["n_positive"] + ranked["n_negative"]).all()
+    attention = pd.read_parquet(tmp_path / "pred" / "attention.parquet")
+    assert len(ranked) == len(attention.drop_duplicates(["junction_aa", "v_call", "j_call"]))
+    first = ranked.iloc[0]
+    carriers = attention[(attention["junction_aa"] == first["junction_aa"])
+                         & (attention["v_call"] == first["v_call"])
+                         & (attention["j_call"] == first["j_call"])]  # fmt: skip
+    assert first["score"] == pytest.approx(carriers["attention_score"].max())
+    assert first["n_repertoires"] == carriers["repertoire_id"].nunique()
+    recovery = json.loads(out.with_suffix(".recovery.json").read_text())
+    n = recovery["top"]
+    assert n == recovery["n_signal"] == ranked["signal"].sum() > 0
+    found = ranked["signal"].head(n).sum()
+    assert recovery["precision_at_top"] == pytest.approx(found / n)
+    assert recovery["jaccard"] == pytest.approx(found / (2 * n - found))
+    assert f"precision {found / n:.3f}" in capsys.readouterr().out
+    # the implanted SLRF sequences carry the evidence the attention starts from: most lead
+    assert recovery["precision_at_top"] > 0.5
+    # an unlabelled cohort: every carrier is counted as unlabelled
+    metadata = unlabelled_metadata(cohort, tmp_path / "new")
+    assert main(["ingest", "--metadata", str(metadata), "--out", str(tmp_path / "new_store"),
+                 "--threads", "1"]) == 0  # fmt: skip
+    assert main(["predict", "--store", str(tmp_path / "new_store"), "--model",
+                 str(cohort / "final.pt"), "--out", str(tmp_path / "new_pred")]) == 0  # fmt: skip
+    assert (
+        main(["rank-sequences", str(tmp_path / "new_pred"), "--out", str(tmp_path / "n.tsv")]) == 0
+    )
+    unlabelled = pd.read_csv(tmp_path / "n.tsv", sep="\t", keep_default_na=False)
+    assert (unlabelled["n_unlabelled"] == unlabelled["n_repertoires"]).all()
+    assert "signal" not in unlabelled and not (tmp_path / "n.recovery.json").exists()
