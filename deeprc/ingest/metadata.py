@@ -11,6 +11,7 @@ import pandas as pd
 
 from deeprc.errors import InputError
 from deeprc.ingest.airr import REARRANGEMENT_SUFFIXES, read_header
+from deeprc.ingest.exports import detect_export
 from deeprc.ingest.options import IngestOptions
 
 __all__ = ["positive_class", "read_metadata"]
@@ -141,7 +142,8 @@ def read_metadata(
 def _looks_like_rearrangements(path: Path) -> bool:
     """A table with a junction column: other TSVs (truth tables, notes) may sit beside the data."""
     try:
-        return bool({"junction_aa", "cdr3_aa"} & set(read_header(path)))
+        header = read_header(path)
+        return bool({"junction_aa", "cdr3_aa"} & set(header)) or detect_export(header) is not None
     except InputError:
         return True  # an unreadable file there is worth the user's attention
 

@@ -34,6 +34,7 @@ from deeprc.ingest.airr import (
     longest_line,
     read_header,
 )
+from deeprc.ingest.exports import detect_export
 from deeprc.ingest.filters import collapse, filter_batch
 from deeprc.ingest.metadata import positive_class, read_metadata
 from deeprc.ingest.options import DROP_REASONS, FileStats, IngestOptions
@@ -68,16 +69,22 @@ def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> FileStats:
 def _ingest_attempt(task: tuple[int, Path, Path, IngestOptions], block_size: int) -> FileStats:
     index, path, part, options = task
     header = read_header(path)
-    roles = column_roles(header, path)
-    stats = FileStats(junction_column=roles["junction"])
+    export = detect_export(header)  # an immunoSEQ or MiXCR table, read as AIRR columns
+    if export is None:
+        roles = column_roles(header, path)
+        columns = [c for c in roles.values() if c is not None]
+    else:
+        roles, columns = export.roles(header), export.source_columns(header)
+    stats = FileStats(junction_column=export.junction if export else roles["junction"])
     source = Source(path)
-    columns = [c for c in roles.values() if c is not None]
     collected: list[pa.Table] = []
     with (
         PartWriter(part, index, options.max_length) as writer,
         io.BufferedReader(source, buffer_size=1 << 20) as stream,
     ):
         for batch in batches(stream, path, header, columns, block_size):
+            if export is not None:
+                batch = export.to_airr(batch, header)
             kept = filter_batch(batch, roles, options, stats, path, first_line=stats.rows_read + 2)
             if options.collapse:
                 collected.append(kept)
