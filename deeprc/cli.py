@@ -279,6 +279,8 @@ def _run_train(args: argparse.Namespace) -> None:
         raise InputError("--folds and --fold go together")
     if args.cv_metrics is not None and not args.all:
         raise InputError("--cv-metrics describes a final model: it goes with --all")
+    if not 0 < args.validation_fraction < 1:
+        raise InputError(f"--validation-fraction {args.validation_fraction}: a share in (0, 1)")
     experiment = load(Experiment, args.experiment)
     if args.seed is not None:
         experiment = replace(experiment, train=replace(experiment.train, seed=args.seed))
