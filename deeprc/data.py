@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import torch
 
 from deeprc.evidence import evidence_features
@@ -65,22 +64,21 @@ def gene_map(model: DeepRC, store: Store) -> np.ndarray | None:
 
 def unknown_genes(model: DeepRC, store: Store, repertoires: np.ndarray) -> dict[str, dict]:
     """How many of the ``repertoires``' sequences carry a V or J gene the model never saw
-    (:func:`gene_map` reads it as no call), by gene name; empty for a model without genes."""
+    (:func:`gene_map` reads it as no call), by gene name; empty for a model without genes.
+    Counted per store gene, repertoire by repertoire: memory holds the vocabulary only."""
     table = gene_map(model, store)
     if table is None:
         return {}
-    rows = np.concatenate(
-        [np.arange(store.offsets[r], store.offsets[r + 1]) for r in np.asarray(repertoires)]
-        or [np.array([], dtype=np.int64)]
-    )
-    genes = np.asarray(store.genes[rows], dtype=np.int64)
     found = {}
     for column, key in enumerate(("v", "j")):
-        index = genes[:, column]
-        unseen = (table[column, index] == 0) & (index != 0)  # index 0: the store has no call
-        names = np.asarray(store.gene_names[key], dtype=object)
-        counts = pd.Series(names[index[unseen]]).value_counts()
-        found[key] = {str(name): int(n) for name, n in counts.items()}
+        names = store.gene_names[key]
+        counts = np.zeros(len(names), dtype=np.int64)
+        for r in np.asarray(repertoires).tolist():
+            genes = store.genes[store.offsets[r] : store.offsets[r + 1], column]
+            counts += np.bincount(genes, minlength=len(names))
+        unseen = (table[column, : len(names)] == 0) & (counts > 0)
+        unseen[0] = False  # index 0: the store has no call
+        found[key] = {names[i]: int(counts[i]) for i in np.flatnonzero(unseen)}
     return found
 
 

@@ -94,7 +94,7 @@ def predict_with(
     provenance["store"] = str(store.path)
     # genes the model never saw are read as no call: counted, so that a user sees how many
     provenance["unknown_genes"] = unknown_genes(model, store, repertoires)
-    provenance["model_card"] = model_card(model_path)  # what a scoring report shows
+    provenance["model_card"] = model_card(model_path, saved)  # what a scoring report shows
     provenance["scored_training_repertoires"] = in_training
     inputs = [store.path, model_path] + ([folds] if folds is not None else [])
     predictions = predict(

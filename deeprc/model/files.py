@@ -124,10 +124,11 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
     return model, saved
 
 
-def model_card(path: Path) -> dict:
+def model_card(path: Path, saved: dict | None = None) -> dict:
     """What a model file says about itself (``deeprc show-model``): what it was trained on, the
-    recipe, training and calibration, and for a final model its recipe's cross-validation."""
-    saved = _load_saved(path)
+    recipe, training and calibration, and for a final model its recipe's cross-validation.
+    ``saved``: the file's contents when already loaded (:func:`load_model`)."""
+    saved = saved if saved is not None else _load_saved(path)
     best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]), default={})
     return {
         "model": str(path),
