@@ -5,7 +5,8 @@ clonotype (the public clonotypes that Emerson's burden test finds), or how much 
 short motif occurs in positive than in negative repertoires (what the k-mer regression uses).
 Each provider here turns the fold's training repertoires into such numbers per sequence, as
 rates per repertoire of each class, so that they do not grow with the number of repertoires
-counted. Validation, test and new repertoires read the numbers of all training repertoires.
+counted. Validation repertoires read the numbers of all training repertoires; test and new
+ones read providers refitted on training and validation repertoires (deeprc.train.train_fold).
 A training repertoire reads numbers fitted without it (cross-fitting in stratified groups,
 :func:`training_features`), so that its sequences look the way a new repertoire's will. Leaving
 only the repertoire itself out would give its label away: of one clonotype's carriers, each
@@ -23,11 +24,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
-from deeprc.baselines import kmer_counts
+from deeprc.baselines import fisher_greater, kmer_counts
 from deeprc.store import Store, part_path
 
 __all__ = [
     "MIN_CARRIERS",
+    "BurdenEvidence",
     "ClonotypeEvidence",
     "KmerEvidence",
     "clonotype_keys",
@@ -54,6 +56,11 @@ KMER_PSEUDO_RATE = 1.0
 # a signal in 0.1% of the sequences was found in some folds only (docs/model.md)
 CLONOTYPE_PRIOR_GAIN = 4.0
 KMER_PRIOR_GAIN = 4.0
+# an associated clonotype starts at attention score 8 (e^8 ~ 3,000 x any other sequence), so
+# that a handful of them among 10,000 sequences moves the heads' log-mean-exp: a soft burden
+BURDEN_PRIOR_GAIN = 8.0
+# as in Emerson's test (baselines.EmersonBurden): tested when in this many training positives
+BURDEN_MIN_POSITIVE = 2
 
 
 def clonotype_keys(store: Store, repertoire: int) -> np.ndarray:
@@ -118,6 +125,39 @@ class ClonotypeEvidence:
         return np.log1p(rates).astype(np.float32)
 
 
+@dataclass
+class BurdenEvidence:
+    """The clonotypes Emerson's burden test calls associated on the training repertoires
+    (one-sided Fisher's exact test, ``p < p_threshold``, carried by at least
+    ``BURDEN_MIN_POSITIVE`` positives). Per sequence: 1 if its clonotype is one of them, else 0;
+    the attention's log-mean-exp over a repertoire then grows with its burden."""
+
+    size = 1
+    prior = (BURDEN_PRIOR_GAIN,)
+    p_threshold: float
+    keys: list[str]
+
+    @classmethod
+    def fit(cls, store: Store, train: np.ndarray, p_threshold: float) -> BurdenEvidence:
+        carriers = ClonotypeEvidence.fit(store, train)
+        positive = np.asarray(carriers.positive, dtype=np.int64)
+        p = fisher_greater(positive, carriers.negative, carriers.n_positive, carriers.n_negative)
+        chosen = np.flatnonzero((positive >= BURDEN_MIN_POSITIVE) & (p < p_threshold))
+        return cls(p_threshold=p_threshold, keys=[carriers.keys[i] for i in chosen])
+
+    def refit(self, store: Store, train: np.ndarray) -> BurdenEvidence:
+        return self.fit(store, train, self.p_threshold)
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        return pd.Index(self.keys)
+
+    def features(self, store: Store, repertoire: int) -> np.ndarray:
+        """``(n, 1)`` float32 for one repertoire's rows."""
+        associated = self._index.get_indexer(clonotype_keys(store, repertoire)) >= 0
+        return associated[:, None].astype(np.float32)
+
+
 def _window_codes(tokens: np.ndarray, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Every k-mer of every row as an integer in base 20 ``(n, windows)``, and which windows lie
     inside the row's junction."""
@@ -177,12 +217,16 @@ class KmerEvidence:
         return np.where(np.isfinite(best), best, 0.0)[:, None].astype(np.float32)
 
 
-PROVIDERS = {"clonotype": ClonotypeEvidence, "kmer": KmerEvidence}
+PROVIDERS = {"clonotype": ClonotypeEvidence, "burden": BurdenEvidence, "kmer": KmerEvidence}
 
 
 def _kinds(cfg) -> list[type]:
     """The provider classes a model config asks for, in the order of the evidence columns."""
-    return [ClonotypeEvidence] * cfg.clonotype_evidence + [KmerEvidence] * bool(cfg.kmer_evidence)
+    return (
+        [ClonotypeEvidence] * cfg.clonotype_evidence
+        + [BurdenEvidence] * bool(cfg.burden_evidence)
+        + [KmerEvidence] * bool(cfg.kmer_evidence)
+    )
 
 
 def evidence_size(cfg) -> int:
@@ -199,7 +243,10 @@ def evidence_prior(cfg) -> list[float]:
 
 def fit_evidence(cfg, store: Store, train: np.ndarray) -> list:
     """The providers a model config asks for, fitted on the training repertoires."""
-    options = {KmerEvidence: {"k": cfg.kmer_evidence}}
+    options = {
+        BurdenEvidence: {"p_threshold": cfg.burden_evidence},
+        KmerEvidence: {"k": cfg.kmer_evidence},
+    }
     return [kind.fit(store, train, **options.get(kind, {})) for kind in _kinds(cfg)]
 
 

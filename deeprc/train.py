@@ -203,8 +203,29 @@ def fit(
         training_features(model.evidence, store, train, cfg.seed) if model.evidence_size else None
     )
     weights = _class_weights(labels[train]).to(device)
-    bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
     started = time.perf_counter()
+
+    def validate(loss: float | None) -> None:
+        """Score the validation repertoires; keep the best state; stop when it goes stale."""
+        metrics = evaluate(model, store, validation, weights.cpu())
+        record = {"step": state["step"], "loss": loss, **metrics}
+        record["seconds"] = round(time.perf_counter() - started, 2)
+        state["history"].append(record)
+        if _improves(metrics, state["best"]):
+            state["best"], state["stale"] = metrics, 0
+            state["best_state"] = copy.deepcopy(model.state_dict())
+        else:
+            state["stale"] += 1
+            # a rare motif is found after a plateau of chance-level validation AUC
+            state["done"] = state["stale"] >= cfg.patience and state["step"] >= cfg.min_steps
+        shown = math.nan if loss is None else loss
+        bar.set_postfix(loss=f"{shown:.3f}", val_auc=f"{metrics['val_auc']:.3f}")
+        lines = "".join(json.dumps(h) + "\n" for h in state["history"])
+        (out_dir / "train_log.jsonl").write_text(lines)
+
+    bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
+    if model.starts_as_count and not state["history"]:
+        validate(None)  # the start, a soft burden test (count_on_start), is a candidate
     while not state["done"] and state["step"] < cfg.max_steps:
         if state["position"] + cfg.batch_size > len(state["order"]):
             state["order"], state["position"] = rng.permutation(train), 0
@@ -233,21 +254,7 @@ def fit(
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
-            metrics = evaluate(model, store, validation, weights.cpu())
-            record = {"step": state["step"], "loss": loss.item(), **metrics}
-            record["seconds"] = round(time.perf_counter() - started, 2)
-            state["history"].append(record)
-            if _improves(metrics, state["best"]):
-                state["best"], state["stale"] = metrics, 0
-                state["best_state"] = copy.deepcopy(model.state_dict())
-            else:
-                state["stale"] += 1
-                # a rare motif is found after a plateau of chance-level validation AUC
-                done = state["stale"] >= cfg.patience and state["step"] >= cfg.min_steps
-                state["done"] = done
-            bar.set_postfix(loss=f"{loss.item():.3f}", val_auc=f"{metrics['val_auc']:.3f}")
-            lines = "".join(json.dumps(h) + "\n" for h in state["history"])
-            (out_dir / "train_log.jsonl").write_text(lines)
+            validate(loss.item())
         if state["step"] % cfg.checkpoint_every == 0:
             checkpoint()
     bar.close()
@@ -343,6 +350,7 @@ def train_fold(
     out = Path(out)
     model = build_model(experiment.model, experiment.train.seed, store.gene_names)
     model.evidence = fit_evidence(experiment.model, store, roles["train"])
+    held_in = np.concatenate([roles["train"], roles["validation"]])
     with locked(out):
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
@@ -351,6 +359,11 @@ def train_fold(
         )  # fmt: skip
         model.load_state_dict(state["best_state"])
         calibration = calibrate(model, store, roles["validation"])
+        # test and new repertoires read evidence from every repertoire the model was fitted
+        # with, as the baselines fit on training and validation repertoires alike; fitting it
+        # on validation repertoires before selection gives their labels away to the model
+        # (docs/model.md)
+        model.evidence = [p.refit(store, held_in) for p in model.evidence]
         ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
         save_model(
             out, model.state_dict(), experiment=asdict(experiment), calibration=calibration,

@@ -11,6 +11,7 @@ from deeprc.cli import main
 from deeprc.evidence import (
     CLONOTYPE_PRIOR_GAIN,
     KMER_PRIOR_GAIN,
+    BurdenEvidence,
     ClonotypeEvidence,
     KmerEvidence,
     clonotype_keys,
@@ -198,7 +199,47 @@ def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path)
     assert roc_auc_score(predictions["y"], predictions["score"]) >= 0.9
     model, _ = load_model(model_path)
     store = Store(trained / "store")
-    train = read_folds(trained / "folds.tsv", store, 0)["train"]
+    roles = read_folds(trained / "folds.tsv", store, 0)
     (loaded,) = model.evidence
-    fitted = KmerEvidence.fit(store, train, 4)
+    # test repertoires read rates from training and validation repertoires, as baselines fit
+    held_in = np.concatenate([roles["train"], roles["validation"]])
+    fitted = KmerEvidence.fit(store, held_in, 4)
     assert torch.equal(loaded.positive, fitted.positive) and loaded.n_positive == fitted.n_positive
+    assert loaded.n_positive + loaded.n_negative == len(held_in) > len(roles["train"])
+
+
+def test_burden_evidence_marks_the_clonotypes_emersons_test_calls_associated(h, tmp_path):
+    public = h.rec("CASSPQALLCF")  # in all 5 training positives and no negative
+    store, index, train = ten_and_one(
+        h, tmp_path, lambda r: [public if r[0] in "pt" else h.rec("CASSGGGF"), h.rec("CASSAF")]
+    )
+    # one-sided Fisher on 5 + 5 repertoires: p = 1 / C(10, 5) = 0.004 for 5 positives, 0 negatives
+    evidence = BurdenEvidence.fit(store, train, p_threshold=0.01)
+    assert evidence.keys == [clonotype_keys(store, index["t1"])[0]]
+    np.testing.assert_array_equal(evidence_features([evidence], store, index["t1"]), [[1], [0]])
+    assert BurdenEvidence.fit(store, train, p_threshold=0.001).keys == []
+    # cross-fitted, each group reads 4 + 4 repertoires: p = 1 / C(8, 4) = 0.014, not associated
+    assert not training_features([evidence], store, train, seed=0).any()
+    loose = BurdenEvidence.fit(store, train, p_threshold=0.02)
+    crossed = training_features([loose], store, train, seed=0)
+    for name, row in (("p0", [1, 0]), ("p4", [1, 0]), ("n0", [0, 0])):
+        np.testing.assert_array_equal(rows_of(store, crossed, index[name])[:, 0], row)
+
+
+def test_a_burden_model_starts_as_a_soft_burden_test():
+    """Untrained, the output reads only the heads' log-mean-exp, and the attention starts at
+    8 x the burden column: the logit grows with the share of associated sequences, whatever
+    the junctions."""
+    cfg = ModelConfig(burden_evidence=1e-3, kmer_evidence=0, num_heads=2)
+    model = build_model(cfg, seed=0)
+    assert model.starts_as_count and not build_model(ModelConfig(), seed=0).starts_as_count
+    torch.manual_seed(1)
+    n = 2000
+    tokens = torch.randint(1, 21, (1, n, 15))
+    lengths = torch.full((1, n), 15)
+    logits = []
+    for associated in (0, 5, 20, 80):
+        evidence = torch.zeros(1, n, 1)
+        evidence[0, :associated] = 1.0
+        logits.append(model(tokens, lengths, evidence=evidence)[0].item())
+    assert logits == sorted(logits) and logits[-1] - logits[0] > 1.0, logits

@@ -224,6 +224,21 @@ def test_experiment_config_rejects_unknown_keys(tmp_path):
     assert load(Experiment, ROOT / "configs" / "experiments" / "default.yaml") == Experiment()
 
 
+def test_experiment_floats_may_be_written_as_yaml_reads_1e_4(tmp_path):
+    """PyYAML reads 1e-4 (no dot) as a string: a float field takes it, and still refuses
+    a word."""
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {burden_evidence: 1e-4}\ntrain: {learning_rate: 3e-3}\n")
+    experiment = load(Experiment, path)
+    assert (experiment.model.burden_evidence, experiment.train.learning_rate) == (1e-4, 3e-3)
+    path.write_text("train: {learning_rate: fast}\n")
+    with pytest.raises(InputError, match="learning_rate: expected float, got 'fast'"):
+        load(Experiment, path)
+    path.write_text("model: {burden_evidence: 1.5}\n")
+    with pytest.raises(InputError, match="burden_evidence is a p-value threshold"):
+        load(Experiment, path)
+
+
 @pytest.mark.parametrize(("min_steps", "stops_at"), [(0, 20), (30, 30)])
 def test_early_stopping_waits_for_min_steps(cohort, tmp_path, min_steps, stops_at):
     """With a learning rate of 0 nothing improves after the first evaluation."""
@@ -261,6 +276,10 @@ def test_predicted_probabilities_are_calibrated_on_validation(trained):
     raw = np.array([score_repertoire(model, store, r)[0] for r in rows])
     np.testing.assert_allclose(predictions["logit"], slope * raw + intercept, rtol=1e-5, atol=1e-5)
     validation = [index[r] for r in saved["validation_ids"]]
+    # calibration scored validation with evidence fitted on training repertoires only; the
+    # saved providers were refitted on both afterwards, for test and new repertoires
+    train = np.array([index[r] for r in saved["train_ids"]])
+    model.evidence = [provider.refit(store, train) for provider in model.evidence]
     held_out = [score_repertoire(model, store, r)[0] for r in validation]
     platt = Platt().fit(np.array(held_out), store.labels[validation])
     assert (slope, intercept) == pytest.approx((platt.slope, platt.intercept), rel=1e-5)

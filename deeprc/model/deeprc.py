@@ -43,9 +43,15 @@ class ModelConfig:
     embedding: Literal["lookup", "dense"] = "lookup"
     gene_embedding: int = 0  # size of the learned V and J gene vectors (0: the junction only)
     clonotype_evidence: bool = False  # how many training positives/negatives carry the clonotype
+    burden_evidence: float = 0.0  # p: is the clonotype associated (Emerson's test, p < this)?
     kmer_evidence: int = 4  # k: largest training log-ratio (positives : negatives) of its k-mers
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.burden_evidence < 1.0:
+            raise InputError(
+                f"burden_evidence is a p-value threshold in (0, 1), or 0 for off; got "
+                f"{self.burden_evidence}"
+            )
         if self.encoder not in ENCODERS:
             raise InputError(f"encoder {self.encoder!r} is not one of {sorted(ENCODERS)}")
 
@@ -81,16 +87,32 @@ def build_model(
         update_steps=cfg.update_steps,
         dropout=cfg.attention_dropout,
     )
-    if evidence_size(cfg):
-        columns = range(pooling.key.in_features - evidence_size(cfg), pooling.key.in_features)
-        pooling.attend_to(list(columns), evidence_prior(cfg))
     layers: list[nn.Module] = []
     size = pooling.output_size
     for hidden in cfg.output_hidden:
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
     output = nn.Sequential(*layers, nn.Linear(size, 1))
-    return DeepRC(encoder, pooling, output, genes, evidence_size=evidence_size(cfg))
+    if evidence_size(cfg):
+        columns = range(pooling.key.in_features - evidence_size(cfg), pooling.key.in_features)
+        pooling.attend_to(list(columns), evidence_prior(cfg))
+    model = DeepRC(encoder, pooling, output, genes, evidence_size=evidence_size(cfg))
+    if cfg.burden_evidence and not cfg.output_hidden:
+        count_on_start(output[-1], cfg.num_heads)
+        model.starts_as_count = True
+    return model
+
+
+@torch.no_grad()
+def count_on_start(output: nn.Linear, num_heads: int) -> None:
+    """Start the output at the mean of the heads' log-mean-exp scores, each head's soft count
+    of the sequences its warm-started attention points to (the pooled values get weight 0):
+    with burden evidence, the untrained model is then a soft burden test, which training must
+    beat on the validation repertoires to be kept (deeprc.train.fit evaluates step 0). On
+    public clonotypes, training from it degraded the test AUC (docs/model.md)."""
+    output.weight.zero_()
+    output.weight.view(num_heads, -1)[:, -1] = 1.0 / num_heads
+    output.bias.zero_()
 
 
 class GeneEmbedding(nn.Module):
@@ -130,6 +152,7 @@ class DeepRC(nn.Module):
         # the providers, which training fits and the model file keeps
         self.evidence_size = evidence_size
         self.evidence: list = []
+        self.starts_as_count = False  # see count_on_start
         # slope and intercept from the output's logit to calibrated log-odds (see calibrate)
         self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
 
