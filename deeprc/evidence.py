@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
-from deeprc.baselines import fisher_greater, kmer_counts
+from deeprc.baselines import EmersonBurden, fisher_greater, kmer_counts
 from deeprc.store import Store, part_path
 
 __all__ = [
@@ -59,8 +59,6 @@ KMER_PRIOR_GAIN = 4.0
 # an associated clonotype starts at attention score 8 (e^8 ~ 3,000 x any other sequence), so
 # that a handful of them among 10,000 sequences moves the heads' log-mean-exp: a soft burden
 BURDEN_PRIOR_GAIN = 8.0
-# as in Emerson's test (baselines.EmersonBurden): tested when in this many training positives
-BURDEN_MIN_POSITIVE = 2
 
 
 def clonotype_keys(store: Store, repertoire: int) -> np.ndarray:
@@ -128,8 +126,9 @@ class ClonotypeEvidence:
 @dataclass
 class BurdenEvidence:
     """The clonotypes Emerson's burden test calls associated on the training repertoires
-    (one-sided Fisher's exact test, ``p < p_threshold``, carried by at least
-    ``BURDEN_MIN_POSITIVE`` positives). Per sequence: 1 if its clonotype is one of them, else 0;
+    (one-sided Fisher's exact test, ``p < p_threshold``, carried by at least the baseline's
+    ``min_positive`` positives; V and J at gene level, where the baseline keeps alleles). Per
+    sequence: 1 if its clonotype is one of them, else 0;
     the attention's log-mean-exp over a repertoire then grows with its burden."""
 
     size = 1
@@ -142,7 +141,7 @@ class BurdenEvidence:
         carriers = ClonotypeEvidence.fit(store, train)
         positive = np.asarray(carriers.positive, dtype=np.int64)
         p = fisher_greater(positive, carriers.negative, carriers.n_positive, carriers.n_negative)
-        chosen = np.flatnonzero((positive >= BURDEN_MIN_POSITIVE) & (p < p_threshold))
+        chosen = np.flatnonzero((positive >= EmersonBurden.min_positive) & (p < p_threshold))
         return cls(p_threshold=p_threshold, keys=[carriers.keys[i] for i in chosen])
 
     def refit(self, store: Store, train: np.ndarray) -> BurdenEvidence:

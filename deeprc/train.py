@@ -350,7 +350,6 @@ def train_fold(
     out = Path(out)
     model = build_model(experiment.model, experiment.train.seed, store.gene_names)
     model.evidence = fit_evidence(experiment.model, store, roles["train"])
-    held_in = np.concatenate([roles["train"], roles["validation"]])
     with locked(out):
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
@@ -363,6 +362,7 @@ def train_fold(
         # with, as the baselines fit on training and validation repertoires alike; fitting it
         # on validation repertoires before selection gives their labels away to the model
         # (docs/model.md)
+        held_in = np.concatenate([roles["train"], roles["validation"]])
         model.evidence = [p.refit(store, held_in) for p in model.evidence]
         ids = store.repertoires["repertoire_id"].to_numpy().astype(str)
         save_model(
