@@ -32,6 +32,7 @@ from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.calibration import Platt
 from deeprc.errors import InputError
+from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
 
 __all__ = [
@@ -79,7 +80,7 @@ def kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> sparse.csr_mat
     """
     n_columns = _BASE**k
     indptr, indices, data = [0], [], []
-    for r in np.asarray(repertoires, dtype=np.int64):
+    for r in tracked(np.asarray(repertoires, dtype=np.int64), f"{k}-mer counts", "repertoires"):
         start, stop = int(store.offsets[r]), int(store.offsets[r + 1])
         counts = np.zeros(n_columns, dtype=np.int64)
         for lo in range(start, stop, _CHUNK_ROWS):
@@ -320,7 +321,7 @@ class EmersonBurden(_Baseline):
 
     def fit(self, store: Store, repertoires: np.ndarray) -> EmersonBurden:
         y = _labels(store, repertoires)
-        keys = [_clonotypes(store, r) for r in repertoires]
+        keys = [_clonotypes(store, r) for r in tracked(repertoires, "clonotypes", "repertoires")]
         owner = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
         codes, uniques = pd.factorize(np.concatenate(keys))
         with_positive = np.bincount(codes, weights=y[owner], minlength=len(uniques))
@@ -357,7 +358,9 @@ class EmersonBurden(_Baseline):
         return burden
 
     def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
-        return self._burdens([_clonotypes(store, r) for r in repertoires])
+        return self._burdens(
+            [_clonotypes(store, r) for r in tracked(repertoires, "clonotypes", "repertoires")]
+        )
 
 
 # ----------------------------------------------------------------------------- running

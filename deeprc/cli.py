@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deeprc import __version__
+from deeprc import __version__, progress
 from deeprc.atomic import no_space
 from deeprc.config import add_flags, flags_over_file
 from deeprc.errors import InputError
@@ -80,6 +80,15 @@ def _overwrite() -> argparse.ArgumentParser:
     return p
 
 
+def _progress() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--no-progress", action="store_true",
+        help="no progress bar (on a terminal) or progress lines (in a log)",
+    )  # fmt: skip
+    return p
+
+
 def _torch_device(name: str):
     """``auto`` means CUDA when PyTorch sees a GPU, else the CPU."""
     import torch
@@ -95,7 +104,7 @@ def _torch_device(name: str):
 def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ingest",
-        parents=[_threads(), _overwrite()],
+        parents=[_threads(), _overwrite(), _progress()],
         help="AIRR rearrangement files + metadata -> validated, encoded store",
         description="Read AIRR rearrangement TSV(.gz) files listed in a metadata table, filter and "
         "count every dropped row by reason, and write a store (Parquet + encoded arrays).",
@@ -165,7 +174,7 @@ def _run_ingest(args: argparse.Namespace) -> None:
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
-        parents=[_threads(), _overwrite()],
+        parents=[_threads(), _overwrite(), _progress()],
         help="simulated cohort with implanted signals: AIRR files, metadata, ground truth",
         description="Draw background repertoires from an OLGA model (or resample the real "
         "rearrangements of the config's background file), implant motifs and public "
@@ -233,7 +242,7 @@ def _run_split(args: argparse.Namespace) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        parents=[_store(), _fold(required=False), _threads(), _device()],
+        parents=[_store(), _fold(required=False), _threads(), _device(), _progress()],
         help="train DeepRC on one fold, or the final model on all labelled repertoires "
         "(resumes from its checkpoint when restarted)",
         description="Train on the fold's train repertoires (--folds, --fold) or on all of the "
@@ -259,7 +268,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--experiment", type=Path, required=True, help="configs/experiments/*.yaml")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.add_argument("--seed", type=int, help="overrides the experiment's train.seed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
 
@@ -297,7 +305,7 @@ def _run_train(args: argparse.Namespace) -> None:
         roles, cv = read_folds(args.folds, store, args.fold), None
     state = train_fold(
         experiment, store, roles, args.out, device=_torch_device(args.device),
-        progress=not args.no_progress, cross_validation=cv,
+        cross_validation=cv,
     )  # fmt: skip
     best = state["best"]["val_auc"]
     which = "final model" if args.all else f"fold {args.fold}"
@@ -394,7 +402,7 @@ def _run_select_model(args: argparse.Namespace) -> None:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
-        parents=[_store(), _fold(required=False), _threads(), _device(), _overwrite()],
+        parents=[_store(), _fold(required=False), _threads(), _device(), _overwrite(), _progress()],
         help="score whole repertoires and write per-sequence attention",
         description="Stream each repertoire through the model in chunks; write predictions.tsv "
         "and attention.parquet. With --folds and --fold: that fold's test set, else every "
@@ -458,7 +466,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "baseline",
-        parents=[_store(), _fold(required=True), _overwrite()],
+        parents=[_store(), _fold(required=True), _overwrite(), _progress()],
         help="a simple baseline on one fold (k-mer logistic regression, MinMax SVM, Emerson)",
         description="Fit a baseline on the fold's train and validation repertoires and score "
         "its test repertoires; writes predictions.tsv in deeprc predict's format.",
@@ -491,7 +499,7 @@ def _run_baseline(args: argparse.Namespace) -> None:
 def _add_interpret(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "interpret",
-        parents=[_store(), _overwrite()],
+        parents=[_store(), _overwrite(), _progress()],
         help="per-position contributions of the top-attended sequences, motifs, PWMs",
         description="For each fold: the most attended test sequences (by attention score), "
         "integrated gradients of their scores over the residues, then the motifs that carry "
@@ -670,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    progress.enabled = not getattr(args, "no_progress", False)
     name = f"deeprc {args.command}"
     try:
         args.run(args)

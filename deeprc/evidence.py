@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import torch
 
 from deeprc.baselines import EmersonBurden, fisher_greater, kmer_counts
+from deeprc.progress import tracked
 from deeprc.store import Store, part_path
 
 __all__ = [
@@ -88,7 +89,10 @@ class ClonotypeEvidence:
 
     @classmethod
     def fit(cls, store: Store, train: np.ndarray) -> ClonotypeEvidence:
-        carried = [pd.unique(clonotype_keys(store, int(r))) for r in train]
+        carried = [
+            pd.unique(clonotype_keys(store, int(r)))
+            for r in tracked(train, "clonotype evidence", "repertoires")
+        ]
         owner = np.repeat(np.asarray(store.labels)[train], [len(c) for c in carried])
         codes, uniques = pd.factorize(np.concatenate(carried) if carried else np.array([]))
         positive = np.bincount(codes, weights=owner, minlength=len(uniques)).astype(np.int64)
@@ -269,7 +273,9 @@ def training_features(providers: list, store: Store, train: np.ndarray, seed: in
     out = np.zeros((int(store.offsets[-1]), sum(p.size for p in providers)), dtype=np.float32)
     for g in range(EVIDENCE_GROUPS):
         others = [p.refit(store, train[group != g]) for p in providers]
-        for r in train[group == g].tolist():
+        for r in tracked(
+            train[group == g].tolist(), f"evidence {g + 1}/{EVIDENCE_GROUPS}", "repertoires"
+        ):
             out[store.offsets[r] : store.offsets[r + 1]] = evidence_features(others, store, r)
     return out
 

@@ -29,6 +29,7 @@ from deeprc.data import model_inputs, repertoire_chunks, sequence_genes
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
 from deeprc.model.embedding import one_hot
+from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
 
 __all__ = ["integrated_gradients", "mine_motifs", "position_weights", "interpret"]
@@ -223,7 +224,8 @@ def _analyse(
         raise InputError("give one model per prediction directory (the fold's own model)")
     truth = outputs.read_truth(truth_dir) if truth_dir is not None else None
     fold_tables, all_top = [], []
-    for fold, (model, directory) in enumerate(zip(models, prediction_dirs, strict=True)):
+    folds = list(enumerate(zip(models, prediction_dirs, strict=True)))
+    for fold, (model, directory) in tracked(folds, "interpret", "folds"):
         attention = outputs.read_attention(directory)  # read once: top sequences and truth
         if truth is not None:
             fold_tables.append(attention)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from typing import TypeVar
 
+from deeprc.progress import Progress
+
 __all__ = ["parallel_map"]
 
 T = TypeVar("T")
@@ -30,19 +32,37 @@ def _worker_start(parent: int) -> None:
 
 
 def parallel_map(
-    fn: Callable[[T], R], tasks: Sequence[T], processes: int, *, chunksize: int = 1
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    processes: int,
+    *,
+    chunksize: int = 1,
+    progress: Progress | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[R]:
-    """``[fn(t) for t in tasks]`` in up to ``processes`` forked workers, in order.
+    """``[fn(t) for t in tasks]`` in up to ``processes`` forked workers, in order, counting
+    each finished task on ``progress`` as one or as its entry of ``sizes``.
 
     On any exception in the parent (an error, Ctrl-C, SIGTERM) the workers are terminated.
     """
+    done = []
+
+    def finished(result: R) -> None:
+        if progress is not None:
+            progress.update(1 if sizes is None else sizes[len(done)])
+        done.append(result)
+
     if processes <= 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
+        for task in tasks:
+            finished(fn(task))
+        return done
     pool = get_context("fork").Pool(
         min(processes, len(tasks)), initializer=_worker_start, initargs=(os.getpid(),)
     )
     try:
-        return pool.map(fn, tasks, chunksize=chunksize)
+        for result in pool.imap(fn, tasks, chunksize=chunksize):
+            finished(result)
+        return done
     finally:
         pool.terminate()
         pool.join()

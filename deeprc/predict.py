@@ -18,6 +18,7 @@ from deeprc.data import score_repertoire, unknown_genes
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
 from deeprc.model.files import load_model, model_card
+from deeprc.progress import Progress
 from deeprc.split import read_folds
 from deeprc.store import Store
 
@@ -127,28 +128,38 @@ def predict(
     rows = []
     with atomic_directory(Path(out), overwrite=overwrite, inputs=inputs, command="predict") as tmp:
         attention_file = outputs.AttentionWriter(tmp)
-        for r in repertoires:
-            logit, attention, scores = score_repertoire(model, store, int(r), chunk=chunk)
-            meta = store.repertoires.iloc[int(r)]
-            rows.append((meta["repertoire_id"], int(meta["y"]), logit, 1 / (1 + np.exp(-logit))))
-            sequences = store.sequences(int(r))
-            table = {
-                "repertoire_id": pa.array([meta["repertoire_id"]] * len(sequences)),
-                "sequence_id": pa.array(sequences["sequence_id"].astype(str), pa.string()),
-                "row": pa.array(np.arange(store.offsets[r], store.offsets[r + 1])),
-                "junction_aa": pa.array(sequences["junction_aa"], pa.string()),
-                "v_call": pa.array(sequences["v_call"].astype(object).fillna(""), pa.string()),
-                "j_call": pa.array(sequences["j_call"].astype(object).fillna(""), pa.string()),
-                "duplicate_count": pa.array(sequences["duplicate_count"]),
-                "attention": pa.array(attention.max(axis=0)),
-                "attention_score": pa.array(scores.max(axis=0)),
-            }
-            if attention.shape[0] > 1:
-                table |= {f"attention_h{h}": pa.array(a) for h, a in enumerate(attention)}
-            attention_file.write(table)
+        sizes = np.diff(store.offsets)[np.asarray(repertoires, dtype=np.int64)]
+        with Progress("predict", int(sizes.sum()), "sequences") as progress:
+            for r, size in zip(repertoires, sizes, strict=True):
+                logit, attention, scores = score_repertoire(model, store, int(r), chunk=chunk)
+                meta = store.repertoires.iloc[int(r)]
+                rows.append(
+                    (meta["repertoire_id"], int(meta["y"]), logit, 1 / (1 + np.exp(-logit)))
+                )
+                attention_file.write(_attention_table(store, int(r), attention, scores))
+                progress.update(int(size))
         attention_file.close()
         predictions = pd.DataFrame(rows, columns=list(outputs.PREDICTION_COLUMNS))
         outputs.write_predictions(tmp, predictions)
         if provenance is not None:
             outputs.write_provenance(tmp, provenance)
     return predictions
+
+
+def _attention_table(store: Store, r: int, attention: np.ndarray, scores: np.ndarray) -> dict:
+    """One repertoire's rows of attention.parquet (see :func:`predict`)."""
+    sequences = store.sequences(r)
+    table = {
+        "repertoire_id": pa.array([store.repertoires["repertoire_id"].iloc[r]] * len(sequences)),
+        "sequence_id": pa.array(sequences["sequence_id"].astype(str), pa.string()),
+        "row": pa.array(np.arange(store.offsets[r], store.offsets[r + 1])),
+        "junction_aa": pa.array(sequences["junction_aa"], pa.string()),
+        "v_call": pa.array(sequences["v_call"].astype(object).fillna(""), pa.string()),
+        "j_call": pa.array(sequences["j_call"].astype(object).fillna(""), pa.string()),
+        "duplicate_count": pa.array(sequences["duplicate_count"]),
+        "attention": pa.array(attention.max(axis=0)),
+        "attention_score": pa.array(scores.max(axis=0)),
+    }
+    if attention.shape[0] > 1:
+        table |= {f"attention_h{h}": pa.array(a) for h, a in enumerate(attention)}
+    return table

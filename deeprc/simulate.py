@@ -31,6 +31,7 @@ from deeprc import __version__, outputs
 from deeprc.atomic import atomic_directory
 from deeprc.errors import InputError
 from deeprc.parallel import parallel_map
+from deeprc.progress import Progress
 from deeprc.store import AMINO_ACIDS
 
 __all__ = ["MotifSignal", "PublicSignal", "SimulationConfig", "simulate"]
@@ -194,7 +195,9 @@ def _draw(model: OlgaModel, n: int, seed: np.random.SeedSequence, threads: int) 
     sizes = [min(chunk, n - start) for start in range(0, n, chunk)]
     seeds = [int(s.generate_state(1)[0]) for s in seed.spawn(len(sizes))]
     tasks = [(model, size, s) for size, s in zip(sizes, seeds, strict=True)]
-    rows = [row for part in parallel_map(_draw_olga, tasks, threads) for row in part]
+    with Progress("simulate: OLGA draws", n, "sequences") as progress:
+        parts = parallel_map(_draw_olga, tasks, threads, progress=progress, sizes=sizes)
+    rows = [row for part in parts for row in part]
     return np.array(rows, dtype=object).reshape(-1, 4)
 
 
@@ -436,7 +439,8 @@ def simulate(
         plans = _plans(cfg, plan_seed.spawn(1 + cfg.n_repertoires))
         tasks = [(plan, tmp / f"{plan.repertoire_id}.tsv.gz") for plan in plans]
         _WORKER.update(pool=pool, public=public, cfg=cfg)  # forked workers inherit it
-        truths = parallel_map(_write_repertoire, tasks, threads, chunksize=4)
+        with Progress("simulate: repertoires", len(tasks), "repertoires") as progress:
+            truths = parallel_map(_write_repertoire, tasks, threads, chunksize=4, progress=progress)
         _write_tables(tmp, plans, truths)
         summary = {
             "deeprc_version": __version__,

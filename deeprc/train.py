@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
-from tqdm import tqdm
 
 from deeprc import __version__
 from deeprc.atomic import locked
@@ -30,6 +29,7 @@ from deeprc.errors import InputError
 from deeprc.evidence import fit_evidence, saved_evidence, training_features
 from deeprc.model import DeepRC, ModelConfig, build_model
 from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
+from deeprc.progress import Progress
 from deeprc.store import Store
 
 __all__ = ["Experiment", "TrainConfig", "calibrate", "cross_validation_card", "fit", "train_fold"]
@@ -143,7 +143,6 @@ def fit(
     out_dir: Path,
     experiment: dict,
     device: torch.device | None = None,
-    progress: bool = True,
 ) -> dict:
     """Train, resuming from ``out_dir/checkpoint.pt`` when it holds this very run.
 
@@ -219,11 +218,11 @@ def fit(
             # a rare motif is found after a plateau of chance-level validation AUC
             state["done"] = state["stale"] >= cfg.patience and state["step"] >= cfg.min_steps
         shown = math.nan if loss is None else loss
-        bar.set_postfix(loss=f"{shown:.3f}", val_auc=f"{metrics['val_auc']:.3f}")
+        progress.note(loss=f"{shown:.3f}", val_auc=f"{metrics['val_auc']:.3f}")
         lines = "".join(json.dumps(h) + "\n" for h in state["history"])
         (out_dir / "train_log.jsonl").write_text(lines)
 
-    bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not progress, unit="step")
+    progress = Progress("train", cfg.max_steps, "steps", initial=state["step"])
     if model.starts_as_count and not state["history"]:
         validate(None)  # the start, a soft burden test (count_on_start), is a candidate
     while not state["done"] and state["step"] < cfg.max_steps:
@@ -251,13 +250,13 @@ def fit(
         loss.backward()
         optimiser.step()
         state["step"] += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        progress.note(loss=f"{loss.item():.3f}")
+        progress.update()
         if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
             validate(loss.item())
         if state["step"] % cfg.checkpoint_every == 0:
             checkpoint()
-    bar.close()
+    progress.close()
     checkpoint()
     return state
 
@@ -339,7 +338,6 @@ def train_fold(
     out: Path,
     *,
     device: torch.device | None = None,
-    progress: bool = True,
     cross_validation: dict | None = None,
 ) -> dict:
     """Train on a fold's ``train`` repertoires, select by its ``validation`` ones, calibrate on
@@ -354,7 +352,6 @@ def train_fold(
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
             out_dir=out.with_suffix(".work"), experiment=asdict(experiment), device=device,
-            progress=progress,
         )  # fmt: skip
         model.load_state_dict(state["best_state"])
         calibration = calibrate(model, store, roles["validation"])

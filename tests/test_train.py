@@ -60,7 +60,7 @@ def _fit(store: Store, root: Path, out: Path, cfg: TrainConfig = QUICK) -> dict:
     model = build_model(experiment.model, cfg.seed)
     return fit(
         model, store, roles["train"], roles["validation"], cfg,
-        out_dir=out, experiment=asdict(experiment), progress=False,
+        out_dir=out, experiment=asdict(experiment),
     )  # fmt: skip
 
 

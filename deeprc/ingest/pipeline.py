@@ -39,6 +39,7 @@ from deeprc.ingest.filters import collapse, filter_batch
 from deeprc.ingest.metadata import positive_class, read_metadata
 from deeprc.ingest.options import DROP_REASONS, FileStats, IngestOptions
 from deeprc.parallel import parallel_map
+from deeprc.progress import Progress
 from deeprc.store import (
     AMINO_ACIDS,
     PartWriter,
@@ -164,7 +165,8 @@ def ingest(
             (i, p, part, options)
             for i, (p, part) in enumerate(zip(meta["path"], parts, strict=True))
         ]
-        stats = parallel_map(_ingest_file, tasks, threads)
+        with Progress("ingest", len(tasks), "files") as progress:
+            stats = parallel_map(_ingest_file, tasks, threads, progress=progress)
         report = _report(meta, stats)
         empty = report[report["rows_kept"] == 0]
         if not empty.empty:

@@ -27,7 +27,7 @@ rule train_final:
         "deeprc train --store {input.store:q} --all --split-seed {params.split_seed}"
         " --cv-metrics {input.metrics:q} --experiment {input.experiment:q}"
         " --seed {wildcards.seed} --out {output.model:q} --device {params.device}"
-        " --threads {threads} --no-progress > {log:q} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule select_final:

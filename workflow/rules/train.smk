@@ -40,7 +40,7 @@ rule train_model:
     shell:
         "deeprc train --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
         " --experiment {input.experiment:q} --seed {wildcards.seed} --out {output.model:q}"
-        " --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
+        " --device {params.device} --threads {threads} > {log:q} 2>&1"
 
 
 rule select_model:
