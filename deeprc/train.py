@@ -206,9 +206,11 @@ def fit(
 
     def validate(loss: float | None) -> None:
         """Score the validation repertoires; keep the best state; stop when it goes stale."""
+        before = time.perf_counter()
         metrics = evaluate(model, store, validation, weights.cpu())
         record = {"step": state["step"], "loss": loss, **metrics}
         record["seconds"] = round(time.perf_counter() - started, 2)
+        record["validation_seconds"] = round(time.perf_counter() - before, 2)
         state["history"].append(record)
         if _improves(metrics, state["best"]):
             state["best"], state["stale"] = metrics, 0
