@@ -125,21 +125,24 @@ def repertoire_chunks(
     chunk: int = 20_000,
     table: np.ndarray | None = None,
     evidence: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
-    """One whole repertoire as ``(n, width)`` tokens, ``(n,)`` lengths, ``(n, 2)`` genes
-    (with a :func:`gene_map` ``table``, else None) and ``(n, m)`` evidence (the
-    repertoire's rows of ``evidence``, else None), ``chunk`` rows at a time (memory does not
+    """One whole repertoire (or its store ``rows``, sorted) as ``(n, width)`` tokens, ``(n,)``
+    lengths, ``(n, 2)`` genes (with a :func:`gene_map` ``table``, else None) and ``(n, m)``
+    evidence (one row per sequence read, else None), ``chunk`` rows at a time (memory does not
     grow with the repertoire)."""
     start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
-    for lo in range(start, stop, chunk):
-        hi = min(lo + chunk, stop)
-        tokens = torch.from_numpy(np.array(store.tokens[lo:hi]))
-        genes = sequence_genes(store, slice(lo, hi), table)
+    n = stop - start if rows is None else len(rows)
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        where = slice(start + lo, start + hi) if rows is None else rows[lo:hi]
+        tokens = torch.from_numpy(np.array(store.tokens[where]))
+        genes = sequence_genes(store, where, table)
         yield (
             tokens,
-            torch.from_numpy(np.asarray(store.lengths[lo:hi], dtype=np.int64)),
+            torch.from_numpy(np.asarray(store.lengths[where], dtype=np.int64)),
             torch.from_numpy(genes) if genes is not None else None,
-            torch.from_numpy(evidence[lo - start : hi - start]) if evidence is not None else None,
+            torch.from_numpy(evidence[lo:hi]) if evidence is not None else None,
         )
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +25,14 @@ from sklearn.metrics import roc_auc_score
 from deeprc import __version__
 from deeprc.atomic import locked
 from deeprc.calibration import Platt
-from deeprc.data import gene_map, repertoire_batch, sample_sequences, score_repertoire
+from deeprc.data import (
+    gene_map,
+    model_inputs,
+    repertoire_batch,
+    repertoire_chunks,
+    sample_sequences,
+    score_repertoire,
+)
 from deeprc.errors import InputError
 from deeprc.evidence import fit_evidence, saved_evidence, training_features
 from deeprc.model import DeepRC, ModelConfig, build_model
@@ -48,6 +56,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_steps: int = 2000
     eval_every: int = 100
+    # each evaluation scores this many sequences of each validation repertoire (a fixed, seeded
+    # sample; all of a smaller one): its cost stays flat in the repertoire size
+    validation_sequences: int = 50_000
     patience: int = 2
     min_steps: int = 0
     checkpoint_every: int = 100
@@ -82,13 +93,46 @@ def _class_weights(labels: np.ndarray) -> torch.Tensor:
     return torch.tensor(len(labels) / (2 * np.maximum(counts, 1)), dtype=torch.float32)
 
 
+@dataclass
+class ValidationSample:
+    """The validation repertoires as training evaluates them: up to ``validation_sequences``
+    rows of each, drawn once from their own seed, with the rows' evidence computed once; the
+    selected model is calibrated on the whole repertoires."""
+
+    repertoires: np.ndarray
+    rows: list[np.ndarray]
+    evidence: list[np.ndarray | None]
+
+    @classmethod
+    def draw(cls, model: DeepRC, store: Store, repertoires: np.ndarray, cfg: TrainConfig):
+        rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1])
+        rows, evidence = [], []
+        for r in repertoires.tolist():
+            chosen = sample_sequences(store, r, cfg.validation_sequences, rng)
+            found = model_inputs(model, store, r)[1]
+            rows.append(chosen)
+            evidence.append(None if found is None else found[chosen - int(store.offsets[r])])
+        return cls(repertoires, rows, evidence)
+
+    def logits(self, model: DeepRC, store: Store) -> torch.Tensor:
+        table = gene_map(model, store)
+        return torch.tensor(
+            [
+                model.score_bag(
+                    partial(repertoire_chunks, store, int(r), table=table, evidence=e, rows=rows)
+                )[0]
+                for r, rows, e in zip(self.repertoires, self.rows, self.evidence, strict=True)
+            ]
+        )
+
+
 @torch.no_grad()
 def evaluate(
-    model: DeepRC, store: Store, repertoires: np.ndarray, weights: torch.Tensor
+    model: DeepRC, store: Store, validation: ValidationSample, weights: torch.Tensor
 ) -> dict[str, float]:
-    """AUC and class-balanced loss on whole repertoires."""
-    logits = torch.tensor([score_repertoire(model, store, int(r))[0] for r in repertoires])
-    y = torch.from_numpy(store.labels[repertoires]).float()
+    """AUC and class-balanced loss on the validation sample."""
+    logits = validation.logits(model, store)
+    y = torch.from_numpy(store.labels[validation.repertoires]).float()
     loss = F.binary_cross_entropy_with_logits(logits, y, weight=weights[y.long()]).item()
     auc = roc_auc_score(y.numpy(), logits.numpy()) if len(set(y.tolist())) == 2 else math.nan
     return {"val_auc": float(auc), "val_loss": loss}
@@ -202,12 +246,13 @@ def fit(
         training_features(model.evidence, store, train, cfg.seed) if model.evidence_size else None
     )
     weights = _class_weights(labels[train]).to(device)
+    checked = ValidationSample.draw(model, store, np.asarray(validation), cfg)
     started = time.perf_counter()
 
     def validate(loss: float | None) -> None:
         """Score the validation repertoires; keep the best state; stop when it goes stale."""
         before = time.perf_counter()
-        metrics = evaluate(model, store, validation, weights.cpu())
+        metrics = evaluate(model, store, checked, weights.cpu())
         record = {"step": state["step"], "loss": loss, **metrics}
         record["seconds"] = round(time.perf_counter() - started, 2)
         record["validation_seconds"] = round(time.perf_counter() - before, 2)

@@ -27,7 +27,7 @@ from deeprc.outputs import read_predictions
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.split import make_folds, read_folds
 from deeprc.store import Store
-from deeprc.train import Experiment, TrainConfig, fit
+from deeprc.train import Experiment, TrainConfig, ValidationSample, fit
 
 ROOT = Path(__file__).parents[1]
 JUNCTION_ONLY = ModelConfig(kmer_evidence=0)  # fit() alone: no evidence providers fitted
@@ -283,3 +283,33 @@ def test_predicted_probabilities_are_calibrated_on_validation(trained):
     held_out = [score_repertoire(model, store, r)[0] for r in validation]
     platt = Platt().fit(np.array(held_out), store.labels[validation])
     assert (slope, intercept) == pytest.approx((platt.slope, platt.intercept), rel=1e-5)
+
+
+def test_validation_scores_a_fixed_seeded_sample_or_the_whole_repertoire(cohort):
+    """Evaluations cost the sample, not the repertoire; a small repertoire is scored whole."""
+    store, root = cohort
+    validation = read_folds(root / "folds.tsv", store, 0)["validation"]
+    model = build_model(JUNCTION_ONLY, 0)
+    whole = ValidationSample.draw(
+        model, store, validation, replace(QUICK, validation_sequences=300)
+    )
+    assert whole.logits(model, store).tolist() == pytest.approx(
+        [score_repertoire(model, store, int(r))[0] for r in validation], rel=1e-5
+    )
+    sample = ValidationSample.draw(
+        model, store, validation, replace(QUICK, validation_sequences=50)
+    )
+    again = ValidationSample.draw(model, store, validation, replace(QUICK, validation_sequences=50))
+    other = ValidationSample.draw(
+        model, store, validation, replace(QUICK, validation_sequences=50, seed=1)
+    )
+    drawn = zip(validation, sample.rows, again.rows, other.rows, strict=True)
+    for r, rows, same, different in drawn:
+        start, stop = store.offsets[r], store.offsets[r + 1]
+        assert len(rows) == 50 and len(np.unique(rows)) == 50
+        assert ((rows >= start) & (rows < stop)).all()
+        assert (rows == same).all()
+        assert not (rows == different).all()
+    logits = sample.logits(model, store)
+    assert not np.allclose(logits, whole.logits(model, store))
+    assert torch.equal(logits, sample.logits(model, store))
