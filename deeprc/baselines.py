@@ -31,6 +31,7 @@ from sklearn.svm import SVC
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.calibration import Platt
+from deeprc.clonotypes import carrier_counts, clonotype_hashes, clonotype_names
 from deeprc.errors import InputError
 from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
@@ -292,75 +293,59 @@ class MinMaxSVM(_Baseline):
         return self.model_.decision_function(kernel)
 
 
-def _clonotypes(store: Store, repertoire: int) -> np.ndarray:
-    """The distinct clonotypes (junction_aa, v_call, j_call) of a repertoire, as joined keys.
-
-    A null call (stores written before ingest filled them) is the empty call "": a value of
-    the clonotype, not a missing key.
-    """
-    rows = store.sequences(int(repertoire))
-    calls = [rows[c].astype(object).fillna("").astype(str) for c in ("v_call", "j_call")]
-    keys = rows["junction_aa"].astype(str) + "\t" + calls[0] + "\t" + calls[1]
-    return pd.unique(keys.to_numpy(dtype=object))
-
-
 @dataclass
 class EmersonBurden(_Baseline):
     """Burden of disease-associated public clonotypes (Emerson et al. 2017).
 
-    A clonotype found in at least ``min_positive`` positive training repertoires is tested
-    with a one-sided Fisher's exact test (presence in positives vs negatives); those with
-    ``p < p_threshold`` are associated (``associated_``). A repertoire scores the number of
-    associated clonotypes it carries, divided by its number of distinct clonotypes when
-    ``normalize`` (deeper repertoires would otherwise carry more by chance).
+    A clonotype (junction, V gene, J gene; :mod:`deeprc.clonotypes`) found in at least
+    ``min_positive`` positive training repertoires is tested with a one-sided Fisher's exact
+    test (presence in positives vs negatives); those with ``p < p_threshold`` are associated
+    (``associated_``). A repertoire scores the number of associated clonotypes it carries,
+    divided by its number of distinct clonotypes when ``normalize`` (deeper repertoires would
+    otherwise carry more by chance). Carriers are counted on disk: memory stays flat.
     """
 
     p_threshold: float = 1e-4
     min_positive: int = 2
     normalize: bool = False
 
+    def associated(self, store: Store, repertoires: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The associated clonotypes of the training ``repertoires``: sorted hashes, their
+        positive and negative carriers and p-values; and how many were tested."""
+        hashes, pos, neg = carrier_counts(
+            store, repertoires, lambda pos, neg: pos >= self.min_positive
+        )
+        y = _labels(store, repertoires)
+        n_positive = int(y.sum())
+        p = fisher_greater(pos, neg, n_positive, len(y) - n_positive)
+        chosen = p < self.p_threshold
+        return hashes[chosen], pos[chosen], neg[chosen], p[chosen], len(hashes)
+
     def fit(self, store: Store, repertoires: np.ndarray) -> EmersonBurden:
         y = _labels(store, repertoires)
-        keys = [_clonotypes(store, r) for r in tracked(repertoires, "clonotypes", "repertoires")]
-        owner = np.repeat(np.arange(len(keys)), [len(k) for k in keys])
-        codes, uniques = pd.factorize(np.concatenate(keys))
-        with_positive = np.bincount(codes, weights=y[owner], minlength=len(uniques))
-        with_negative = np.bincount(codes, minlength=len(uniques)) - with_positive
-        tested = np.flatnonzero(with_positive >= self.min_positive)
-        n_positive = int(y.sum())
-        p = fisher_greater(
-            with_positive[tested], with_negative[tested], n_positive, len(y) - n_positive
-        )
-        significant = p < self.p_threshold
-        chosen = tested[significant]
+        hashes, pos, neg, p, self.n_tested_ = self.associated(store, repertoires)
+        names = clonotype_names(store, np.asarray(repertoires)[y == 1], hashes)
         columns = ["junction_aa", "v_call", "j_call"]
-        table = pd.DataFrame([key.split("\t") for key in uniques[chosen]], columns=columns)
-        table["n_positive"] = with_positive[chosen].astype(np.int64)
-        table["n_negative"] = with_negative[chosen].astype(np.int64)
-        table["p_value"] = p[significant]
+        table = pd.DataFrame([names[h] for h in hashes.tolist()], columns=columns)
+        table["n_positive"], table["n_negative"], table["p_value"] = pos, neg, p
         self.associated_ = table.sort_values(
             ["p_value", "junction_aa", "v_call", "j_call"], kind="stable", ignore_index=True
         )
-        self.n_tested_ = len(tested)
-        self.associated_keys_ = pd.Index(uniques[chosen])
-        burdens = self._burdens(keys)
-        self.calibration_ = Platt().fit(burdens, y)
+        self.associated_hashes_ = hashes
+        self.calibration_ = Platt().fit(self.decision(store, repertoires), y)
         return self
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {outputs.ASSOCIATED_CLONOTYPES: self.associated_}
 
-    def _burdens(self, keys: list[np.ndarray]) -> np.ndarray:
-        burden = np.array([self.associated_keys_.isin(k).sum() for k in keys], dtype=np.float64)
-        if self.normalize:
-            sizes = np.array([len(k) for k in keys], dtype=np.float64)
-            burden = np.divide(burden, sizes, out=np.zeros_like(burden), where=sizes > 0)
-        return burden
-
     def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
-        return self._burdens(
-            [_clonotypes(store, r) for r in tracked(repertoires, "clonotypes", "repertoires")]
-        )
+        burden = np.zeros(len(repertoires))
+        for i, r in enumerate(tracked(repertoires, "burden", "repertoires")):
+            distinct = np.unique(clonotype_hashes(store, int(r)))
+            burden[i] = np.isin(distinct, self.associated_hashes_).sum()
+            if self.normalize and len(distinct):
+                burden[i] /= len(distinct)
+        return burden
 
 
 # ----------------------------------------------------------------------------- running

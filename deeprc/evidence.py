@@ -20,20 +20,18 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
-from deeprc.baselines import EmersonBurden, fisher_greater, kmer_counts
+from deeprc.baselines import EmersonBurden, kmer_counts
+from deeprc.clonotypes import carrier_counts, clonotype_hashes
 from deeprc.progress import tracked
-from deeprc.store import Store, part_path
+from deeprc.store import Store
 
 __all__ = [
     "MIN_CARRIERS",
     "BurdenEvidence",
     "ClonotypeEvidence",
     "KmerEvidence",
-    "clonotype_keys",
     "evidence_features",
     "evidence_prior",
     "evidence_size",
@@ -62,47 +60,44 @@ KMER_PRIOR_GAIN = 4.0
 BURDEN_PRIOR_GAIN = 8.0
 
 
-def clonotype_keys(store: Store, repertoire: int) -> np.ndarray:
-    """Each row's clonotype of one repertoire: junction, V gene and J gene, joined by tabs."""
-    junctions = pq.read_table(part_path(store.path, repertoire), columns=["junction_aa"])
-    start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
-    genes = np.asarray(store.genes[start:stop], dtype=np.int64)
-    v = np.asarray(store.gene_names["v"], dtype=object)[genes[:, 0]]
-    j = np.asarray(store.gene_names["j"], dtype=object)[genes[:, 1]]
-    junction = junctions["junction_aa"].to_numpy(zero_copy_only=False).astype(object)
-    return junction + "\t" + v + "\t" + j
+def _lookup(hashes: torch.Tensor, store: Store, repertoire: int) -> np.ndarray:
+    """Each row's index in sorted ``hashes`` (int64 bit patterns of uint64), -1 where absent."""
+    table = hashes.numpy().view(np.uint64)
+    rows = clonotype_hashes(store, repertoire)
+    where = np.searchsorted(table, rows).clip(max=max(len(table) - 1, 0))
+    found = (table[where] == rows) if len(table) else np.zeros(len(rows), dtype=bool)
+    return np.where(found, where, -1)
+
+
+def _as_tensor(hashes: np.ndarray) -> torch.Tensor:
+    """uint64 hashes as an int64 tensor of the same bits (what a model file holds)."""
+    return torch.from_numpy(np.ascontiguousarray(hashes, dtype=np.uint64).view(np.int64))
 
 
 @dataclass
 class ClonotypeEvidence:
-    """Public clonotypes of the training repertoires and how many positives and negatives
-    carry each (plain lists, so the model file loads safely). Per sequence: log(1 + c) of the
-    carriers of its clonotype per ``CARRIER_SCALE`` positives, and the same for negatives."""
+    """Public clonotypes of the training repertoires (:mod:`deeprc.clonotypes` hashes) and
+    how many positives and negatives carry each. Per sequence: log(1 + c) of the carriers of
+    its clonotype per ``CARRIER_SCALE`` positives, and the same for negatives."""
 
     size = 2
     prior = (CLONOTYPE_PRIOR_GAIN, -CLONOTYPE_PRIOR_GAIN)  # see evidence_prior
-    keys: list[str]
-    positive: list[int]
-    negative: list[int]
+    hashes: torch.Tensor  # sorted
+    positive: torch.Tensor
+    negative: torch.Tensor
     n_positive: int
     n_negative: int
 
     @classmethod
     def fit(cls, store: Store, train: np.ndarray) -> ClonotypeEvidence:
-        carried = [
-            pd.unique(clonotype_keys(store, int(r)))
-            for r in tracked(train, "clonotype evidence", "repertoires")
-        ]
-        owner = np.repeat(np.asarray(store.labels)[train], [len(c) for c in carried])
-        codes, uniques = pd.factorize(np.concatenate(carried) if carried else np.array([]))
-        positive = np.bincount(codes, weights=owner, minlength=len(uniques)).astype(np.int64)
-        total = np.bincount(codes, minlength=len(uniques))
-        kept = np.flatnonzero(total >= MIN_CARRIERS)
+        hashes, positive, negative = carrier_counts(
+            store, train, lambda pos, neg: pos + neg >= MIN_CARRIERS, what="clonotype evidence"
+        )
         y = np.asarray(store.labels)[train]
         return cls(
-            keys=[str(k) for k in uniques[kept]],
-            positive=positive[kept].tolist(),
-            negative=(total - positive)[kept].tolist(),
+            hashes=_as_tensor(hashes),
+            positive=torch.from_numpy(positive),
+            negative=torch.from_numpy(negative),
             n_positive=int((y == 1).sum()),
             n_negative=int((y == 0).sum()),
         )
@@ -110,19 +105,15 @@ class ClonotypeEvidence:
     def refit(self, store: Store, train: np.ndarray) -> ClonotypeEvidence:
         return self.fit(store, train)
 
-    @cached_property
-    def _index(self) -> pd.Index:
-        return pd.Index(self.keys)
-
     def features(self, store: Store, repertoire: int) -> np.ndarray:
         """``(n, 2)`` float32 for one repertoire's rows."""
-        index = self._index.get_indexer(clonotype_keys(store, repertoire))
+        index = _lookup(self.hashes, store, repertoire)
         known = index >= 0
         rates = np.zeros((len(index), 2), dtype=np.float64)
         for column, (carriers, n) in enumerate(
             ((self.positive, self.n_positive), (self.negative, self.n_negative))
         ):
-            per_repertoire = np.asarray(carriers, dtype=np.float64) / max(n, 1)
+            per_repertoire = carriers.double().numpy() / max(n, 1)
             rates[known, column] = CARRIER_SCALE * per_repertoire[index[known]]
         return np.log1p(rates).astype(np.float32)
 
@@ -130,35 +121,26 @@ class ClonotypeEvidence:
 @dataclass
 class BurdenEvidence:
     """The clonotypes Emerson's burden test calls associated on the training repertoires
-    (one-sided Fisher's exact test, ``p < p_threshold``, carried by at least the baseline's
-    ``min_positive`` positives; V and J at gene level, where the baseline keeps alleles). Per
-    sequence: 1 if its clonotype is one of them, else 0;
-    the attention's log-mean-exp over a repertoire then grows with its burden."""
+    (:meth:`deeprc.baselines.EmersonBurden.associated` at ``p_threshold``). Per sequence: 1 if
+    its clonotype is one of them, else 0; the attention's log-mean-exp over a repertoire then
+    grows with its burden."""
 
     size = 1
     prior = (BURDEN_PRIOR_GAIN,)
     p_threshold: float
-    keys: list[str]
+    hashes: torch.Tensor  # sorted
 
     @classmethod
     def fit(cls, store: Store, train: np.ndarray, p_threshold: float) -> BurdenEvidence:
-        carriers = ClonotypeEvidence.fit(store, train)
-        positive = np.asarray(carriers.positive, dtype=np.int64)
-        p = fisher_greater(positive, carriers.negative, carriers.n_positive, carriers.n_negative)
-        chosen = np.flatnonzero((positive >= EmersonBurden.min_positive) & (p < p_threshold))
-        return cls(p_threshold=p_threshold, keys=[carriers.keys[i] for i in chosen])
+        hashes = EmersonBurden(p_threshold=p_threshold).associated(store, train)[0]
+        return cls(p_threshold=p_threshold, hashes=_as_tensor(hashes))
 
     def refit(self, store: Store, train: np.ndarray) -> BurdenEvidence:
         return self.fit(store, train, self.p_threshold)
 
-    @cached_property
-    def _index(self) -> pd.Index:
-        return pd.Index(self.keys)
-
     def features(self, store: Store, repertoire: int) -> np.ndarray:
         """``(n, 1)`` float32 for one repertoire's rows."""
-        associated = self._index.get_indexer(clonotype_keys(store, repertoire)) >= 0
-        return associated[:, None].astype(np.float32)
+        return (_lookup(self.hashes, store, repertoire) >= 0)[:, None].astype(np.float32)
 
 
 def _window_codes(tokens: np.ndarray, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

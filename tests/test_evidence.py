@@ -8,13 +8,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from deeprc.cli import main
+from deeprc.clonotypes import clonotype_hashes
 from deeprc.evidence import (
     CLONOTYPE_PRIOR_GAIN,
     KMER_PRIOR_GAIN,
     BurdenEvidence,
     ClonotypeEvidence,
     KmerEvidence,
-    clonotype_keys,
     evidence_features,
     training_features,
 )
@@ -53,7 +53,7 @@ def test_clonotype_evidence_is_a_carrier_rate_and_never_counts_the_repertoire_it
     )
     evidence = ClonotypeEvidence.fit(store, train)
     # everyone: 5 of 5 positives, 5 of 5 negatives; pair: 2 positives; CASSGGGF: 3 + 5
-    carriers = sorted(zip(evidence.positive, evidence.negative, strict=True))
+    carriers = sorted(zip(evidence.positive.tolist(), evidence.negative.tolist(), strict=True))
     assert carriers == [(2, 0), (3, 5), (5, 5)]
     held_out = evidence_features([evidence], store, index["t1"])
     np.testing.assert_allclose(held_out, np.log1p([[100, 100], [40, 0]]), rtol=1e-6)
@@ -80,14 +80,15 @@ def test_cross_fitting_blurs_what_a_clonotypes_evidence_says_of_its_carriers_lab
     store = Store(tmp_path / "store")
     train, labels = np.arange(40), np.asarray(store.labels)
     evidence = ClonotypeEvidence.fit(store, train)
-    index = pd.Index(evidence.keys)
-    carriers = np.array([evidence.positive, evidence.negative], dtype=float).T
+    hashes = evidence.hashes.numpy().view(np.uint64)
+    carriers = np.array([evidence.positive.numpy(), evidence.negative.numpy()], dtype=float).T
     sizes = np.array([evidence.n_positive, evidence.n_negative], dtype=float)
     crossed = training_features([evidence], store, train, seed=0)
     rows = {"cross-fitted": [], "left out": []}
     for r in train:
-        keys = clonotype_keys(store, r)
-        found = index.get_indexer(keys)
+        keys = clonotype_hashes(store, r)
+        where = np.searchsorted(hashes, keys).clip(max=len(hashes) - 1)
+        found = np.where(hashes[where] == keys, where, -1)
         own = np.eye(2)[1 - labels[r]]  # column 0 counts positives
         rates = np.where(found[:, None] >= 0, (carriers[found] - own) / (sizes - own), 0.0)
         for name, numbers in (
@@ -102,7 +103,7 @@ def test_cross_fitting_blurs_what_a_clonotypes_evidence_says_of_its_carriers_lab
         """Over clonotypes carried by both classes: how often a positive carrier reads a
         lower score than a negative one (ties count half)."""
         shares = []
-        for _, carried in table[table["key"].isin(evidence.keys)].groupby("key"):
+        for _, carried in table[table["key"].isin(hashes)].groupby("key"):
             pos, neg = (carried.loc[carried["y"] == y, "score"].to_numpy() for y in (1, 0))
             if len(pos) and len(neg):
                 less = (pos[:, None] < neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
@@ -215,9 +216,10 @@ def test_burden_evidence_marks_the_clonotypes_emersons_test_calls_associated(h, 
     )
     # one-sided Fisher on 5 + 5 repertoires: p = 1 / C(10, 5) = 0.004 for 5 positives, 0 negatives
     evidence = BurdenEvidence.fit(store, train, p_threshold=0.01)
-    assert evidence.keys == [clonotype_keys(store, index["t1"])[0]]
+    associated = evidence.hashes.numpy().view(np.uint64)
+    assert associated.tolist() == [clonotype_hashes(store, index["t1"])[0]]
     np.testing.assert_array_equal(evidence_features([evidence], store, index["t1"]), [[1], [0]])
-    assert BurdenEvidence.fit(store, train, p_threshold=0.001).keys == []
+    assert len(BurdenEvidence.fit(store, train, p_threshold=0.001).hashes) == 0
     # cross-fitted, each group reads 4 + 4 repertoires: p = 1 / C(8, 4) = 0.014, not associated
     assert not training_features([evidence], store, train, seed=0).any()
     loose = BurdenEvidence.fit(store, train, p_threshold=0.02)

@@ -113,7 +113,8 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
         model.evidence = load_evidence(saved.get("evidence") or [])
     except TypeError:
         raise InputError(
-            f"{path}: its evidence was saved by an older deeprc (before cross-fitted evidence); "
+            f"{path}: its evidence was saved by an older deeprc (before cross-fitted evidence, "
+            "or with clonotype keys before hashes); "
             "train it again"
         ) from None
     try:
