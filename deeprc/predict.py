@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 
 from deeprc import outputs
@@ -20,9 +22,19 @@ from deeprc.model import DeepRC
 from deeprc.model.files import load_model, model_card
 from deeprc.progress import Progress
 from deeprc.split import read_folds
-from deeprc.store import Store
+from deeprc.store import Store, part_path
 
 __all__ = ["predict", "predict_with", "repertoires_to_score"]
+
+
+# the columns of a store's part that attention.parquet repeats, with their types there
+_FROM_PART = {
+    "sequence_id": pa.string(),
+    "junction_aa": pa.string(),
+    "v_call": pa.string(),
+    "j_call": pa.string(),
+    "duplicate_count": pa.int64(),
+}
 
 
 def repertoires_to_score(
@@ -147,16 +159,20 @@ def predict(
 
 
 def _attention_table(store: Store, r: int, attention: np.ndarray, scores: np.ndarray) -> dict:
-    """One repertoire's rows of attention.parquet (see :func:`predict`)."""
-    sequences = store.sequences(r)
+    """One repertoire's rows of attention.parquet (see :func:`predict`); the sequences' own
+    columns come from the store's part as Arrow arrays, never through Python objects."""
+    part = pq.read_table(part_path(store.path, r), columns=list(_FROM_PART))
+
+    def column(name: str) -> pa.Array:
+        values = part[name].combine_chunks().cast(_FROM_PART[name])
+        return pc.fill_null(values, "") if name in ("v_call", "j_call") else values
+
+    repertoire_id = pa.scalar(store.repertoires["repertoire_id"].iloc[r], pa.string())
     table = {
-        "repertoire_id": pa.array([store.repertoires["repertoire_id"].iloc[r]] * len(sequences)),
-        "sequence_id": pa.array(sequences["sequence_id"].astype(str), pa.string()),
+        "repertoire_id": pa.repeat(repertoire_id, len(part)),
+        "sequence_id": column("sequence_id"),
         "row": pa.array(np.arange(store.offsets[r], store.offsets[r + 1])),
-        "junction_aa": pa.array(sequences["junction_aa"], pa.string()),
-        "v_call": pa.array(sequences["v_call"].astype(object).fillna(""), pa.string()),
-        "j_call": pa.array(sequences["j_call"].astype(object).fillna(""), pa.string()),
-        "duplicate_count": pa.array(sequences["duplicate_count"]),
+        **{name: column(name) for name in ("junction_aa", "v_call", "j_call", "duplicate_count")},
         "attention": pa.array(attention.max(axis=0)),
         "attention_score": pa.array(scores.max(axis=0)),
     }
