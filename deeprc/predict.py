@@ -4,7 +4,9 @@ and per-sequence attention."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,7 @@ def predict_with(
     folds: Path | None = None,
     fold: int | None = None,
     chunk: int = 20_000,
+    workers: int = 1,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
 ) -> tuple[pd.DataFrame, int, dict]:
@@ -111,8 +114,8 @@ def predict_with(
     provenance["scored_training_repertoires"] = in_training
     inputs = [store.path, model_path] + ([folds] if folds is not None else [])
     predictions = predict(
-        model.to(device), store, repertoires, out, chunk=chunk, provenance=provenance,
-        overwrite=overwrite, inputs=inputs,
+        model.to(device), store, repertoires, out, chunk=chunk, workers=workers,
+        provenance=provenance, overwrite=overwrite, inputs=inputs,
     )  # fmt: skip
     return predictions, in_training, provenance
 
@@ -124,12 +127,14 @@ def predict(
     out: Path,
     *,
     chunk: int = 20_000,
+    workers: int = 1,
     provenance: dict | None = None,
     overwrite: bool = False,
     inputs: Iterable[Path] = (),
 ) -> pd.DataFrame:
     """Write the predictions and per-sequence attention of ``repertoires`` to ``out``
-    (:mod:`deeprc.outputs`); returns the predictions.
+    (:mod:`deeprc.outputs`); returns the predictions. ``workers`` threads score repertoires
+    side by side.
 
     The attention table has one row per sequence: ids, ``row`` (index into the store's encoded
     arrays), the sequence's calls and count, ``attention`` (the largest over heads),
@@ -142,13 +147,13 @@ def predict(
         attention_file = outputs.AttentionWriter(tmp)
         sizes = np.diff(store.offsets)[np.asarray(repertoires, dtype=np.int64)]
         with Progress("predict", int(sizes.sum()), "sequences") as progress:
-            for r, size in zip(repertoires, sizes, strict=True):
-                logit, attention, scores = score_repertoire(model, store, int(r), chunk=chunk)
+            scored = _scored(model, store, repertoires, chunk, workers)
+            for r, size, (logit, table) in zip(repertoires, sizes, scored, strict=True):
                 meta = store.repertoires.iloc[int(r)]
                 rows.append(
                     (meta["repertoire_id"], int(meta["y"]), logit, 1 / (1 + np.exp(-logit)))
                 )
-                attention_file.write(_attention_table(store, int(r), attention, scores))
+                attention_file.write(table)
                 progress.update(int(size))
         attention_file.close()
         predictions = pd.DataFrame(rows, columns=list(outputs.PREDICTION_COLUMNS))
@@ -156,6 +161,30 @@ def predict(
         if provenance is not None:
             outputs.write_provenance(tmp, provenance)
     return predictions
+
+
+def _scored(
+    model: DeepRC, store: Store, repertoires: np.ndarray, chunk: int, workers: int
+) -> Iterator[tuple[float, dict]]:
+    """Each repertoire's logit and attention rows, in order. ``workers`` threads score
+    repertoires side by side (PyTorch, NumPy and Arrow release the GIL), at most two per
+    worker ahead of the writer, so memory holds a few repertoires whatever the cohort."""
+
+    def one(r: int) -> tuple[float, dict]:
+        logit, attention, scores = score_repertoire(model, store, r, chunk=chunk)
+        return logit, _attention_table(store, r, attention, scores)
+
+    pool = ThreadPoolExecutor(max(workers, 1))
+    try:
+        pending = deque()
+        for r in repertoires:
+            pending.append(pool.submit(one, int(r)))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _attention_table(store: Store, r: int, attention: np.ndarray, scores: np.ndarray) -> dict:

@@ -24,6 +24,7 @@ from deeprc.ingest import ingest
 from deeprc.model import ModelConfig, build_model
 from deeprc.model.files import load_model
 from deeprc.outputs import read_predictions
+from deeprc.predict import predict
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.split import make_folds, read_folds
 from deeprc.store import Store
@@ -313,3 +314,19 @@ def test_validation_scores_a_fixed_seeded_sample_or_the_whole_repertoire(cohort)
     logits = sample.logits(model, store)
     assert not np.allclose(logits, whole.logits(model, store))
     assert torch.equal(logits, sample.logits(model, store))
+
+
+def test_threads_scoring_side_by_side_write_what_one_thread_writes(cohort, tmp_path):
+    store, _ = cohort
+    model = build_model(replace(JUNCTION_ONLY, num_heads=2), seed=3)
+    repertoires = np.arange(len(store.repertoires))[::-1]  # not in store order
+    written = {}
+    for workers in (1, 3):
+        out = tmp_path / f"w{workers}"
+        predictions = predict(model, store, repertoires, out, chunk=50, workers=workers)
+        written[workers] = (predictions, pq.read_table(out / "attention.parquet"))
+    pd.testing.assert_frame_equal(written[1][0], written[3][0])
+    assert written[1][1].equals(written[3][1])
+    ids = store.repertoires["repertoire_id"].to_numpy()[repertoires]
+    assert written[3][0]["repertoire_id"].tolist() == ids.tolist()
+    assert written[3][1].num_rows == int(store.offsets[-1])
