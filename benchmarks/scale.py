@@ -129,7 +129,7 @@ def prepare(root: Path, n_sequences: int, args) -> None:
         "motifs": [{"name": "motif_SLRF", "motif": "SLRF", "witness_rate": 0.001}],
     }
     (root / "simulate.yaml").write_text(yaml.safe_dump(simulate, sort_keys=False))
-    experiment = yaml.safe_load((REPO / "configs/experiments/default.yaml").read_text())
+    experiment = yaml.safe_load(args.experiment.read_text())
     experiment["train"] |= {"max_steps": args.steps, "eval_every": args.steps // 2}
     (root / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
 
@@ -155,10 +155,12 @@ def measure_size(n_sequences: int, args, results: dict) -> None:
         }
         if name.startswith("train"):
             history = [json.loads(x) for x in (root / "fold0.work/train_log.jsonl").open()]
-            validation = [h["validation_seconds"] for h in history]
-            recorded[name]["validation_seconds"] = validation
-            # history's seconds count from the first step: steps plus evaluations
-            recorded[name]["step_seconds"] = round(history[-1]["seconds"] - sum(validation), 2)
+            if "validation_seconds" in history[0]:  # earlier versions did not record it
+                validation = [h["validation_seconds"] for h in history]
+                recorded[name]["validation_seconds"] = validation
+                # history's seconds count from the first step: steps plus evaluations
+                steps = history[-1]["seconds"] - sum(validation)
+                recorded[name]["step_seconds"] = round(steps, 2)
         write(args.out, results)
 
 
@@ -200,6 +202,10 @@ def main() -> None:
     parser.add_argument("--repertoires", type=int, default=800)
     parser.add_argument("--pool-size", type=int, default=2_000_000)
     parser.add_argument("--steps", type=int, default=200, help="training steps of fold 0")
+    parser.add_argument(
+        "--experiment", type=Path, default=REPO / "configs/experiments/default.yaml",
+        help="recipe trained for --steps (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--baselines", nargs="*", default=BASELINES)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
