@@ -137,13 +137,33 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         help="YAML file of the row filters below (a dataset's ingest: block; - reads standard "
         "input); flags given here override it",
     )
+    cluster = p.add_argument_group("on a cluster: read the files in N jobs, then merge")
+    cluster.add_argument(
+        "--shard", type=_k_of_n, metavar="K/N",
+        help="read every N-th file from the K-th (K counts from 0) into a shard at --out",
+    )  # fmt: skip
+    cluster.add_argument(
+        "--merge", type=Path, nargs="+", metavar="SHARD",
+        help="join the N shard directories of --shard into the store at --out (same metadata "
+        "and filters; the files are not read again)",
+    )  # fmt: skip
     add_flags(p.add_argument_group("row filters and policies"), IngestOptions)
     p.set_defaults(run=_run_ingest)
+
+
+def _k_of_n(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r}: write K/N with 0 <= K < N, e.g. 0/4")
+    return int(k), int(n)
 
 
 def _run_ingest(args: argparse.Namespace) -> None:
     from deeprc.ingest import DROP_REASONS, ingest
     from deeprc.store import Store
+
+    if args.shard and args.merge:
+        raise InputError("--shard reads files into a shard, --merge joins shards: give one")
 
     report = ingest(
         args.metadata,
@@ -158,14 +178,19 @@ def _run_ingest(args: argparse.Namespace) -> None:
         threads=args.threads,
         overwrite=args.overwrite,
         log=lambda msg: print(msg, file=sys.stderr),
+        shard=args.shard,
+        merge=args.merge or (),
     )
     read, kept = int(report["rows_read"].sum()), int(report["rows_kept"].sum())
-    print(f"{len(report)} repertoires -> {args.out}")
+    what = f"shard {args.shard[0]}/{args.shard[1]}" if args.shard else "store"
+    print(f"{len(report)} repertoires -> {args.out} ({what})")
     print(f"rows read {read:>12,}")
     print(f"rows kept {kept:>12,}")
     for reason in DROP_REASONS:
         if n := int(report[reason].sum()):
             print(f"  dropped {reason:<20} {n:>12,}")
+    if args.shard:
+        return
     if n_unlabelled := Store(args.out).manifest["n_unlabelled"]:
         print(f"{n_unlabelled} repertoires have no label: they can be scored, not trained on")
     print(f"per repertoire: {args.out / 'ingest_report.tsv'}")
@@ -411,6 +436,15 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
+    cluster = p.add_argument_group("on a cluster: score the repertoires in N jobs, then merge")
+    cluster.add_argument(
+        "--group", type=_k_of_n, metavar="K/N",
+        help="score every N-th repertoire from the K-th (K counts from 0) into --out",
+    )  # fmt: skip
+    cluster.add_argument(
+        "--merge", type=Path, nargs="+", metavar="GROUP",
+        help="join the N group directories of --group (same model, store and fold) into --out",
+    )  # fmt: skip
     p.set_defaults(run=_run_predict)
 
 
@@ -420,6 +454,8 @@ def _run_predict(args: argparse.Namespace) -> None:
     from deeprc.predict import predict_with
     from deeprc.store import Store
 
+    if args.group and args.merge:
+        raise InputError("--group scores a group, --merge joins groups: give one")
     # one repertoire per thread, each op on one core: faster than two cores per op
     store = Store(args.store)
     workers = max(1, min(args.threads, len(store.repertoires)))
@@ -427,6 +463,7 @@ def _run_predict(args: argparse.Namespace) -> None:
     predictions, in_training, provenance = predict_with(
         args.model, store, args.out, folds=args.folds, fold=args.fold, chunk=args.chunk,
         workers=workers, device=_torch_device(args.device), overwrite=args.overwrite,
+        group=args.group, merge=args.merge or (),
     )  # fmt: skip
     for key, unseen in provenance["unknown_genes"].items():
         if unseen:
@@ -442,7 +479,8 @@ def _run_predict(args: argparse.Namespace) -> None:
             "validation set; their scores are not test results",
             file=sys.stderr,
         )
-    print(f"{len(predictions)} repertoires scored -> {args.out}")
+    done = "joined" if args.merge else "scored"
+    print(f"{len(predictions)} repertoires {done} -> {args.out}")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:

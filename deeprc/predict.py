@@ -4,8 +4,9 @@ and per-sequence attention."""
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,13 +82,18 @@ def predict_with(
     workers: int = 1,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
+    group: tuple[int, int] | None = None,
+    merge: Sequence[Path] = (),
 ) -> tuple[pd.DataFrame, int, dict]:
     """Score a fold's test set (``folds`` and ``fold``) or the whole store with a saved model,
     with its provenance; returns the predictions, how many scored repertoires the model was
     trained or validated on (their scores are not test results) and the provenance.
 
     The store may be another cohort's: genes map by name (unknown ones are counted in the
-    provenance) and the residue alphabet must be the model's."""
+    provenance) and the residue alphabet must be the model's. On a cluster the repertoires
+    are scored in ``n`` jobs side by side: ``group=(k, n)`` scores every ``n``-th from the
+    ``k``-th, and ``merge`` (the ``n`` group directories, same arguments otherwise) joins them
+    into what one call writes."""
     if (folds is None) != (fold is None):
         raise InputError("--folds and --fold go together")
     model, saved = load_model(model_path)
@@ -112,7 +118,16 @@ def predict_with(
     provenance["unknown_genes"] = unknown_genes(model, store, repertoires)
     provenance["model_card"] = model_card(model_path, saved)  # what a scoring report shows
     provenance["scored_training_repertoires"] = in_training
-    inputs = [store.path, model_path] + ([folds] if folds is not None else [])
+    inputs = [store.path, model_path] + ([folds] if folds is not None else []) + list(merge)
+    if merge:
+        predictions = _merge_groups([Path(m) for m in merge], store, repertoires, out,
+                                    provenance, overwrite=overwrite, inputs=inputs)  # fmt: skip
+        return predictions, in_training, provenance
+    if group is not None:
+        k, n = group
+        if not 0 <= k < n:
+            raise InputError(f"--group {k}/{n}: give K/N with 0 <= K < N (groups count from 0)")
+        repertoires, provenance = repertoires[k::n], provenance | {"group": [k, n]}
     predictions = predict(
         model.to(device), store, repertoires, out, chunk=chunk, workers=workers,
         provenance=provenance, overwrite=overwrite, inputs=inputs,
@@ -161,6 +176,78 @@ def predict(
         if provenance is not None:
             outputs.write_provenance(tmp, provenance)
     return predictions
+
+
+def _merge_groups(
+    groups: list[Path],
+    store: Store,
+    repertoires: np.ndarray,
+    out: Path,
+    provenance: dict,
+    *,
+    overwrite: bool,
+    inputs: list[Path],
+) -> pd.DataFrame:
+    """One prediction directory from the ``n`` group directories of this very model, store
+    and fold, in the order one call writes (repertoire ``i`` is in group ``i mod n``)."""
+    found = {}
+    for directory in groups:
+        saved = outputs.read_provenance(directory) or {}
+        if "group" not in saved:
+            raise InputError(f"{directory} is not a group of deeprc predict --group")
+        as_written = json.loads(json.dumps(provenance))
+        if {k: v for k, v in saved.items() if k != "group"} != as_written:
+            raise InputError(
+                f"{directory} was scored with another model, store or fold than these; score "
+                "the groups again with the same arguments"
+            )
+        found[tuple(saved["group"])] = directory
+    sizes = {n for _, n in found}
+    n = max(sizes)
+    if len(sizes) != 1 or len(found) != len(groups) or sorted(found) != [(k, n) for k in range(n)]:
+        given = ", ".join(f"{k}/{n}" for k, n in found)
+        raise InputError(
+            f"--merge needs groups 0..N-1 of one --group K/N run, once each; got {given}"
+        )
+    ordered = [found[(k, n)] for k in range(n)]
+    tables = [outputs.read_predictions(d) for d in ordered]
+    predictions = pd.concat(
+        [tables[i % n].iloc[[i // n]] for i in range(len(repertoires))], ignore_index=True
+    )
+    ids = store.repertoires["repertoire_id"].to_numpy()[repertoires]
+    if predictions["repertoire_id"].astype(str).tolist() != ids.astype(str).tolist():
+        raise InputError(f"the groups {', '.join(map(str, ordered))} do not hold these repertoires")
+    with atomic_directory(Path(out), overwrite=overwrite, inputs=inputs, command="predict") as tmp:
+        writer = outputs.AttentionWriter(tmp)
+        parts = [_by_repertoire(d / outputs.ATTENTION) for d in ordered]
+        for i, expected in enumerate(ids.tolist()):
+            repertoire_id, table = next(parts[i % n])
+            assert repertoire_id == str(expected), "a group's attention is out of order"
+            writer.write(table)
+        writer.close()
+        outputs.write_predictions(tmp, predictions)
+        outputs.write_provenance(tmp, provenance)
+    return predictions
+
+
+def _by_repertoire(path: Path) -> Iterator[tuple[str, pa.Table]]:
+    """A prediction's attention rows, one repertoire at a time (they are contiguous)."""
+    parquet = pq.ParquetFile(path)
+    pending = None
+    for g in range(parquet.num_row_groups):
+        rows = parquet.read_row_group(g)
+        ids = rows["repertoire_id"].to_numpy(zero_copy_only=False)
+        cuts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            piece = rows.slice(lo, hi - lo)
+            if pending is not None and pending[0] == ids[lo]:
+                pending = (ids[lo], pa.concat_tables([pending[1], piece]))
+                continue
+            if pending is not None:
+                yield pending
+            pending = (ids[lo], piece)
+    if pending is not None:
+        yield pending
 
 
 def _scored(

@@ -51,6 +51,8 @@ def slurm() -> dict[str, str]:
 def test_workflow_runs_through_sbatch_with_the_slurm_profile(workdir, slurm, monkeypatch):
     config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
     del config["datasets"]["sim"]  # the AIRR dataset alone
+    config["ingest_shards"] = 2  # the files read by two jobs side by side, then joined
+    config["predict_groups"] = 2  # each fold's test repertoires scored by two jobs, joined
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
     for key, value in slurm.items():
         monkeypatch.setenv(key, value)
@@ -69,8 +71,12 @@ def test_workflow_runs_through_sbatch_with_the_slurm_profile(workdir, slurm, mon
 
     # every job that the plugin says it submitted is in SLURM's own record of ended jobs
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
-    # ingest, 3 x (train, predict, baseline), interpret
-    assert len(submitted) == 1 + 3 * 3 + 1, output
+    # 2 ingest shards and their merge, 3 x (train, 2 prediction groups and their merge,
+    # baseline), interpret
+    assert len(submitted) == 2 + 1 + 3 * 5 + 1, output
+    # each shard was its own sbatch job (the plugin logs each job under its rule's name)
+    shards = dict(re.findall(r"SLURM jobid (\d+) \(log: \S*/rule_ingest_shard/\w+_(\d+)/", output))
+    assert sorted(shards.values()) == ["0", "1"] and set(shards) <= submitted, output
     record = (Path(slurm["DEEPRC_SLURM_DIR"]) / "log" / "jobs.log").read_text()
     ended = dict(re.findall(r"JobId=(\d+) .*?JobState=(\w+)", record))
     assert {job: ended.get(job) for job in submitted} == dict.fromkeys(submitted, "COMPLETED")

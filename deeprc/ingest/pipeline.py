@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -49,7 +51,9 @@ from deeprc.store import (
     write_tables,
 )
 
-__all__ = ["ingest"]
+__all__ = ["SHARD", "ingest"]
+
+SHARD = "shard.json"  # what a shard directory of ingest --shard counted
 
 
 def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> FileStats:
@@ -129,6 +133,8 @@ def ingest(
     threads: int = 2,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    shard: tuple[int, int] | None = None,
+    merge: Sequence[Path] = (),
 ) -> pd.DataFrame:
     """Build a store at ``out``; returns the ingest report (one row per repertoire).
 
@@ -136,11 +142,17 @@ def ingest(
     ``allow_unlabelled``) get ``y`` = -1: they can be scored, not trained or evaluated on.
     Written to a temporary sibling directory and renamed at the end, so a failed or killed run
     never leaves a half store and never touches an existing one.
+
+    On a cluster the files are read in ``n`` jobs side by side: ``shard=(k, n)`` reads every
+    ``n``-th file from the ``k``-th into a shard directory at ``out`` (its parts and what was
+    counted), and ``merge`` (the ``n`` shard directories, same arguments otherwise) joins them
+    into the store without reading the files again: the same store as one ingest.
     """
     metadata, out = Path(metadata), Path(out)
     data_dir = Path(data_dir) if data_dir is not None else metadata.parent
-    inputs = [metadata, data_dir]
-    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="ingest") as tmp:
+    inputs = [metadata, data_dir, *map(Path, merge)]
+    command = "ingest --shard" if shard is not None else "ingest"
+    with atomic_directory(out, overwrite=overwrite, inputs=inputs, command=command) as tmp:
         meta = read_metadata(
             metadata,
             id_column=id_column,
@@ -161,22 +173,19 @@ def ingest(
             positive = None
         (tmp / "sequences").mkdir()
         parts = [part_path(tmp, i) for i in range(len(meta))]
-        tasks = [
-            (i, p, part, options)
-            for i, (p, part) in enumerate(zip(meta["path"], parts, strict=True))
-        ]
-        with Progress("ingest", len(tasks), "files") as progress:
-            stats = parallel_map(_ingest_file, tasks, threads, progress=progress)
+        if merge:
+            stats = _merged_shards(meta, options, [Path(m) for m in merge], tmp)
+        else:
+            chosen = list(range(len(meta)) if shard is None else range(*_shard(shard, meta)))
+            tasks = [(i, meta["path"].iloc[i], parts[i], options) for i in chosen]
+            with Progress("ingest", len(tasks), "files") as progress:
+                stats = parallel_map(_ingest_file, tasks, threads, progress=progress)
+            if shard is not None:
+                _refuse_empty(_report(meta.iloc[chosen], stats))
+                _write_shard(tmp, shard, meta, chosen, stats, options)
+                return _report(meta.iloc[chosen], stats)
         report = _report(meta, stats)
-        empty = report[report["rows_kept"] == 0]
-        if not empty.empty:
-            row = empty.iloc[0]
-            reasons = {r: int(row[r]) for r in DROP_REASONS if row[r]}
-            raise InputError(
-                f"repertoire {row['repertoire_id']!r} ({row['source_file']}) has no rows left "
-                f"after filtering (read {row['rows_read']}, dropped {reasons}); check the file "
-                "or the filters (--min-length, --max-length, --locus, --keep-nonproductive)"
-            )
+        _refuse_empty(report)
         width = max(s.max_length for s in stats)
         write_encoded(tmp, parts, [s.rows_kept for s in stats], width, options.max_length)
         genes = write_genes(tmp, parts, int(report["rows_kept"].sum()))
@@ -212,6 +221,88 @@ def ingest(
         }
         write_tables(tmp, repertoires, report, manifest)
     return report
+
+
+def _refuse_empty(report: pd.DataFrame) -> None:
+    empty = report[report["rows_kept"] == 0]
+    if not empty.empty:
+        row = empty.iloc[0]
+        reasons = {r: int(row[r]) for r in DROP_REASONS if row[r]}
+        raise InputError(
+            f"repertoire {row['repertoire_id']!r} ({row['source_file']}) has no rows left "
+            f"after filtering (read {row['rows_read']}, dropped {reasons}); check the file "
+            "or the filters (--min-length, --max-length, --locus, --keep-nonproductive)"
+        )
+
+
+def _shard(shard: tuple[int, int], meta: pd.DataFrame) -> tuple[int, int, int]:
+    """``range`` arguments of shard ``k`` of ``n``: every n-th file from the k-th."""
+    k, n = shard
+    if not 0 <= k < n:
+        raise InputError(f"--shard {k}/{n}: give K/N with 0 <= K < N (shards count from 0)")
+    return k, len(meta), n
+
+
+def _files_digest(meta: pd.DataFrame, options: IngestOptions) -> str:
+    """What a shard was read from: the metadata's ids and files and the filters."""
+    digest = hashlib.sha256(meta[["repertoire_id", "file"]].to_csv(index=False).encode())
+    digest.update(json.dumps(asdict(options), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_shard(
+    tmp: Path,
+    shard: tuple[int, int],
+    meta: pd.DataFrame,
+    chosen: list[int],
+    stats: list[FileStats],
+    options: IngestOptions,
+) -> None:
+    record = {
+        "shard": list(shard),
+        "files_digest": _files_digest(meta, options),
+        "stats": {str(i): asdict(s) for i, s in zip(chosen, stats, strict=True)},
+    }
+    (tmp / SHARD).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _merged_shards(
+    meta: pd.DataFrame, options: IngestOptions, shards: list[Path], tmp: Path
+) -> list[FileStats]:
+    """The stats of every file, from shard directories of this very metadata and filters,
+    whose parts are linked (or copied, across file systems) into ``tmp``."""
+    stats: dict[int, FileStats] = {}
+    digest = _files_digest(meta, options)
+    records = []
+    for shard in shards:
+        path = shard / SHARD
+        if not path.is_file():
+            raise InputError(f"{shard} is not a shard of deeprc ingest --shard (no {SHARD})")
+        record = json.loads(path.read_text())
+        if record["files_digest"] != digest:
+            raise InputError(
+                f"{shard} was read from other metadata or with other filters than these; "
+                "read the shards again with the same arguments"
+            )
+        records.append((shard, record))
+    counts = {record["shard"][1] for _, record in records}
+    got = sorted(record["shard"][0] for _, record in records)
+    if len(counts) != 1 or got != list(range(next(iter(counts)))):
+        given = ", ".join("{}/{}".format(*record["shard"]) for _, record in records)
+        raise InputError(
+            f"--merge needs shards 0..N-1 of one --shard K/N run, each once; got {given}"
+        )
+    for shard, record in records:
+        for key, value in record["stats"].items():
+            i = int(key)
+            stats[i] = FileStats(**value)
+            for src in part_path(shard, i).parent.glob(part_path(shard, i).stem + ".*"):
+                dst = tmp / "sequences" / src.name
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copyfile(src, dst)
+    return [stats[i] for i in range(len(meta))]
 
 
 def _report(meta: pd.DataFrame, stats: list[FileStats]) -> pd.DataFrame:

@@ -26,6 +26,8 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])),
     fold=r"\d+",
     seed=r"\d+",
+    shard=r"\d+",
+    group=r"\d+",
     baseline="|".join(map(re.escape, config["baselines"])) or "none",
     cohort="|".join(map(re.escape, config["apply"])) or "none",
 
@@ -194,3 +196,13 @@ def truth_flag(wildcards):
         if is_simulated(wildcards)
         else ""
     )
+
+
+def parts(pattern, n):
+    """The n jobs' outputs that a rule joins, or none when one job does the whole."""
+    return [pattern.format(part=k) for k in range(n)] if n > 1 else []
+
+
+def merge_flag(wildcards, input):
+    """--merge and the parts' directories, or nothing: the rule then does the work itself."""
+    return " ".join(["--merge", *map(shlex.quote, input.parts)]) if input.parts else ""

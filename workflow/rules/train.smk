@@ -60,11 +60,41 @@ rule select_model:
         "deeprc select-model {input:q} --out {output:q} > {log:q} 2>&1"
 
 
+rule predict_group:
+    input:
+        store="results/{dataset}/store",
+        folds="results/{dataset}/folds.tsv",
+        model="results/{dataset}/models/fold{fold}.pt",
+    output:
+        temp(directory("results/{dataset}/predictions/fold{fold}.groups/{group}")),
+    log:
+        "logs/predict_group/{dataset}/fold{fold}/{group}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/predict_group/fold{fold}/{group}.tsv"
+    conda:
+        "../envs/deeprc.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=60,
+    params:
+        groups=config["predict_groups"],
+    shell:
+        "deeprc predict --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
+        " --model {input.model:q} --out {output:q} --group {wildcards.group}/{params.groups}"
+        " --threads {threads} > {log:q} 2>&1"
+
+
+# the fold's test repertoires; with config["predict_groups"] > 1 scored in that many jobs
 rule predict_fold:
     input:
         store="results/{dataset}/store",
         folds="results/{dataset}/folds.tsv",
         model="results/{dataset}/models/fold{fold}.pt",
+        parts=lambda wc: parts(
+            f"results/{wc.dataset}/predictions/fold{wc.fold}.groups/{{part}}",
+            config["predict_groups"],
+        ),
     output:
         directory("results/{dataset}/predictions/fold{fold}"),
     log:
@@ -77,6 +107,9 @@ rule predict_fold:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=60,
+    params:
+        merge=merge_flag,
     shell:
         "deeprc predict --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
-        " --model {input.model:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        " --model {input.model:q} --out {output:q} {params.merge} --threads {threads}"
+        " > {log:q} 2>&1"
