@@ -78,7 +78,7 @@ def stages(root: Path, n_sequences: int, args) -> list[tuple[str, list[str], Pat
     threads = ("--threads", args.threads)
     rows = args.repertoires * n_sequences
     test_rows = train_rows = rows
-    if (store / "repertoires.parquet").exists() and folds.exists():
+    if (store / "manifest.json").exists() and folds.exists():
         import pandas as pd
 
         from deeprc.split import read_folds
