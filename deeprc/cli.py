@@ -182,8 +182,8 @@ def _run_ingest(args: argparse.Namespace) -> None:
         merge=args.merge or (),
     )
     read, kept = int(report["rows_read"].sum()), int(report["rows_kept"].sum())
-    what = f"shard {args.shard[0]}/{args.shard[1]}" if args.shard else "store"
-    print(f"{len(report)} repertoires -> {args.out} ({what})")
+    shard = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""
+    print(f"{len(report)} repertoires -> {args.out}{shard}")
     print(f"rows read {read:>12,}")
     print(f"rows kept {kept:>12,}")
     for reason in DROP_REASONS:
