@@ -744,6 +744,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        progress.enabled = True  # a caller's later stages (main called in-process) show theirs
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import default_files, make_study
 
+from deeprc.cli import main
 from deeprc.progress import Progress, tracked
 
 LINE = re.compile(
@@ -60,3 +61,14 @@ def test_ingest_reports_its_files_in_a_log_and_no_progress_silences_it(tmp_path)
         ("ingest", "3", "3", "files"),
     ]
     assert not any(LINE.match(line) for line in _ingest(tmp_path, "--no-progress").splitlines())
+
+
+def test_no_progress_ends_with_its_command(tmp_path, monkeypatch, capsys):
+    """--no-progress of one in-process command leaves the next caller's progress on."""
+    metadata = make_study(tmp_path / "data", default_files(2))
+    assert main(["ingest", "--metadata", str(metadata), "--out", str(tmp_path / "s"),
+                 "--label-column", "label", "--threads", "1", "--no-progress"]) == 0  # fmt: skip
+    monkeypatch.setenv("DEEPRC_PROGRESS_SECONDS", "0")
+    capsys.readouterr()
+    list(tracked([1], "stage", "things"))
+    assert LINE.match(capsys.readouterr().err.splitlines()[0])
