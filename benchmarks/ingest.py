@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -73,24 +74,32 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, int, str]:
 def _measure_once(cmd: list[str]) -> tuple[float, int, str]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    done = threading.Event()
+    with peak_rss(proc) as peak:
+        out, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{cmd[:3]} failed:\n{err}")
+    return elapsed, peak[0], out
+
+
+@contextmanager
+def peak_rss(proc: subprocess.Popen):
+    """While the block waits for ``proc``, the largest tree RSS in bytes, sampled every 10 ms
+    (read ``[0]`` of the yielded list after the block)."""
+    peak, done = [0], threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
             time.sleep(0.01)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    out, err = proc.communicate()
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    if proc.returncode:
-        raise SystemExit(f"{cmd[:3]} failed:\n{err}")
-    return elapsed, peak, out
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from ingest import _tree_rss  # noqa: E402
+from ingest import peak_rss  # noqa: E402
 
 REPO = HERE.parent
 BASELINES = ["kmer4_logistic", "emerson_burden", "kmer3_logistic", "minmax_svm"]
@@ -42,22 +41,11 @@ def run(command: list[str], log: Path) -> tuple[float, int]:
     with open(log, "w") as out:
         env = os.environ | {"DEEPRC_PROGRESS_SECONDS": "60"}
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        peak, done = 0, threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
-                time.sleep(0.01)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        proc.wait()
-        done.set()
-        sampler.join()
+        with peak_rss(proc) as peak:
+            proc.wait()
     if proc.returncode:
         sys.exit(f"failed ({proc.returncode}): {' '.join(command)}; see {log}")
-    return time.perf_counter() - started, peak
+    return time.perf_counter() - started, peak[0]
 
 
 def disk(path: Path) -> int:
