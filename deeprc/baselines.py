@@ -14,7 +14,7 @@ the baselines the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,8 @@ __all__ = [
     "MinMaxSVM",
     "fisher_greater",
     "kmer_counts",
+    "kmer_windows",
+    "repertoire_kmer_counts",
     "minmax_kernel",
     "run_baseline",
 ]
@@ -56,45 +58,61 @@ _LEVELS = 8  # counts up to this are summed as indicator products (see _sum_of_m
 # ----------------------------------------------------------------------------- features
 
 
-def _kmer_codes(tokens: np.ndarray, lengths: np.ndarray, k: int) -> np.ndarray:
-    """Every k-mer of every row as one integer in base 20, from the padded token matrix.
+def kmer_windows(
+    tokens: np.ndarray, lengths: np.ndarray, k: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows of one length at a time (those of ``k`` residues or more): their indices and
+    every k-mer as an integer in base 20, ``(rows, length - k + 1)``.
 
-    Windows are built column-wise for all rows at once; windows that run into the padding are
-    dropped by comparing their end with the row's length.
+    Rows of one length share their windows, so none is spent on the padding (on TRB junctions
+    half of a padded matrix's windows run into it).
     """
-    tokens = np.asarray(tokens, dtype=np.int64) - 1  # residues 0..19, padding -1
-    n_windows = tokens.shape[1] - k + 1
-    if n_windows <= 0:
-        return np.zeros(0, dtype=np.int64)
-    codes = np.zeros((len(tokens), n_windows), dtype=np.int64)
-    for offset in range(k):
-        codes = codes * _BASE + tokens[:, offset : offset + n_windows]
-    valid = np.arange(k, n_windows + k)[None, :] <= np.asarray(lengths, dtype=np.int64)[:, None]
-    return codes[valid]
+    lengths = np.asarray(lengths)
+    order = np.argsort(lengths, kind="stable")
+    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
+    dtype = np.int32 if _BASE**k < 2**31 else np.int64
+    for rows in np.split(order, cuts):
+        length = int(lengths[rows[0]]) if len(rows) else 0
+        if length < k:
+            continue
+        residues = np.asarray(tokens[rows, :length], dtype=dtype) - 1  # 0..19
+        n_windows = length - k + 1
+        codes = residues[:, :n_windows].copy()
+        for offset in range(1, k):
+            codes *= _BASE
+            codes += residues[:, offset : offset + n_windows]
+        yield rows, codes
 
 
-def kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> sparse.csr_matrix:
-    """``(len(repertoires), 20**k)`` k-mer occurrence counts, one row per repertoire.
+def repertoire_kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> Iterator[np.ndarray]:
+    """Each repertoire's ``(20**k,)`` k-mer occurrence counts in turn (memory: one repertoire).
 
     Each sequence row counts once whatever its duplicate_count: clone sizes mostly reflect
     sampling and expansion noise, while the signal is which sequences are there.
     """
     n_columns = _BASE**k
-    indptr, indices, data = [0], [], []
     for r in tracked(np.asarray(repertoires, dtype=np.int64), f"{k}-mer counts", "repertoires"):
         start, stop = int(store.offsets[r]), int(store.offsets[r + 1])
         counts = np.zeros(n_columns, dtype=np.int64)
         for lo in range(start, stop, _CHUNK_ROWS):
             hi = min(lo + _CHUNK_ROWS, stop)
-            codes = _kmer_codes(store.tokens[lo:hi], store.lengths[lo:hi], k)
-            counts += np.bincount(codes, minlength=n_columns)
+            for _, codes in kmer_windows(store.tokens[lo:hi], store.lengths[lo:hi], k):
+                counts += np.bincount(codes.ravel(), minlength=n_columns)
+        yield counts
+
+
+def kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> sparse.csr_matrix:
+    """``(len(repertoires), 20**k)`` k-mer occurrence counts, one row per repertoire
+    (:func:`repertoire_kmer_counts`)."""
+    indptr, indices, data = [0], [], []
+    for counts in repertoire_kmer_counts(store, repertoires, k):
         present = np.flatnonzero(counts)
         indices.append(present)
         data.append(counts[present].astype(np.float64))
         indptr.append(indptr[-1] + len(present))
     data = np.concatenate([np.zeros(0), *data])
     indices = np.concatenate([np.zeros(0, dtype=np.int64), *indices])
-    return sparse.csr_matrix((data, indices, np.array(indptr)), shape=(len(indptr) - 1, n_columns))
+    return sparse.csr_matrix((data, indices, np.array(indptr)), shape=(len(indptr) - 1, _BASE**k))
 
 
 def _frequencies(counts: sparse.csr_matrix) -> sparse.csr_matrix:

@@ -22,10 +22,10 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from deeprc.baselines import EmersonBurden, kmer_counts
+from deeprc.baselines import EmersonBurden, kmer_windows, repertoire_kmer_counts
 from deeprc.clonotypes import carrier_counts, clonotype_hashes
 from deeprc.progress import tracked
-from deeprc.store import Store
+from deeprc.store import AMINO_ACIDS, Store
 
 __all__ = [
     "MIN_CARRIERS",
@@ -69,6 +69,11 @@ def _lookup(hashes: torch.Tensor, store: Store, repertoire: int) -> np.ndarray:
     return np.where(found, where, -1)
 
 
+def _refitted_without_each(provider, store: Store, train: np.ndarray, group: np.ndarray) -> list:
+    """One provider per group, refitted on the training repertoires of the other groups."""
+    return [provider.refit(store, train[group != g]) for g in range(EVIDENCE_GROUPS)]
+
+
 def _as_tensor(hashes: np.ndarray) -> torch.Tensor:
     """uint64 hashes as an int64 tensor of the same bits (what a model file holds)."""
     return torch.from_numpy(np.ascontiguousarray(hashes, dtype=np.uint64).view(np.int64))
@@ -105,6 +110,9 @@ class ClonotypeEvidence:
     def refit(self, store: Store, train: np.ndarray) -> ClonotypeEvidence:
         return self.fit(store, train)
 
+    def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray) -> list:
+        return _refitted_without_each(self, store, train, group)
+
     def features(self, store: Store, repertoire: int) -> np.ndarray:
         """``(n, 2)`` float32 for one repertoire's rows."""
         index = _lookup(self.hashes, store, repertoire)
@@ -138,21 +146,12 @@ class BurdenEvidence:
     def refit(self, store: Store, train: np.ndarray) -> BurdenEvidence:
         return self.fit(store, train, self.p_threshold)
 
+    def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray) -> list:
+        return _refitted_without_each(self, store, train, group)
+
     def features(self, store: Store, repertoire: int) -> np.ndarray:
         """``(n, 1)`` float32 for one repertoire's rows."""
         return (_lookup(self.hashes, store, repertoire) >= 0)[:, None].astype(np.float32)
-
-
-def _window_codes(tokens: np.ndarray, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every k-mer of every row as an integer in base 20 ``(n, windows)``, and which windows lie
-    inside the row's junction."""
-    tokens = np.asarray(tokens, dtype=np.int64) - 1
-    windows = max(tokens.shape[1] - k + 1, 0)
-    codes = np.zeros((len(tokens), windows), dtype=np.int64)
-    for offset in range(k):
-        codes = codes * 20 + tokens[:, offset : offset + windows]
-    valid = np.arange(k, windows + k)[None, :] <= np.asarray(lengths, dtype=np.int64)[:, None]
-    return np.where(valid, codes, 0), valid
 
 
 @dataclass
@@ -171,35 +170,66 @@ class KmerEvidence:
 
     @classmethod
     def fit(cls, store: Store, train: np.ndarray, k: int) -> KmerEvidence:
-        counts = kmer_counts(store, train, k)
-        y = np.asarray(store.labels)[train]
-        return cls(
-            k=k,
-            positive=torch.from_numpy(np.asarray(counts[y == 1].sum(axis=0)).ravel()),
-            negative=torch.from_numpy(np.asarray(counts[y == 0].sum(axis=0)).ravel()),
-            n_positive=int((y == 1).sum()),
-            n_negative=int((y == 0).sum()),
-        )
+        return cls._fitted(store, train, np.zeros(len(train), dtype=np.int64), 1, k)[0]
 
     def refit(self, store: Store, train: np.ndarray) -> KmerEvidence:
         return self.fit(store, train, self.k)
 
+    def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray) -> list:
+        """One provider per group, fitted on the training repertoires of the other groups;
+        each repertoire's k-mers are counted once for all of them."""
+        return self._fitted(store, train, group, EVIDENCE_GROUPS, self.k, leave_out=True)
+
+    @classmethod
+    def _fitted(
+        cls,
+        store: Store,
+        train: np.ndarray,
+        group: np.ndarray,
+        n_groups: int,
+        k: int,
+        *,
+        leave_out: bool = False,
+    ) -> list[KmerEvidence]:
+        """Per group ``0..n_groups-1``: fitted on its repertoires, or with ``leave_out`` on
+        all the others."""
+        y = np.asarray(store.labels)[train].astype(np.int64)
+        totals = np.zeros((n_groups, 2, len(AMINO_ACIDS) ** k), dtype=np.int64)
+        for g, label, counts in zip(group, y, repertoire_kmer_counts(store, train, k), strict=True):
+            totals[g, label] += counts
+        n = np.zeros((n_groups, 2), dtype=np.int64)
+        np.add.at(n, (group, y), 1)
+        if leave_out:
+            totals, n = totals.sum(axis=0) - totals, n.sum(axis=0) - n
+        return [
+            cls(
+                k=k,
+                positive=torch.from_numpy(t[1]),
+                negative=torch.from_numpy(t[0]),
+                n_positive=int(c[1]),
+                n_negative=int(c[0]),
+            )  # fmt: skip
+            for t, c in zip(totals, n, strict=True)
+        ]
+
     @cached_property
     def _log_ratio(self) -> np.ndarray:
-        """Per k-mer log-ratio of the class rates."""
+        """Per k-mer log-ratio of the class rates, as float32 (the features' type: rounding
+        first keeps the order, so each row's maximum is the same)."""
         rates = [
             total.double().numpy() / max(n, 1) + KMER_PSEUDO_RATE
             for total, n in ((self.positive, self.n_positive), (self.negative, self.n_negative))
         ]
-        return np.log(rates[0] / rates[1])
+        return np.log(rates[0] / rates[1]).astype(np.float32)
 
     def features(self, store: Store, repertoire: int) -> np.ndarray:
-        """``(n, 1)`` float32 for one repertoire's rows."""
+        """``(n, 1)`` float32 for one repertoire's rows (0 for rows shorter than k)."""
         start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
-        codes, valid = _window_codes(store.tokens[start:stop], store.lengths[start:stop], self.k)
-        ratio = self._log_ratio[codes]
-        best = np.where(valid, ratio, -np.inf).max(axis=1, initial=-np.inf)
-        return np.where(np.isfinite(best), best, 0.0)[:, None].astype(np.float32)
+        best = np.zeros((stop - start, 1), dtype=np.float32)
+        tokens, lengths = store.tokens[start:stop], store.lengths[start:stop]
+        for rows, codes in kmer_windows(tokens, lengths, self.k):
+            best[rows, 0] = self._log_ratio[codes].max(axis=1)
+        return best
 
 
 PROVIDERS = {"clonotype": ClonotypeEvidence, "burden": BurdenEvidence, "kmer": KmerEvidence}
@@ -253,8 +283,9 @@ def training_features(providers: list, store: Store, train: np.ndarray, seed: in
         members = np.flatnonzero(labels == label)
         group[rng.permutation(members)] = np.arange(len(members)) % EVIDENCE_GROUPS
     out = np.zeros((int(store.offsets[-1]), sum(p.size for p in providers)), dtype=np.float32)
+    fitted = [p.cross_fitted(store, train, group) for p in providers]  # [provider][group]
     for g in range(EVIDENCE_GROUPS):
-        others = [p.refit(store, train[group != g]) for p in providers]
+        others = [by_group[g] for by_group in fitted]
         for r in tracked(
             train[group == g].tolist(), f"evidence {g + 1}/{EVIDENCE_GROUPS}", "repertoires"
         ):

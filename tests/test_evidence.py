@@ -184,6 +184,33 @@ def test_kmer_evidence_rates_a_sequence_by_its_most_enriched_kmer_fitted_without
     assert rows_of(store, features, index["n2"])[0, 0] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trained):
+    """Cross-fitting counts each repertoire's k-mers once for all groups; each group's rates
+    are those of a refit on the other groups, and a row reads the largest log-ratio of its
+    k-mers, as a plain loop over its windows finds."""
+    store = Store(trained / "store")
+    train = np.arange(len(store.repertoires))
+    group = np.arange(len(train)) % 5
+    by_group = KmerEvidence.fit(store, train, 3).cross_fitted(store, train, group)
+    assert len(by_group) == 5
+    for g, fitted in enumerate(by_group):
+        refit = KmerEvidence.fit(store, train[group != g], 3)
+        assert torch.equal(fitted.positive, refit.positive)
+        assert torch.equal(fitted.negative, refit.negative)
+        assert (fitted.n_positive, fitted.n_negative) == (refit.n_positive, refit.n_negative)
+    ratio = by_group[0]._log_ratio
+    start, stop = int(store.offsets[1]), int(store.offsets[2])
+    expected = []
+    for tokens, length in zip(store.tokens[start:stop], store.lengths[start:stop], strict=True):
+        codes = [
+            (int(tokens[i]) - 1) * 400 + (int(tokens[i + 1]) - 1) * 20 + int(tokens[i + 2]) - 1
+            for i in range(int(length) - 2)
+        ]
+        expected.append(max((ratio[c] for c in codes), default=0.0))
+    np.testing.assert_array_equal(by_group[0].features(store, 1)[:, 0], expected)
+    assert len(set(expected)) > 10  # the rows differ: the maximum is not a constant
+
+
 def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path):
     """The fitted k-mer rates travel in the model file (loaded with weights_only) and give
     prediction the same numbers training had."""
