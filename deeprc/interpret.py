@@ -154,38 +154,59 @@ def position_weights(motif: str, sequences: list[str], *, flank: int = 2) -> pd.
     return table
 
 
-def _is_signal(table: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    keys = ["repertoire_id", "sequence_id"]
-    return pd.MultiIndex.from_frame(table[keys].astype(str)).isin(
-        pd.MultiIndex.from_frame(truth[keys])
-    )
+def _signal_ids(truth: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The implanted sequence ids of each repertoire."""
+    return {rid: ids.to_numpy() for rid, ids in truth.groupby("repertoire_id")["sequence_id"]}
+
+
+def _is_signal(table: pd.DataFrame, signal: dict[str, np.ndarray]) -> np.ndarray:
+    """Whether each row (repertoire_id, sequence_id) is an implanted sequence."""
+    out = np.zeros(len(table), dtype=bool)
+    for rid, rows in table.groupby("repertoire_id").indices.items():
+        ids = table["sequence_id"].to_numpy()[rows].astype(str)
+        out[rows] = np.isin(ids, signal.get(str(rid), []))
+    return out
+
+
+def _top_rows(directory: Path, n: int, signal: dict | None) -> tuple[pd.DataFrame, list[float]]:
+    """The ``n`` rows of highest attention score of a prediction directory (ties: first
+    written first) and, with the ground truth's ``signal``, the attention AUC of each
+    repertoire holding signal and background sequences; read one repertoire at a time."""
+    best, aucs = None, []
+    for repertoire_id, rows in outputs.attention_by_repertoire(directory):
+        scores = rows["attention_score"].to_numpy()
+        keep = np.lexsort((np.arange(len(scores)), -scores))[:n]  # by score, then position
+        found = rows.take(keep).to_pandas()
+        best = found if best is None else pd.concat([best, found], ignore_index=True)
+        best = best.nlargest(n, "attention_score").reset_index(drop=True)
+        if signal is not None:
+            ids = rows["sequence_id"].to_numpy(zero_copy_only=False).astype(str)
+            carries = np.isin(ids, signal.get(str(repertoire_id), []))
+            if 0 < carries.sum() < len(carries):
+                aucs.append(roc_auc_score(carries, rows["attention"].to_numpy()))
+    if best is None:
+        raise InputError(f"{directory} holds no scored sequences; run deeprc predict again")
+    return best, aucs
 
 
 def _ground_truth(
-    fold_tables: list[pd.DataFrame], truth: pd.DataFrame, implanted: list[str], motifs: pd.DataFrame
+    per_fold: list[tuple[pd.DataFrame, list[float]]], implanted: list[str], motifs: pd.DataFrame
 ) -> dict:
     """Precision of the top-attended sequences, attention AUC inside positive repertoires (signal
-    against background sequences) and the rank of each implanted motif among the mined ones."""
-    per_fold = []
-    for table in fold_tables:
-        ranked = table.sort_values("attention_score", ascending=False)
-        hit = _is_signal(ranked, truth)
-        aucs = [
-            roc_auc_score(carries, group["attention"])
-            for _, group in ranked.groupby("repertoire_id")
-            if 0 < (carries := _is_signal(group, truth)).sum() < len(group)
-        ]
-        per_fold.append(
-            {f"precision_at_{k}": float(hit[:k].mean()) for k in (10, 50, 100)}
-            | {"attention_auc": float(np.mean(aucs)) if aucs else math.nan}
-        )
-    summary = {key: float(np.mean([f[key] for f in per_fold])) for key in per_fold[0]}
+    against background sequences) and the rank of each implanted motif among the mined ones;
+    ``per_fold``: each fold's top rows (by attention score, with ``signal``) and AUCs."""
+    folds = [
+        {f"precision_at_{k}": float(top["signal"].to_numpy()[:k].mean()) for k in (10, 50, 100)}
+        | {"attention_auc": float(np.mean(aucs)) if aucs else math.nan}
+        for top, aucs in per_fold
+    ]
+    summary = {key: float(np.mean([f[key] for f in folds])) for key in folds[0]}
     recovered = motifs["motif"].tolist()
     rank_of = {
         m: next((i + 1 for i, r in enumerate(recovered) if motif_matches(r, m)), None)
         for m in implanted
     }
-    return {"per_fold": per_fold, "mean": summary, "implanted_motif_rank": rank_of}
+    return {"per_fold": folds, "mean": summary, "implanted_motif_rank": rank_of}
 
 
 def interpret(
@@ -223,13 +244,15 @@ def _analyse(
     if len(models) != len(prediction_dirs):
         raise InputError("give one model per prediction directory (the fold's own model)")
     truth = outputs.read_truth(truth_dir) if truth_dir is not None else None
-    fold_tables, all_top = [], []
+    signal = _signal_ids(truth[0]) if truth is not None else None
+    truth_per_fold, all_top = [], []
     folds = list(enumerate(zip(models, prediction_dirs, strict=True)))
     for fold, (model, directory) in tracked(folds, "interpret", "folds"):
-        attention = outputs.read_attention(directory)  # read once: top sequences and truth
-        if truth is not None:
-            fold_tables.append(attention)
-        chosen = attention.nlargest(top, "attention_score").reset_index(drop=True)
+        # one pass: the top rows (at least 100 for the ground truth's precision) and the AUCs
+        best, aucs = _top_rows(directory, max(top, 100) if signal is not None else top, signal)
+        if signal is not None:
+            truth_per_fold.append((best.assign(signal=_is_signal(best, signal)), aucs))
+        chosen = best.head(top).copy()
         lengths = np.asarray(store.lengths[chosen["row"].to_numpy()], dtype=np.int64)
         contributions = [np.empty(0)] * len(chosen)
         empty = np.empty(len(chosen))
@@ -271,6 +294,6 @@ def _analyse(
         "motifs": motifs.head(3)["motif"].tolist(),
     }
     if truth is not None:
-        table["signal"] = _is_signal(table, truth[0])
-        summary["ground_truth"] = _ground_truth(fold_tables, *truth, motifs)
+        table["signal"] = _is_signal(table, signal)
+        summary["ground_truth"] = _ground_truth(truth_per_fold, truth[1], motifs)
     return table, motifs, summary

@@ -10,9 +10,11 @@ one metrics file; ``deeprc interpret`` writes an interpretation directory. Reade
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,6 +24,7 @@ from deeprc.errors import InputError
 __all__ = [
     "AttentionWriter",
     "Interpretation",
+    "attention_by_repertoire",
     "read_attention",
     "read_interpretation",
     "read_metrics",
@@ -120,6 +123,36 @@ def read_attention(
         raise InputError(f"{path} lacks the column(s) {missing}; run deeprc predict again")
     filters = [("repertoire_id", "=", repertoire)] if repertoire is not None else None
     return pq.read_table(path, columns=columns, filters=filters).to_pandas()
+
+
+def attention_by_repertoire(
+    directory: Path, columns: list[str] | None = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """A prediction directory's attention rows one repertoire at a time (they are contiguous,
+    in the order written): memory holds one repertoire, whatever the cohort."""
+    path = _existing(Path(directory) / ATTENTION, "deeprc predict")
+    if columns is not None:
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise InputError(f"{path} lacks the column(s) {missing}; run deeprc predict again")
+        columns = list(dict.fromkeys(["repertoire_id", *columns]))
+    parquet = pq.ParquetFile(path)
+    pending = None
+    for g in range(parquet.num_row_groups):
+        rows = parquet.read_row_group(g, columns=columns)
+        ids = rows["repertoire_id"].to_numpy(zero_copy_only=False)
+        cuts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            piece = rows.slice(lo, hi - lo)
+            if pending is not None and pending[0] == ids[lo]:
+                pending = (ids[lo], pa.concat_tables([pending[1], piece]))
+                continue
+            if pending is not None:
+                yield pending
+            pending = (ids[lo], piece)
+    if pending is not None:
+        yield pending
 
 
 def write_provenance(directory: Path, provenance: dict) -> None:

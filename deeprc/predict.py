@@ -219,7 +219,7 @@ def _merge_groups(
         raise InputError(f"the groups {', '.join(map(str, ordered))} do not hold these repertoires")
     with atomic_directory(Path(out), overwrite=overwrite, inputs=inputs, command="predict") as tmp:
         writer = outputs.AttentionWriter(tmp)
-        parts = [_by_repertoire(d / outputs.ATTENTION) for d in ordered]
+        parts = [outputs.attention_by_repertoire(d) for d in ordered]
         for i, expected in enumerate(ids.tolist()):
             repertoire_id, table = next(parts[i % n])
             assert repertoire_id == str(expected), "a group's attention is out of order"
@@ -228,26 +228,6 @@ def _merge_groups(
         outputs.write_predictions(tmp, predictions)
         outputs.write_provenance(tmp, provenance)
     return predictions
-
-
-def _by_repertoire(path: Path) -> Iterator[tuple[str, pa.Table]]:
-    """A prediction's attention rows, one repertoire at a time (they are contiguous)."""
-    parquet = pq.ParquetFile(path)
-    pending = None
-    for g in range(parquet.num_row_groups):
-        rows = parquet.read_row_group(g)
-        ids = rows["repertoire_id"].to_numpy(zero_copy_only=False)
-        cuts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
-        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-            piece = rows.slice(lo, hi - lo)
-            if pending is not None and pending[0] == ids[lo]:
-                pending = (ids[lo], pa.concat_tables([pending[1], piece]))
-                continue
-            if pending is not None:
-                yield pending
-            pending = (ids[lo], piece)
-    if pending is not None:
-        yield pending
 
 
 def _scored(

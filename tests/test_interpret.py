@@ -5,16 +5,25 @@ from dataclasses import replace
 from functools import partial
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from deeprc.cli import main
 from deeprc.data import model_inputs, repertoire_chunks
-from deeprc.interpret import integrated_gradients, mine_motifs, motif_matches, position_weights
+from deeprc.interpret import (
+    _top_rows,
+    integrated_gradients,
+    mine_motifs,
+    motif_matches,
+    position_weights,
+)
 from deeprc.model import build_model
 from deeprc.model.files import load_model
-from deeprc.outputs import read_interpretation
+from deeprc.outputs import attention_by_repertoire, read_interpretation
 from deeprc.store import Store
+from deeprc.top import top_sequences
 from deeprc.train import Experiment
 
 
@@ -126,3 +135,43 @@ def test_interpret_scores_are_the_models_own_scores(trained):
         np.testing.assert_allclose(scores, top["attention_score"], rtol=1e-5, atol=1e-5)
         checked += len(rows)
     assert checked >= 50
+
+
+def test_the_top_rows_read_one_repertoire_at_a_time_are_the_whole_tables_largest(trained, tmp_path):
+    """Interpret reads a fold's attention one repertoire at a time (memory: one repertoire)
+    and keeps what the whole table's largest scores are, ties first-written first, even when
+    a repertoire's rows span several row groups."""
+    table = pq.read_table(trained / "pred0" / "attention.parquet")
+    whole = table.to_pandas()
+    tied = whole["attention_score"].nlargest(3).min()
+    whole.loc[whole.index[::5], "attention_score"] = tied  # ties across repertoires
+    (tmp_path / "p").mkdir()
+    pq.write_table(pa.Table.from_pandas(whole, preserve_index=False),
+                   tmp_path / "p" / "attention.parquet", row_group_size=7)  # fmt: skip
+    pieces = list(attention_by_repertoire(tmp_path / "p", ["attention"]))
+    assert [rid for rid, _ in pieces] == list(dict.fromkeys(whole["repertoire_id"]))
+    assert [len(t) for _, t in pieces] == whole.groupby("repertoire_id", sort=False).size().tolist()
+    assert pieces[0][1].column_names == ["repertoire_id", "attention"]
+    best, aucs = _top_rows(tmp_path / "p", 40, None)
+    expected = whole.nlargest(40, "attention_score").reset_index(drop=True)
+    assert (expected["attention_score"] == tied).sum() > 5
+    pd.testing.assert_frame_equal(best, expected)
+    assert aucs == []
+
+
+def test_cohort_top_sequences_read_one_repertoire_at_a_time_rank_as_the_whole_table(
+    trained, tmp_path
+):
+    whole = pq.read_table(trained / "pred0" / "attention.parquet").to_pandas()
+    (tmp_path / "p").mkdir()
+    pq.write_table(pa.Table.from_pandas(whole, preserve_index=False),
+                   tmp_path / "p" / "attention.parquet", row_group_size=7)  # fmt: skip
+    top = top_sequences([tmp_path / "p"], n=15)
+    size = whole.groupby("repertoire_id")["attention"].transform("size")
+    expected = whole.assign(enrichment=whole["attention"] * size).sort_values(
+        ["enrichment", "repertoire_id"], ascending=[False, True]
+    )
+    assert top["rank"].tolist() == list(range(1, 16))
+    assert top["junction_aa"].tolist() == expected["junction_aa"].head(15).tolist()
+    np.testing.assert_allclose(top["enrichment"], expected["enrichment"].head(15), rtol=1e-6)
+    assert top["repertoire_id"].nunique() > 1  # ranked across repertoires
