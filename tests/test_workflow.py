@@ -329,3 +329,29 @@ def test_the_workflow_runs_from_any_directory_with_its_own_files(tmp_path):
     shipped = ROOT / "configs" / "experiments" / "default.yaml"
     assert f"--experiment {shipped}" in output
     assert "results/ex/report.html" in output
+
+
+def test_cluster_run_times_grow_with_the_input_and_shrink_with_its_shards(workdir):
+    """sbatch --time comes from each job's input: a cohort of 2 x 40 GiB of AIRR files asks
+    for more than the smallest, and each of 4 shards for a quarter of one job's time."""
+    config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
+    del config["datasets"]["sim"]
+    for path in sorted((workdir / "data").glob("*.tsv.gz"))[:2]:
+        os.truncate(path, 40 * 2**30)  # sparse: the size without the disk
+
+    def planned(shards: int) -> dict[str, set[int]]:
+        config["ingest_shards"] = shards
+        (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+        dry = snakemake("--cores", "1", "--dry-run", "--configfile", "configs/config.yaml",
+                        "--replace-workflow-config", cwd=workdir)  # fmt: skip
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        found = re.findall(r"rule (\w+):\n(?:.*\n)*?\s+resources: .*?runtime=(\d+)", dry.stdout)
+        times: dict[str, set[int]] = {}
+        for rule, minutes in found:
+            times.setdefault(rule, set()).add(int(minutes))
+        return times
+
+    one, four = planned(1), planned(4)
+    (whole,), (shard,) = one["ingest_repertoires"], four["ingest_shard"]
+    assert whole > 60 and abs(shard - whole / 4) <= 1, (whole, shard)
+    assert one["train_model"] == {120}  # the floor: the store does not exist yet

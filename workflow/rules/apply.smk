@@ -18,7 +18,7 @@ rule train_final:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=120,
+        runtime=growing_runtime(TRAIN_MINUTES_PER_GIB, 120),
         gpu=config["gpu"],
     params:
         device="cuda" if config["gpu"] else "cpu",
@@ -56,7 +56,7 @@ rule ingest_cohort:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=60,
+        runtime=growing_runtime(INGEST_MINUTES_PER_GIB, 15),
     params:
         flags=cohort_flags,
         options=lambda wc: json.dumps(cohort_ingest(wc)),
@@ -78,7 +78,7 @@ rule score_cohort:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=60,
+        runtime=growing_runtime(PREDICT_MINUTES_PER_GIB, 15),
     shell:
         "deeprc predict --store {input.store:q} --model {input.model:q} --out {output:q}"
         " --threads {threads} > {log:q} 2>&1"

@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import re
 import shlex
 from pathlib import Path
@@ -206,3 +207,36 @@ def parts(pattern, n):
 def merge_flag(wildcards, input):
     """--merge and the parts' directories, or nothing: the rule then does the work itself."""
     return " ".join(["--merge", *map(shlex.quote, input.parts)]) if input.parts else ""
+
+
+# Run time in minutes per GiB of input (AIRR files for ingest, the store for the rest) on a
+# 2-core node, 4x the rates of docs/benchmarks.md's run at 2 x 10^8 rows
+INGEST_MINUTES_PER_GIB = 2
+TRAIN_MINUTES_PER_GIB = 4
+PREDICT_MINUTES_PER_GIB = 2
+BASELINE_MINUTES_PER_GIB = 8
+INTERPRET_MINUTES_PER_GIB = 1
+
+
+def input_gib(paths):
+    """GiB of the files at paths (a directory: the files under it)."""
+    total = 0
+    for path in map(Path, paths):
+        if path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        elif path.is_file():
+            total += path.stat().st_size
+    return total / 2**30
+
+
+def growing_runtime(minutes_per_gib, floor, jobs=lambda wildcards: 1):
+    """A run time in minutes that grows with the job's input (AIRR files or a store), at
+    minutes_per_gib, shared by the jobs(wildcards) that split it, at least floor, doubled on
+    a retry. The rates are docs/benchmarks.md's CMV-scale figures on a 2-core node
+    with 4x room; Snakemake computes them again once the inputs exist."""
+
+    def runtime(wildcards, input, attempt):
+        share = minutes_per_gib * input_gib(input) / jobs(wildcards)
+        return attempt * max(floor, math.ceil(share))
+
+    return runtime

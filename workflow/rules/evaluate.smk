@@ -30,7 +30,7 @@ rule baseline_fold:
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=60,
+        runtime=growing_runtime(BASELINE_MINUTES_PER_GIB, 30),
     shell:
         "deeprc baseline {wildcards.baseline} --store {input.store:q} --folds {input.folds:q}"
         " --fold {wildcards.fold} --out {output:q} > {log:q} 2>&1"
@@ -67,7 +67,7 @@ rule interpret_model:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=60,
+        runtime=growing_runtime(INTERPRET_MINUTES_PER_GIB, 30),
     params:
         truth=truth_flag,
         top=config["interpret"]["top"],

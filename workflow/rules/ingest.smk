@@ -17,7 +17,9 @@ rule ingest_shard:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=60,
+        runtime=growing_runtime(
+            INGEST_MINUTES_PER_GIB, 15, lambda wc: config["ingest_shards"]
+        ),
     params:
         metadata=metadata_path,
         flags=ingest_flags,
@@ -46,7 +48,10 @@ rule ingest_repertoires:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=60,
+        # the files, or with shards their parts (then a join: less work than reading)
+        runtime=growing_runtime(
+            INGEST_MINUTES_PER_GIB, 15, lambda wc: config["ingest_shards"]
+        ),
     params:
         metadata=metadata_path,
         flags=ingest_flags,

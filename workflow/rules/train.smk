@@ -33,7 +33,7 @@ rule train_model:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=120,
+        runtime=growing_runtime(TRAIN_MINUTES_PER_GIB, 120),
         gpu=config["gpu"],
     params:
         device="cuda" if config["gpu"] else "cpu",
@@ -76,7 +76,12 @@ rule predict_group:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=60,
+        # the store holds every fold: this group scores 1 / (folds x groups) of it
+        runtime=growing_runtime(
+            PREDICT_MINUTES_PER_GIB,
+            15,
+            lambda wc: n_folds(wc) * config["predict_groups"],
+        ),
     params:
         groups=config["predict_groups"],
     shell:
@@ -106,7 +111,7 @@ rule predict_fold:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=60,
+        runtime=growing_runtime(PREDICT_MINUTES_PER_GIB, 15, n_folds),
     params:
         merge=merge_flag,
     shell:
