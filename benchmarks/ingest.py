@@ -50,19 +50,24 @@ print(n)
 """
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants."""
-    total, todo = 0, [pid]
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """Resident bytes of a process and all its descendants, and the anonymous part of them
+    (without the file pages it maps, such as a memory-mapped store: page cache that the kernel
+    drops under memory pressure)."""
+    total, anonymous, todo = 0, 0, [pid]
     while todo:
         p = todo.pop()
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+            )
+            total += int(status["VmRSS"].split()[0])
+            anonymous += int(status["RssAnon"].split()[0]) + int(status["RssShmem"].split()[0])
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, StopIteration):
+        except (FileNotFoundError, ProcessLookupError, KeyError):
             continue
-    return total * 1024
+    return total * 1024, anonymous * 1024
 
 
 def measure(cmd: list[str], repeat: int) -> tuple[float, int, str]:
@@ -84,13 +89,14 @@ def _measure_once(cmd: list[str]) -> tuple[float, int, str]:
 
 @contextmanager
 def peak_rss(proc: subprocess.Popen):
-    """While the block waits for ``proc``, the largest tree RSS in bytes, sampled every 10 ms
-    (read ``[0]`` of the yielded list after the block)."""
-    peak, done = [0], threading.Event()
+    """While the block waits for ``proc``, the largest tree RSS and the largest anonymous part
+    of it in bytes, sampled every 10 ms (read ``[0]`` and ``[1]`` of the yielded list after the
+    block)."""
+    peak, done = [0, 0], threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            peak[:] = map(max, peak, _tree_rss(proc.pid))
             time.sleep(0.01)
 
     sampler = threading.Thread(target=sample)
