@@ -37,6 +37,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LOOKUP",
     "SEQUENCE_SCHEMA",
+    "EncodedArray",
     "PartWriter",
     "Store",
     "decode",
@@ -100,9 +101,37 @@ def decode(tokens: np.ndarray, length: int) -> str:
     return "".join(AMINO_ACIDS[t - 1] for t in tokens[:length])
 
 
+class EncodedArray:
+    """One of a store's encoded arrays (``.npy``), read by indexing as a NumPy array is.
+
+    Each read maps the file, copies the rows out and unmaps it again: a mapping kept open
+    would keep every page a pass over the store touched in the process's resident memory
+    (gigabytes at 10^8 rows: page cache, but counted as the process's, as a cluster's memory
+    accounting does), while this way the process holds only the rows it reads.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        header = np.load(path, mmap_mode="r")
+        self.shape, self.dtype = header.shape, header.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        return np.array(np.load(self.path, mmap_mode="r")[index])
+
+    def __iter__(self):
+        return iter(self[:])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+
 @dataclass(frozen=True)
 class Store:
-    """Read access to a store; arrays are memory-mapped, never loaded whole."""
+    """Read access to a store; the encoded arrays are read by rows (:class:`EncodedArray`),
+    never loaded whole."""
 
     path: Path
 
@@ -144,27 +173,28 @@ class Store:
             self.path / "repertoires.tsv", sep="\t", dtype={"repertoire_id": str, "label": str}
         )
 
-    def _array(self, name: str) -> np.ndarray:
-        return np.load(self.path / "encoded" / f"{name}.npy", mmap_mode="r")
+    def _array(self, name: str) -> EncodedArray:
+        return EncodedArray(self.path / "encoded" / f"{name}.npy")
 
     @cached_property
-    def tokens(self) -> np.ndarray:
+    def tokens(self) -> EncodedArray:
         return self._array("tokens")
 
     @cached_property
-    def lengths(self) -> np.ndarray:
+    def lengths(self) -> EncodedArray:
         return self._array("lengths")
 
     @cached_property
-    def counts(self) -> np.ndarray:
+    def counts(self) -> EncodedArray:
         return self._array("counts")
 
     @cached_property
     def offsets(self) -> np.ndarray:
-        return self._array("offsets")
+        """In memory: small, and read at every repertoire."""
+        return np.load(self.path / "encoded" / "offsets.npy")
 
     @cached_property
-    def genes(self) -> np.ndarray:
+    def genes(self) -> EncodedArray:
         """``(n_sequences, 2)`` V and J gene indices into :attr:`gene_names`."""
         return self._array("genes")
 
