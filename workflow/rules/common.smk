@@ -210,11 +210,12 @@ def merge_flag(wildcards, input):
 
 
 # Run time in minutes per GiB of input (AIRR files for ingest, the store for the rest) on a
-# 2-core node, 4x the rates of docs/benchmarks.md's run at 2 x 10^8 rows
+# 2-core node: about 4x docs/benchmarks.md's rates at 2 x 10^8 rows (ingest 0.38, train 0.26
+# beside its fixed steps, predict 0.35 per GiB of a fold's share, kmer4_logistic 0.55)
 INGEST_MINUTES_PER_GIB = 2
-TRAIN_MINUTES_PER_GIB = 4
+TRAIN_MINUTES_PER_GIB = 1
 PREDICT_MINUTES_PER_GIB = 2
-BASELINE_MINUTES_PER_GIB = 8
+BASELINE_MINUTES_PER_GIB = 3
 INTERPRET_MINUTES_PER_GIB = 1
 
 

@@ -29,7 +29,8 @@ rule baseline_fold:
         "../envs/deeprc.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        # kmer4_logistic: 4.2 GiB at 2 x 10^8 rows (docs/benchmarks.md)
+        mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=growing_runtime(BASELINE_MINUTES_PER_GIB, 30),
     shell:
         "deeprc baseline {wildcards.baseline} --store {input.store:q} --folds {input.folds:q}"
