@@ -51,7 +51,6 @@ def slurm() -> dict[str, str]:
 def test_workflow_runs_through_sbatch_with_the_slurm_profile(workdir, slurm, monkeypatch):
     config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
     del config["datasets"]["sim"]  # the AIRR dataset alone
-    config["datasets"]["tiny"]["folds"] = 2  # fewer jobs: each sbatch job costs seconds here
     config["ingest_shards"] = 2  # the files read by two jobs side by side, then joined
     config["predict_groups"] = 2  # each fold's test repertoires scored by two jobs, joined
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -68,13 +67,13 @@ def test_workflow_runs_through_sbatch_with_the_slurm_profile(workdir, slurm, mon
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     metrics = json.loads((workdir / "results" / "tiny" / "metrics.json").read_text())
-    assert len(metrics["folds"]) == 2
+    assert len(metrics["folds"]) == 3
 
     # every job that the plugin says it submitted is in SLURM's own record of ended jobs
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
-    # 2 ingest shards and their merge, 2 folds x (train, 2 prediction groups and their merge,
+    # 2 ingest shards and their merge, 3 x (train, 2 prediction groups and their merge,
     # baseline), interpret
-    assert len(submitted) == 2 + 1 + 2 * 5 + 1, output
+    assert len(submitted) == 2 + 1 + 3 * 5 + 1, output
     # each shard was its own sbatch job (the plugin logs each job under its rule's name)
     shards = dict(re.findall(r"SLURM jobid (\d+) \(log: \S*/rule_ingest_shard/\w+_(\d+)/", output))
     assert sorted(shards.values()) == ["0", "1"] and set(shards) <= submitted, output
