@@ -69,16 +69,18 @@ def unknown_genes(model: DeepRC, store: Store, repertoires: np.ndarray) -> dict[
     table = gene_map(model, store)
     if table is None:
         return {}
+    keys = ("v", "j")
+    counts = [np.zeros(len(store.gene_names[key]), dtype=np.int64) for key in keys]
+    for r in np.asarray(repertoires).tolist():
+        genes = store.genes[store.offsets[r] : store.offsets[r + 1]]  # one read: V and J
+        for column, counted in enumerate(counts):
+            counted += np.bincount(genes[:, column], minlength=len(counted))
     found = {}
-    for column, key in enumerate(("v", "j")):
+    for column, (key, counted) in enumerate(zip(keys, counts, strict=True)):
         names = store.gene_names[key]
-        counts = np.zeros(len(names), dtype=np.int64)
-        for r in np.asarray(repertoires).tolist():
-            genes = store.genes[store.offsets[r] : store.offsets[r + 1], column]
-            counts += np.bincount(genes, minlength=len(names))
-        unseen = (table[column, : len(names)] == 0) & (counts > 0)
+        unseen = (table[column, : len(names)] == 0) & (counted > 0)
         unseen[0] = False  # index 0: the store has no call
-        found[key] = {names[i]: int(counts[i]) for i in np.flatnonzero(unseen)}
+        found[key] = {names[i]: int(counted[i]) for i in np.flatnonzero(unseen)}
     return found
 
 
@@ -136,7 +138,7 @@ def repertoire_chunks(
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
         where = slice(start + lo, start + hi) if rows is None else rows[lo:hi]
-        tokens = torch.from_numpy(np.array(store.tokens[where]))
+        tokens = torch.from_numpy(store.tokens[where])  # a copy already (EncodedArray)
         genes = sequence_genes(store, where, table)
         yield (
             tokens,

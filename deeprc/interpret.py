@@ -159,12 +159,16 @@ def _signal_ids(truth: pd.DataFrame) -> dict[str, np.ndarray]:
     return {rid: ids.to_numpy() for rid, ids in truth.groupby("repertoire_id")["sequence_id"]}
 
 
+def _carries(sequence_ids: np.ndarray, repertoire_id: str, signal: dict) -> np.ndarray:
+    """Which of one repertoire's sequences are implanted ones."""
+    return np.isin(sequence_ids.astype(str), signal.get(str(repertoire_id), []))
+
+
 def _is_signal(table: pd.DataFrame, signal: dict[str, np.ndarray]) -> np.ndarray:
     """Whether each row (repertoire_id, sequence_id) is an implanted sequence."""
     out = np.zeros(len(table), dtype=bool)
     for rid, rows in table.groupby("repertoire_id").indices.items():
-        ids = table["sequence_id"].to_numpy()[rows].astype(str)
-        out[rows] = np.isin(ids, signal.get(str(rid), []))
+        out[rows] = _carries(table["sequence_id"].to_numpy()[rows], rid, signal)
     return out
 
 
@@ -180,8 +184,8 @@ def _top_rows(directory: Path, n: int, signal: dict | None) -> tuple[pd.DataFram
         best = found if best is None else pd.concat([best, found], ignore_index=True)
         best = best.nlargest(n, "attention_score").reset_index(drop=True)
         if signal is not None:
-            ids = rows["sequence_id"].to_numpy(zero_copy_only=False).astype(str)
-            carries = np.isin(ids, signal.get(str(repertoire_id), []))
+            ids = rows["sequence_id"].to_numpy(zero_copy_only=False)
+            carries = _carries(ids, repertoire_id, signal)
             if 0 < carries.sum() < len(carries):
                 aucs.append(roc_auc_score(carries, rows["attention"].to_numpy()))
     if best is None:

@@ -112,15 +112,21 @@ class AttentionWriter:
             self._writer.close()
 
 
+def _attention_file(directory: Path, columns: list[str]) -> Path:
+    """A prediction directory's attention.parquet, checked to hold ``columns``."""
+    path = _existing(Path(directory) / ATTENTION, "deeprc predict")
+    names = pq.read_schema(path).names
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {missing}; run deeprc predict again")
+    return path
+
+
 def read_attention(
     directory: Path, columns: list[str] | None = None, repertoire: str | None = None
 ) -> pd.DataFrame:
     """The per-sequence attention of a prediction directory (of one repertoire if given)."""
-    path = _existing(Path(directory) / ATTENTION, "deeprc predict")
-    names = pq.read_schema(path).names
-    missing = [c for c in (columns or ATTENTION_COLUMNS) if c not in names]
-    if missing:
-        raise InputError(f"{path} lacks the column(s) {missing}; run deeprc predict again")
+    path = _attention_file(directory, columns or ATTENTION_COLUMNS)
     filters = [("repertoire_id", "=", repertoire)] if repertoire is not None else None
     return pq.read_table(path, columns=columns, filters=filters).to_pandas()
 
@@ -130,12 +136,8 @@ def attention_by_repertoire(
 ) -> Iterator[tuple[str, pa.Table]]:
     """A prediction directory's attention rows one repertoire at a time (they are contiguous,
     in the order written): memory holds one repertoire, whatever the cohort."""
-    path = _existing(Path(directory) / ATTENTION, "deeprc predict")
+    path = _attention_file(directory, columns or ATTENTION_COLUMNS)
     if columns is not None:
-        names = pq.read_schema(path).names
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise InputError(f"{path} lacks the column(s) {missing}; run deeprc predict again")
         columns = list(dict.fromkeys(["repertoire_id", *columns]))
     parquet = pq.ParquetFile(path)
     pending = None
