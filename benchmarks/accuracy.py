@@ -31,7 +31,7 @@ COHORTS = [
     "public_clonotypes",
     "hard",
 ]
-BASELINES = ["kmer3_logistic", "kmer4_logistic", "minmax_svm", "emerson_burden"]
+BASELINES = ["kmer3_logistic", "kmer4_logistic", "minmax_svm", "emerson_burden", "repertoire_size"]
 
 
 def deeprc(*args: object, log: Path | None = None) -> float:
@@ -171,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     experiments = dict(
         item.split("=", 1)
-        for item in args.experiment or [f"deeprc={REPO}/configs/experiments/default.yaml"]
+        for item in args.experiment or [f"deeprc={REPO}/deeprc/experiments/default.yaml"]
     )
     experiments = {name: Path(path).resolve() for name, path in experiments.items()}
 

@@ -12,7 +12,7 @@ deeprc ingest --metadata "$work/sim/metadata.tsv" --label-column status \
   --positive-label positive --out "$work/store" --threads 4
 grep fingerprint "$work/store/manifest.json"
 deeprc split --store "$work/store" --out "$work/folds.tsv" --k 5 --seed 0
-exp=configs/experiments/default.yaml
+exp=deeprc/experiments/default.yaml
 timed() { local t0=$SECONDS; "$@"; echo "wall $((SECONDS - t0)) s: ${*:1:8}"; }
 ( timed deeprc train --store "$work/store" --folds "$work/folds.tsv" \
     --fold 0 --experiment $exp --out "$work/cpu/fold0.pt" --device cpu --threads 2 --no-progress

@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=2_000_000)
     parser.add_argument("--steps", type=int, default=200, help="training steps of fold 0")
     parser.add_argument(
-        "--experiment", type=Path, default=REPO / "configs/experiments/default.yaml",
+        "--experiment", type=Path, default=REPO / "deeprc/experiments/default.yaml",
         help="recipe trained for --steps (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--baselines", nargs="*", default=BASELINES)

@@ -4,6 +4,7 @@
 * ``MinMaxSVM``: an SVM with the MinMax kernel on k-mer counts (DeepRC paper's SVM baseline).
 * ``EmersonBurden``: Fisher's exact test for disease-associated public clonotypes and the
   per-repertoire burden of them (Emerson et al. 2017, the CMV study).
+* ``RepertoireSize``: a confound check, not a method: sequencing depth alone.
 
 Each has ``fit(store, repertoires)``, ``decision`` (higher = more likely positive), ``log_odds``
 and ``probability``. A baseline tunes itself by inner cross-validation, so it is fitted on the
@@ -41,6 +42,7 @@ __all__ = [
     "EmersonBurden",
     "KmerLogistic",
     "MinMaxSVM",
+    "RepertoireSize",
     "fisher_greater",
     "kmer_counts",
     "kmer_windows",
@@ -368,6 +370,46 @@ class EmersonBurden(_Baseline):
         return burden
 
 
+def _depth(store: Store, repertoires: np.ndarray) -> np.ndarray:
+    """``(n, 2)``: log of each repertoire's number of sequences and of its total count."""
+    table = store.repertoires.iloc[np.asarray(repertoires, dtype=np.int64)]
+    return np.log(table[["n_sequences", "total_count"]].to_numpy(dtype=np.float64))
+
+
+@dataclass
+class RepertoireSize(_Baseline):
+    """Logistic regression on the log of a repertoire's number of sequences and of its total
+    count: a confound check. When depth alone separates the classes (batches sequenced to
+    different depths), a model's AUC may measure the depth, not the biology.
+
+    ``C`` (L2) is chosen by stratified inner cross-validation, as for ``KmerLogistic``.
+    """
+
+    n_cs: int = 10
+    max_folds: int = 5
+    seed: int = 0
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> RepertoireSize:
+        y = _labels(store, repertoires)
+        x = _depth(store, repertoires)
+        self.scaler_ = StandardScaler().fit(x)
+        self.model_ = LogisticRegressionCV(
+            Cs=self.n_cs,
+            l1_ratios=(0.0,),
+            cv=_inner_folds(y, self.max_folds, self.seed),
+            scoring="neg_log_loss",
+            random_state=self.seed,
+            use_legacy_attributes=False,
+        ).fit(self.scaler_.transform(x), y)
+        return self
+
+    def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return self.model_.decision_function(self.scaler_.transform(_depth(store, repertoires)))
+
+    def log_odds(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return self.decision(store, repertoires)  # a logistic model's decision is its log-odds
+
+
 # ----------------------------------------------------------------------------- running
 
 BASELINES: dict[str, Callable[[int], _Baseline]] = {
@@ -375,6 +417,7 @@ BASELINES: dict[str, Callable[[int], _Baseline]] = {
     "kmer4_logistic": lambda seed: KmerLogistic(k=4, seed=seed),
     "minmax_svm": lambda seed: MinMaxSVM(k=4, seed=seed),
     "emerson_burden": lambda seed: EmersonBurden(),  # no random choices
+    "repertoire_size": lambda seed: RepertoireSize(seed=seed),
 }
 
 
@@ -388,15 +431,23 @@ def run_baseline(
     *,
     overwrite: bool = False,
     inputs: Iterable[Path] = (),
+    fold: int | None = None,
 ) -> pd.DataFrame:
     """Fit baseline ``name`` on the training repertoires and write its predictions to ``out``.
 
     The predictions are those of ``deeprc predict`` (:mod:`deeprc.outputs`), so that
     ``deeprc evaluate`` reads them unchanged; beside them go the baseline's own tables
-    (EmersonBurden: its associated clonotypes). Returns the predictions.
+    (EmersonBurden: its associated clonotypes). Returns the predictions. An empty test set
+    is refused (naming ``fold`` when given): its empty predictions would read as a result.
     """
     if name not in BASELINES:
         raise InputError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
+    if len(test_repertoires) == 0:
+        which = "this fold" if fold is None else f"fold {fold}"
+        raise InputError(
+            f"{which} has no test repertoires, so baseline {name} would score none; give a "
+            "fold with test rows in the folds table (deeprc split)"
+        )
     with atomic_directory(
         Path(out), overwrite=overwrite, inputs=inputs, command=f"baseline {name}"
     ) as tmp:

@@ -19,6 +19,8 @@ from deeprc.ingest.options import IngestOptions
 
 __all__ = ["main"]
 
+DEFAULT_EXPERIMENT = Path(__file__).parent / "experiments" / "default.yaml"
+
 
 class _RegistryNames:
     """The names of a registry, read on first use: choices for a command without importing
@@ -233,7 +235,7 @@ def _run_simulate(args: argparse.Namespace) -> None:
 def _add_split(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "split",
-        parents=[_store()],
+        parents=[_store(), _overwrite()],
         help="stratified k-fold cross-validation folds with an inner validation split",
         description="Write folds.tsv: one row per (fold, repertoire) with role train, "
         "validation or test.",
@@ -258,7 +260,7 @@ def _run_split(args: argparse.Namespace) -> None:
     store = Store(args.store)
     folds = split_store(
         store, args.out, k=args.k, validation_fraction=args.validation_fraction,
-        seed=args.seed, test_ids=args.test_ids,
+        seed=args.seed, test_ids=args.test_ids, overwrite=args.overwrite,
     )  # fmt: skip
     n_folds = folds["fold"].nunique()
     print(f"{n_folds} fold(s) of {len(store.repertoires)} repertoires -> {args.out}")
@@ -267,7 +269,7 @@ def _run_split(args: argparse.Namespace) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        parents=[_store(), _fold(required=False), _threads(), _device(), _progress()],
+        parents=[_store(), _fold(required=False), _threads(), _device(), _overwrite(), _progress()],
         help="train DeepRC on one fold, or the final model on all labelled repertoires "
         "(resumes from its checkpoint when restarted)",
         description="Train on the fold's train repertoires (--folds, --fold) or on all of the "
@@ -290,9 +292,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--cv-metrics", type=Path,
         help="with --all: metrics.json of this recipe's cross-validation, kept in the model file",
     )  # fmt: skip
-    p.add_argument("--experiment", type=Path, required=True, help="configs/experiments/*.yaml")
+    p.add_argument(
+        "--experiment", type=Path, default=DEFAULT_EXPERIMENT,
+        help="hyper-parameters, e.g. configs/experiments/*.yaml (default: the packaged "
+        "deeprc/experiments/default.yaml)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.add_argument("--seed", type=int, help="overrides the experiment's train.seed")
+    p.add_argument(
+        "--permute-labels", type=int, metavar="SEED",
+        help="a negative control: shuffle the labels of the training and validation "
+        "repertoires with this seed before training (test labels stay true, so a sound "
+        "evaluation then gives an AUC near 0.5)",
+    )  # fmt: skip
     p.set_defaults(run=_run_train)
 
 
@@ -312,6 +324,8 @@ def _run_train(args: argparse.Namespace) -> None:
         raise InputError("--folds and --fold go together")
     if args.cv_metrics is not None and not args.all:
         raise InputError("--cv-metrics describes a final model: it goes with --all")
+    if args.permute_labels is not None and args.all:
+        raise InputError("--permute-labels makes a fold's negative control: use it with --fold")
     if not 0 < args.validation_fraction < 1:
         raise InputError(f"--validation-fraction {args.validation_fraction}: a share in (0, 1)")
     experiment = load(Experiment, args.experiment)
@@ -330,11 +344,36 @@ def _run_train(args: argparse.Namespace) -> None:
         roles, cv = read_folds(args.folds, store, args.fold), None
     state = train_fold(
         experiment, store, roles, args.out, device=_torch_device(args.device),
-        cross_validation=cv,
+        cross_validation=cv, permute_labels=args.permute_labels, overwrite=args.overwrite,
+        inputs=tuple(filter(None, [args.experiment, args.folds, args.cv_metrics])),
     )  # fmt: skip
-    best = state["best"]["val_auc"]
     which = "final model" if args.all else f"fold {args.fold}"
-    print(f"{which}: {state['step']} steps, best validation AUC {best:.3f}")
+    print("\n".join(_training_summary(which, state, experiment.train, args.out)))
+
+
+def _training_summary(which: str, state: dict, cfg, out: Path) -> list[str]:
+    """How training ended, which step's model was kept, and where it went."""
+    from deeprc.model.files import model_card
+
+    card = model_card(out)
+    best = state["best"]
+    if state["done"]:
+        why = (
+            f"stopped early at step {state['step']} of at most {cfg.max_steps}: validation "
+            f"AUC did not improve in {cfg.patience} evaluations in a row (train.patience)"
+        )
+    else:
+        why = f"ran all {state['step']} steps (train.max_steps)"
+    lines = [
+        f"{which}: {why}",
+        f"kept the model of step {best.get('step', '?')}: validation AUC {best['val_auc']:.3f}, "
+        f"loss {best['val_loss']:.3f}",
+    ]
+    if note := (card["calibration"] or {}).get("note"):
+        lines.append(f"note: {note}")
+    if (card["data"] or {}).get("permuted_labels_seed") is not None:
+        lines.append("negative control: trained on shuffled labels; expect a test AUC near 0.5")
+    return [*lines, f"-> {out}"]
 
 
 def _add_show_model(sub: argparse._SubParsersAction) -> None:
@@ -381,14 +420,21 @@ def _card_lines(card: dict) -> list[str]:
         f"steps            {card['steps']}, best validation {json.dumps(card['best_validation'])}",
         f"calibration      {json.dumps(card['calibration'])}",
     ]
+    if data.get("permuted_labels_seed") is not None:
+        lines.append(
+            f"negative control labels shuffled (seed {data['permuted_labels_seed']}) within "
+            "training and validation: not a model to score with"
+        )
     cv = card["cross_validation"]
     if cv is None:
         lines.append(
             "cross-validation not recorded (a fold's model, or trained without --cv-metrics)"
         )
     else:
-        lines.append(f"cross-validation {cv['n_folds']} folds ({cv['metrics']})")
-        lines += [f"  {m:<18} {summary_text(cv['summary'][m])}" for m in METRICS]
+        what = "one test set" if cv["n_folds"] == 1 else f"{cv['n_folds']} folds"
+        lines.append(f"cross-validation {what} ({cv['metrics']})")
+        n = cv["n_folds"]
+        lines += [f"  {m:<18} {summary_text(cv['summary'][m], n_folds=n)}" for m in METRICS]
     return lines
 
 
@@ -402,6 +448,7 @@ def _run_show_model(args: argparse.Namespace) -> None:
 def _add_select_model(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "select-model",
+        parents=[_overwrite()],
         help="keep the best of several training runs (seeds) of one fold",
         description="Copy the model with the highest validation AUC (then the lowest validation "
         "loss) to --out.",
@@ -414,7 +461,7 @@ def _add_select_model(sub: argparse._SubParsersAction) -> None:
 def _run_select_model(args: argparse.Namespace) -> None:
     from deeprc.model.files import select_model
 
-    chosen, scores = select_model(args.models, args.out)
+    chosen, scores = select_model(args.models, args.out, overwrite=args.overwrite)
     for score in scores:
         mark = "*" if score["model"] == str(chosen) else " "
         print(
@@ -433,7 +480,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "and attention.parquet. With --folds and --fold: that fold's test set, else every "
         "repertoire of the store.",
     )
-    p.add_argument("--model", type=Path, required=True)
+    p.add_argument(
+        "--model", type=Path, required=True,
+        help="model file of deeprc train (a fold's model, or a final model for a new cohort)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
     cluster = p.add_argument_group("on a cluster: score the repertoires in N jobs, then merge")
@@ -473,6 +523,8 @@ def _run_predict(args: argparse.Namespace) -> None:
                 f"gene(s) the model never saw ({names}); they are read as no call",
                 file=sys.stderr,
             )
+    if calibration_note := (provenance.get("calibration") or {}).get("note"):
+        print(f"note: {calibration_note}", file=sys.stderr)
     if in_training:
         print(
             f"note: {in_training} of the scored repertoires were in the model's training or "
@@ -486,6 +538,7 @@ def _run_predict(args: argparse.Namespace) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
+        parents=[_overwrite()],
         help="cross-validated metrics (ROC AUC, PR AUC, balanced accuracy) from fold predictions",
         description="Read predictions.tsv of each fold and write metrics.json: per fold and "
         "mean +- sd over folds.",
@@ -493,14 +546,32 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("predictions", type=Path, nargs="+", help="prediction directories, one a fold")
     p.add_argument("--out", type=Path, required=True, help="metrics.json to write")
     p.add_argument("--threshold", type=float, default=0.5, help="score threshold (%(default)s)")
+    p.add_argument(
+        "--compare", action="append", default=[], metavar="NAME=METRICS",
+        help="another method's metrics.json on the same folds: records this minus NAME's pooled "
+        "ROC AUC with a paired bootstrap interval (repeat for each method)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed", type=int, default=0,
+        help="seed of the bootstrap draws and label permutations (%(default)s)",
+    )  # fmt: skip
     p.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from deeprc.evaluate import evaluate_folds, summary_lines
+    from deeprc.evaluate import evaluate_folds, pooled_lines, summary_lines
 
-    result = evaluate_folds(args.predictions, args.out, threshold=args.threshold)
-    print("\n".join(summary_lines(result)))
+    compare = {}
+    for item in args.compare:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path or name in compare:
+            raise InputError(f"--compare {item!r}: write NAME=path/to/metrics.json, one per name")
+        compare[name] = Path(path)
+    result = evaluate_folds(
+        args.predictions, args.out, threshold=args.threshold, compare=compare, seed=args.seed,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    print("\n".join(summary_lines(result) + pooled_lines(result)))
     print(f"-> {args.out}")
 
 
@@ -533,6 +604,7 @@ def _run_baseline(args: argparse.Namespace) -> None:
     predictions = run_baseline(
         args.name, store, np.concatenate([roles["train"], roles["validation"]]), roles["test"],
         args.out, seed=args.seed, overwrite=args.overwrite, inputs=[args.store, args.folds],
+        fold=args.fold,
     )  # fmt: skip
     print(f"{args.name}: {len(predictions)} repertoires scored -> {args.out}")
 
@@ -547,10 +619,14 @@ def _add_interpret(sub: argparse._SubParsersAction) -> None:
         "the contributions across folds. With --truth (a simulated cohort's directory): "
         "precision of the top sequences, attention AUC and the implanted motifs' ranks.",
     )
-    p.add_argument("--models", type=Path, nargs="+", required=True, help="one model per fold")
     p.add_argument(
-        "--predictions", type=Path, nargs="+", required=True, help="that fold's predictions"
-    )
+        "--models", type=Path, nargs="+", required=True,
+        help="one model per fold (or the final model of a scored cohort)",
+    )  # fmt: skip
+    p.add_argument(
+        "--predictions", type=Path, nargs="+", required=True,
+        help="each model's predictions (a fold's test set, or the scored cohort)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--top", type=int, default=100, help="sequences per fold (%(default)s)")
     p.add_argument("--steps", type=int, default=64, help="integration steps (%(default)s)")
@@ -582,7 +658,7 @@ def _run_interpret(args: argparse.Namespace) -> None:
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
-        parents=[_store()],
+        parents=[_store(), _overwrite()],
         help="one self-contained HTML report (results, baselines, top sequences, motifs)",
         description="Write one HTML file with embedded figures: ingest summary, cross-validated "
         "results beside the baselines, ROC and PR curves, top-attended sequences, motif logos, "
@@ -602,6 +678,21 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         help="a baseline's metrics.json (repeat for each baseline)",
     )  # fmt: skip
     p.add_argument("--interpretation", type=Path, help="directory written by deeprc interpret")
+    p.add_argument(
+        "--negative-control", type=Path, metavar="METRICS",
+        help="metrics.json of the model retrained with shuffled training labels (deeprc train "
+        "--permute-labels), shown beside the real result",
+    )  # fmt: skip
+    p.add_argument(
+        "--repeat", nargs=3, action="append", default=[],
+        metavar=("SPLIT_SEED", "METHOD", "METRICS"),
+        help="the same cross-validation split with another seed: METHOD is deeprc (the model) "
+        "or a --baseline's NAME (repeat for each seed and method)",
+    )  # fmt: skip
+    p.add_argument(
+        "--split-seed", type=int, default=0,
+        help="split seed of the folds of --metrics and --baseline (%(default)s)",
+    )  # fmt: skip
     p.add_argument("--title", default="deeprc report")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
     p.set_defaults(run=_run_report)
@@ -612,11 +703,14 @@ def _run_report(args: argparse.Namespace) -> None:
     from deeprc.store import Store
 
     if args.predictions is not None:
-        if args.baseline or args.interpretation:
-            raise InputError("--baseline and --interpretation belong to a cross-validation report")
+        if args.baseline or args.negative_control or args.repeat:
+            raise InputError(
+                "--baseline, --negative-control and --repeat belong to a cross-validation report"
+            )
         scoring_report(
             store=Store(args.store), predictions=args.predictions, metrics=args.metrics,
-            out=args.out, title=args.title,
+            interpretation=args.interpretation, out=args.out, title=args.title,
+            overwrite=args.overwrite,
         )  # fmt: skip
         print(f"-> {args.out}")
         return
@@ -632,6 +726,8 @@ def _run_report(args: argparse.Namespace) -> None:
     report(
         store=Store(args.store), metrics=args.metrics, out=args.out, baselines=baselines,
         interpretation=args.interpretation, title=args.title,
+        negative_control=args.negative_control, repeats=args.repeat, split_seed=args.split_seed,
+        overwrite=args.overwrite,
     )  # fmt: skip
     print(f"-> {args.out}")
 
@@ -639,6 +735,7 @@ def _run_report(args: argparse.Namespace) -> None:
 def _add_rank_sequences(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rank-sequences",
+        parents=[_overwrite()],
         help="the cohort's unique clonotypes ranked by the model's evidence for the label",
         description="Rank the unique (junction_aa, v_call, j_call) of scored repertoires by "
         "their largest attention score, with how many positive, negative and unlabelled "
@@ -653,12 +750,19 @@ def _add_rank_sequences(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_rank_sequences(args: argparse.Namespace) -> None:
-    from deeprc.atomic import atomic_file
+    from deeprc.atomic import atomic_file, check_file_output
     from deeprc.outputs import write_tsv
     from deeprc.rank import rank_sequences
 
+    inputs = [*args.predictions, *filter(None, [args.truth])]
+    ranking = {"kind": "ranking", "overwrite": args.overwrite, "inputs": inputs}
+    recovering = {"kind": "recovery", "overwrite": args.overwrite, "inputs": inputs}
+    recovery_out = args.out.with_suffix(".recovery.json")
+    check_file_output(args.out, **ranking)  # both outputs, before the work
+    if args.truth is not None:
+        check_file_output(recovery_out, **recovering)
     ranked, recovery = rank_sequences(args.predictions, truth=args.truth, top=args.top)
-    with atomic_file(args.out) as tmp:
+    with atomic_file(args.out, **ranking) as tmp:
         write_tsv(tmp, ranked)
     print(f"{len(ranked)} clonotypes ranked -> {args.out}")
     if recovery is not None:
@@ -666,7 +770,7 @@ def _run_rank_sequences(args: argparse.Namespace) -> None:
             f"top {recovery['top']} against {recovery['n_signal']} signal clonotypes: "
             f"precision {recovery['precision_at_top']:.3f}, Jaccard {recovery['jaccard']:.3f}"
         )
-        with atomic_file(args.out.with_suffix(".recovery.json")) as tmp:
+        with atomic_file(recovery_out, **recovering) as tmp:
             tmp.write_text(json.dumps(recovery, indent=2) + "\n")
 
 
@@ -717,6 +821,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help(sys.stderr)  # a newcomer's first try: show the commands
+        return 2
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     progress.enabled = not getattr(args, "no_progress", False)

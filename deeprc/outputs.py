@@ -27,6 +27,7 @@ __all__ = [
     "attention_by_repertoire",
     "read_attention",
     "read_interpretation",
+    "read_labels",
     "read_metrics",
     "read_predictions",
     "read_provenance",
@@ -165,6 +166,20 @@ def read_provenance(directory: Path) -> dict | None:
     """What predicted (model, experiment, stores), or None for a baseline's directory."""
     path = Path(directory) / PROVENANCE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_labels(directory: Path) -> dict[str, str]:
+    """Each scored repertoire's label as a word: its store's class name where the
+    predictions recorded them, else positive/negative; "" where it has no label."""
+    predictions = read_predictions(directory)
+    recorded = (read_provenance(directory) or {}).get("labels") or {}
+    names = {1: "positive", 0: "negative"}
+    positive, classes = recorded.get("positive_label"), recorded.get("classes") or []
+    if positive is not None and len(classes) == 2 and positive in classes:
+        names = {1: str(positive), 0: str(next(c for c in classes if c != positive))}
+    y = predictions["y"]
+    words = [names[int(v)] if pd.notna(v) else "" for v in y]
+    return dict(zip(predictions["repertoire_id"], words, strict=True))
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -114,6 +114,8 @@ def predict_with(
     provenance["model_store"] = trained_on.get("store")
     provenance["store_fingerprint"] = store.manifest["fingerprint"]
     provenance["store"] = str(store.path)
+    # the scored store's own class names, for showing its labels (y) as words
+    provenance["labels"] = {k: store.manifest.get(k) for k in ("positive_label", "classes")}
     # genes the model never saw are read as no call: counted, so that a user sees how many
     provenance["unknown_genes"] = unknown_genes(model, store, repertoires)
     provenance["model_card"] = model_card(model_path, saved)  # what a scoring report shows

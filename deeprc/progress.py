@@ -38,14 +38,20 @@ def _seconds_text(seconds: float) -> str:
 class Progress:
     """How far a stage of ``total`` ``unit`` is; a context manager, closed on leaving."""
 
-    def __init__(self, what: str, total: int, unit: str, *, initial: int = 0) -> None:
+    def __init__(
+        self, what: str, total: int, unit: str, *, initial: int = 0, early_stop: str = ""
+    ) -> None:
+        """``early_stop``: why the stage may end before ``total`` (the time left is then at
+        most what is shown)."""
         self.what, self.total, self.unit = what, total, unit
+        self.early_stop = early_stop
         self.done = self.initial = initial
         self.notes: dict[str, str] = {}
         self.bar = None
         self.plain = enabled and not sys.stderr.isatty()
         if enabled and not self.plain:
-            self.bar = tqdm(total=total, initial=initial, desc=what, unit=f" {unit}")
+            desc = f"{what} (at most; {early_stop})" if early_stop else what
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit=f" {unit}")
         self.every = float(os.environ.get("DEEPRC_PROGRESS_SECONDS", 30))
         self.started = self.last = time.perf_counter()
         self.printed = False
@@ -78,6 +84,8 @@ class Progress:
             when = f"done in {_seconds_text(elapsed)}"
         elif rate > 0:
             when = f"{_seconds_text((self.total - self.done) / rate)} left"
+            if self.early_stop:
+                when = f"at most {when} ({self.early_stop})"
         else:
             when = "time left unknown"
         notes = "".join(f", {k} {v}" for k, v in self.notes.items())

@@ -8,9 +8,11 @@ provenance. Figures are embedded PNGs, so the file opens anywhere, without a ser
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
+import math
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +31,20 @@ from matplotlib.transforms import Affine2D  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from deeprc import __version__  # noqa: E402
-from deeprc.atomic import atomic_file  # noqa: E402
+from deeprc.atomic import REPORT_GENERATOR, atomic_file  # noqa: E402
 from deeprc.errors import InputError  # noqa: E402
-from deeprc.evaluate import METRICS, MIN_PER_CLASS  # noqa: E402
+from deeprc.evaluate import (  # noqa: E402
+    METRICS,
+    MIN_PER_CLASS,
+    fold_name,
+    p_value_text,
+    paired_difference,
+    pooled,
+)
 from deeprc.outputs import (  # noqa: E402
     Interpretation,
     read_interpretation,
+    read_labels,
     read_metrics,
     read_predictions,
     read_provenance,
@@ -45,6 +55,15 @@ from deeprc.top import top_sequences  # noqa: E402
 __all__ = ["logo_figure", "report", "scoring_report"]
 
 MODEL = "DeepRC (this run)"
+# a reliability bin holding fewer repertoires is not drawn
+MIN_PER_BIN = 5
+# --repeat's name of the model; a baseline goes by its --baseline name
+REPEAT_MODEL = "deeprc"
+# the baseline that tells how well sequencing depth alone separates the classes
+DEPTH_BASELINE = "repertoire_size"
+DEPTH_WARNING_AUC = 0.65
+# a negative control whose pooled AUC interval lies above this suggests a leak
+LEAK_AUC = 0.6
 # residue colours by chemistry: hydrophobic, polar, basic, acidic, special
 _COLOURS = {
     **dict.fromkeys("AVLIMFWC", "#1b6ca8"),
@@ -62,6 +81,7 @@ th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 .seq { font-family: ui-monospace, monospace; letter-spacing: .05em; }
 .note { color: #555; font-size: .9em; } img { max-width: 100%; }
 .warn { color: #8a4b00; background: #fff4e0; padding: .3em .6em; font-size: .9em; }
+.alert { color: #fff; background: #b03a2e; padding: .7em 1em; font-weight: bold; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 """
 
@@ -91,8 +111,16 @@ def _table(frame: pd.DataFrame, text_columns: tuple[str, ...] = (), raw: tuple[s
 
 
 def _format(value) -> str:
+    """One style for every number: 3 decimals (scientific when tiny or huge), thousands
+    separated."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return f"{value:,}"
     if isinstance(value, float | np.floating):
-        return f"{value:.4g}"
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.3f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.3g}"
     return str(value)
 
 
@@ -100,9 +128,10 @@ def _ingest_section(store: Store) -> str:
     manifest = store.manifest
     classes = store.repertoires.groupby("y").size()
     counts = {"repertoires": [manifest["n_repertoires"]]}
-    if manifest["positive_label"] is not None:
-        counts[f"positive ({manifest['positive_label']})"] = [int(classes.get(1, 0))]
-        counts["negative"] = [int(classes.get(0, 0))]
+    if (positive := manifest["positive_label"]) is not None:
+        negative = next((c for c in manifest.get("classes") or [] if c != positive), "negative")
+        counts[f"{positive} (positive class)"] = [int(classes.get(1, 0))]
+        counts[f"{negative} (negative class)"] = [int(classes.get(0, 0))]
     if classes.get(-1, 0):
         counts["no label"] = [int(classes.get(-1, 0))]
     overview = pd.DataFrame(
@@ -137,16 +166,206 @@ def _shown(stat: dict) -> str:
 def _per_fold(metrics: dict) -> pd.DataFrame:
     """The model's metrics per fold; those left out of the summary are marked."""
     rows = []
+    n = len(metrics["folds"])
     for k, fold in enumerate(metrics["folds"]):
         mark = " *" if fold.get("too_few") else ""
         rows.append(
-            {"fold": k, "test repertoires": fold["n_repertoires"], "positive": fold["n_positive"]}
+            {
+                "fold": fold_name(k, n),
+                "test repertoires": fold["n_repertoires"],
+                "positive": fold["n_positive"],
+            }  # fmt: skip
             | {m: f"{fold[m]:.3f}{mark}" for m in METRICS}
         )
     return pd.DataFrame(rows)
 
 
-def _results_section(results: dict[str, dict]) -> str:
+def _interval(low: float, high: float, sign: str = "") -> str:
+    return f"{low:{sign}.3f} to {high:{sign}.3f}"
+
+
+def _pooled_of(metrics: dict) -> dict:
+    """A metrics file's pooled block, computed here for a file of an evaluate that wrote none."""
+    return metrics.get("pooled") or pooled(metrics["folds"])
+
+
+def _pooled_shown(block: dict) -> str:
+    """Pooled AUC (95% interval), or n/a."""
+    if math.isnan(block["roc_auc"]):
+        return "n/a"
+    return f"{block['roc_auc']:.3f} ({_interval(*block['ci95'])})"
+
+
+def _differences(model: dict, baselines: dict[str, Path], results: dict[str, dict]) -> dict:
+    """The model minus each baseline (:func:`paired_difference`): as ``deeprc evaluate
+    --compare`` recorded it for that very file, else computed from the two files' test
+    scores with the seed of the model's pooled block."""
+    found = {}
+    for name, path in baselines.items():
+        recorded = model.get("comparisons", {}).get(name)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        if recorded is None or recorded.get("sha256") != digest:
+            recorded = paired_difference(
+                model, results[name], names=("--metrics", f"--baseline {name} ({path})"),
+                seed=_pooled_of(model)["seed"],
+            )  # fmt: skip
+        found[name] = recorded
+    return found
+
+
+def _pooled_table(results: dict[str, dict], differences: dict[str, dict]) -> str:
+    """Each method's pooled AUC with its interval and p-value, and the model's paired
+    difference to each baseline: whether a gap between two methods is more than chance."""
+    rows = []
+    for name, metrics in results.items():
+        block = _pooled_of(metrics)
+        p_value = "" if math.isnan(block["p_value"]) else p_value_text(block)
+        row = {"method": name, "test repertoires": block["n_repertoires"],
+               "pooled ROC AUC (95% interval)": _pooled_shown(block), "p vs chance": p_value,
+               f"{MODEL} minus it (95% interval)": ""}  # fmt: skip
+        difference = differences.get(name)
+        if difference is not None and not math.isnan(difference["difference"]):
+            row[f"{MODEL} minus it (95% interval)"] = (
+                f"{difference['difference']:+.3f} ({_interval(*difference['ci95'], '+')}; "
+                f"{difference['n_repertoires']} shared repertoires)"
+            )
+        rows.append(row)
+    return (
+        '<p class="note">Pooled: the test repertoires of all folds ranked together, with a 95% '
+        "bootstrap interval (repertoires resampled within each class) and the one-sided "
+        "p-value of the AUC against chance (0.5) from label permutations. The model minus a "
+        "baseline is taken on the repertoires both scored, with a paired bootstrap interval "
+        "(the same resampled repertoires for both): an interval that holds 0 means these "
+        "data do not tell the two apart.</p>" + _table(pd.DataFrame(rows), text_columns=("method",))
+    )
+
+
+def _depth_alert(results: dict[str, dict]) -> str:
+    """A warning above everything when sequencing depth alone separates the classes."""
+    metrics = results.get(DEPTH_BASELINE)
+    if metrics is None:
+        return ""
+    auc = metrics["summary"]["roc_auc"]["mean"]
+    if math.isnan(auc) or auc < DEPTH_WARNING_AUC:
+        return ""
+    return (
+        f'<p class="alert">Warning: sequencing depth alone separates the classes. The '
+        f"{DEPTH_BASELINE} baseline, which sees nothing but each repertoire's number of "
+        f"sequences and total count, reaches a mean ROC AUC of {auc:.3f} (at least "
+        f"{DEPTH_WARNING_AUC}). The model's result may reflect depth (how the samples were "
+        "sequenced) rather than biology; compare it with this baseline below.</p>"
+    )
+
+
+def _leak_alert(control: dict | None) -> str:
+    """A warning above everything when the negative control scores clearly above chance."""
+    if control is None:
+        return ""
+    block = _pooled_of(control)
+    if math.isnan(block["roc_auc"]) or block["ci95"][0] <= LEAK_AUC:
+        return ""
+    return (
+        '<p class="alert">Warning: the evaluation may leak. The negative control (the model '
+        "retrained with shuffled training labels) reaches a pooled ROC AUC of "
+        f"{_pooled_shown(block)}, an interval above {LEAK_AUC}; without the labels it should "
+        "score near 0.5. Check that no test repertoire (or a copy of one) was trained on, and "
+        "that nothing but the labels differs between the classes.</p>"
+    )
+
+
+def _control_section(model: dict, control: dict) -> str:
+    """The real result beside the negative control's, with the real labels' p-value."""
+    rows = []
+    for name, metrics in ((f"{MODEL}, true labels", model),
+                          ("negative control: training labels shuffled", control)):  # fmt: skip
+        block = _pooled_of(metrics)
+        rows.append({
+            "model": name,
+            "ROC AUC, mean ± sd over folds": _shown(metrics["summary"]["roc_auc"]),
+            "pooled ROC AUC (95% interval)": _pooled_shown(block),
+        })  # fmt: skip
+    block = _pooled_of(model)
+    shown = "n/a" if math.isnan(block["p_value"]) else p_value_text(block)
+    return (
+        "<h2>Negative control</h2>"
+        '<p class="note">A negative control is the same model retrained on each fold with its '
+        "training labels shuffled and tested against the true labels: it cannot have learned "
+        "the disease, so a sound evaluation gives it a ROC AUC near 0.5 (an interval holding "
+        "0.5), well below the real model's.</p>"
+        + _table(pd.DataFrame(rows), text_columns=("model",))
+        + f'<p class="note">p-value of the real model\'s pooled ROC AUC against chance (true '
+        f"labels permuted): {shown}.</p>"
+    )
+
+
+def _repeat_section(
+    main: dict[str, dict], repeats: list[tuple[int, str, dict]], split_seed: int
+) -> str:
+    """Mean ROC AUC over folds per method and split seed, then mean ± sd over the seeds: how
+    much the result depends on which repertoires happened to be tested together."""
+    table: dict[str, dict[int, float]] = {
+        name: {split_seed: metrics["summary"]["roc_auc"]["mean"]} for name, metrics in main.items()
+    }
+    for seed, name, metrics in repeats:
+        table[name][seed] = metrics["summary"]["roc_auc"]["mean"]
+    seeds = sorted({seed for by_seed in table.values() for seed in by_seed})
+    rows = []
+    for name, by_seed in table.items():
+        row = {"method": name}
+        for seed in seeds:
+            value = by_seed.get(seed, math.nan)
+            row[f"split seed {seed}"] = "" if seed not in by_seed else (
+                "n/a" if math.isnan(value) else f"{value:.3f}"
+            )  # fmt: skip
+        values = np.array([v for v in by_seed.values() if not math.isnan(v)])
+        row["mean ± sd over seeds"] = _shown({
+            "n_folds": len(values), "mean": values.mean() if len(values) else math.nan,
+            "sd": values.std(ddof=1) if len(values) > 1 else math.nan,
+        })  # fmt: skip
+        row["seeds"] = len(values)
+        rows.append(row)
+    return (
+        "<h2>Other splits</h2>"
+        '<p class="note">The same cross-validation repeated with other split seeds (which '
+        "repertoires are tested together): mean ROC AUC over folds per seed, then mean ± sd "
+        "over the seeds. A result that changes much between seeds rests on a few "
+        "repertoires.</p>" + _table(pd.DataFrame(rows), text_columns=("method",))
+    )
+
+
+def _read_repeats(
+    repeats: list[tuple[str, str, Path]], results: dict[str, dict], split_seed: int
+) -> list[tuple[int, str, dict]]:
+    """``--repeat`` items read and checked: a whole split seed, a method of this report, and
+    one file per method and seed."""
+    found, seen = [], {(split_seed, name) for name in results}
+    methods = [REPEAT_MODEL, *(name for name in results if name != MODEL)]
+    for seed_text, method, path in repeats:
+        try:
+            seed = int(seed_text)
+        except ValueError:
+            raise InputError(
+                f"--repeat {seed_text} {method} {path}: the split seed must be a whole number"
+            ) from None
+        if method not in methods:
+            raise InputError(
+                f"--repeat {seed_text} {method} {path}: method {method!r} is not in this "
+                f"report; choose one of {methods} (a baseline needs its --baseline too)"
+            )
+        name = MODEL if method == REPEAT_MODEL else method
+        if (seed, name) in seen:
+            given = "--metrics" if method == REPEAT_MODEL else f"--baseline {method}"
+            where = f"{given} (--split-seed {seed})" if seed == split_seed else "another --repeat"
+            raise InputError(
+                f"--repeat {seed_text} {method} {path}: split seed {seed} of {method} is "
+                f"already given by {where}"
+            )
+        seen.add((seed, name))
+        found.append((seed, name, read_metrics(Path(path))))
+    return found
+
+
+def _results_section(results: dict[str, dict], differences: dict[str, dict]) -> str:
     rows, notes = [], {}
     for name, metrics in results.items():
         row = {"method": name}
@@ -157,23 +376,27 @@ def _results_section(results: dict[str, dict]) -> str:
                 notes[f"Metrics{' n/a' if stat['n_folds'] == 0 else ''}: {stat['note']}."] = None
         row["folds"] = len(metrics["folds"])
         rows.append(row)
-    caption = f"{MODEL} per fold"
+    one = len(results[MODEL]["folds"]) == 1  # a fixed test set (--test-ids)
+    caption = f"{MODEL} on its test set" if one else f"{MODEL} per fold"
     if any(f.get("too_few") for f in results[MODEL]["folds"]):
         caption += f" (* not averaged: fewer than {MIN_PER_CLASS} test repertoires of a class)"
     figure, (roc_axis, pr_axis, reliability_axis) = plt.subplots(1, 3, figsize=(14, 4.3))
+    drawn_reliability = False
     for name, metrics in results.items():
         frames = _test_scores(metrics)
         pooled = pd.concat(frames)
         if pooled["y"].nunique() < 2:
             continue
         fpr, tpr, _ = roc_curve(pooled["y"], pooled["score"])
-        precision, recall, _ = precision_recall_curve(pooled["y"], pooled["score"])
+        recall, precision = _precision_recall(pooled)
         width = 2.2 if name == MODEL else 1.2
         (line,) = roc_axis.plot(fpr, tpr, lw=width, label=name)
-        pr_axis.plot(recall, precision, lw=width, color=line.get_color(), label=name)
+        pr_axis.step(recall, precision, where="post", lw=width, color=line.get_color(),
+                     marker="o" if len(recall) == 1 else None)  # fmt: skip
         predicted, observed = _reliability(pooled)
         reliability_axis.plot(predicted, observed, lw=width, color=line.get_color(), marker="o",
                               markersize=3)  # fmt: skip
+        drawn_reliability |= bool(predicted)
         if name == MODEL:
             for frame in frames:
                 if frame["y"].nunique() == 2:
@@ -183,6 +406,9 @@ def _results_section(results: dict[str, dict]) -> str:
     roc_axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     pr_axis.set(xlabel="recall", ylabel="precision", title="Precision-recall")
     reliability_axis.plot([0, 1], [0, 1], ls=":", color="grey")
+    if not drawn_reliability:
+        reliability_axis.text(0.5, 0.5, f"too few test repertoires\n(a bin needs {MIN_PER_BIN})",
+                              ha="center", va="center", color="grey")  # fmt: skip
     reliability_axis.set(xlabel="predicted probability", ylabel="fraction positive",
                          title="Reliability", xlim=(0, 1), ylim=(0, 1))  # fmt: skip
     roc_axis.legend(loc="lower right", fontsize=8)
@@ -192,21 +418,32 @@ def _results_section(results: dict[str, dict]) -> str:
         "Curves pool the test predictions of all folds (thin lines: DeepRC per fold). "
         "brier: mean squared error of the predicted probability (lower is better). "
         "Reliability: the test repertoires in 5 bins of predicted probability, the fraction "
-        "of positives in each against its mean prediction; a calibrated method lies on the "
-        "diagonal.</p>"
+        f"of positives in each against its mean prediction (bins of at least {MIN_PER_BIN} "
+        "repertoires); a calibrated method lies on the diagonal.</p>"
         + _table(pd.DataFrame(rows), text_columns=("method",))
         + "".join(f'<p class="warn">{html.escape(note)}</p>' for note in notes)
+        + _pooled_table(results, differences)
         + f'<p class="note">{html.escape(caption)}:</p>'
         + _table(_per_fold(results[MODEL]))
         + _png(figure)
     )
 
 
+def _precision_recall(pooled: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at each threshold the scores offer. sklearn closes the curve at
+    (recall 0, precision 1), a point no threshold reaches: drawn, it makes a constant score
+    look like a skilled one, so it is left out."""
+    precision, recall, _ = precision_recall_curve(pooled["y"], pooled["score"])
+    return recall[:-1], precision[:-1]
+
+
 def _reliability(pooled: pd.DataFrame, bins: int = 5) -> tuple[list, list]:
-    """Mean predicted probability and fraction positive of each non-empty bin."""
+    """Mean predicted probability and fraction positive of each bin holding at least
+    ``MIN_PER_BIN`` repertoires (a fraction of 2 repertoires says nothing)."""
     which = np.minimum((pooled["score"].to_numpy() * bins).astype(int), bins - 1)
-    groups = pooled.groupby(which)
-    return groups["score"].mean().tolist(), groups["y"].mean().tolist()
+    groups = pooled.assign(bin=which).groupby("bin")
+    kept = groups.size() >= MIN_PER_BIN
+    return groups["score"].mean()[kept].tolist(), groups["y"].mean()[kept].tolist()
 
 
 def _coloured(sequence: str, values: np.ndarray) -> str:
@@ -251,25 +488,38 @@ def logo_figure(pwm: pd.DataFrame, title: str):
     return figure
 
 
-def _interpretation_section(found: Interpretation, n_rows: int) -> str:
+def _interpretation_section(
+    found: Interpretation, n_rows: int, labels: dict[str, str] | None = None
+) -> str:
+    """The top sequences with their residues' contributions, the motifs and their logos;
+    ``labels`` (repertoire id -> class name): a scored cohort, whose sequences are ranked
+    together instead of per fold."""
     summary, top = found.summary, found.top
     shown = top[top["rank"] <= n_rows].copy()
+    cohort = labels is not None
+    if cohort:
+        shown.insert(shown.columns.get_loc("repertoire_id") + 1, "label",
+                     shown["repertoire_id"].map(labels).fillna(""))  # fmt: skip
     shown["sequence (contribution)"] = [
         _coloured(s, c) for s, c in zip(shown["junction_aa"], shown["contributions"], strict=True)
     ]
-    columns = ["fold", "rank", "repertoire_id", "sequence (contribution)", "v_call", "j_call"]
+    columns = ["rank", "repertoire_id", "label"] if cohort else ["fold", "rank", "repertoire_id"]
+    columns += ["sequence (contribution)", "v_call", "j_call"]
     columns += ["duplicate_count", "attention", "attention_score"]
     if "signal" in shown:
         columns.append("signal")
+    which = "sequences of the cohort" if cohort else "test sequences of each fold"
     parts = [
         "<h2>What the model looked at</h2>",
-        f'<p class="note">The {n_rows} most attended test sequences of each fold, ranked by '
-        "attention score (β k·ξ, before the softmax). Residue shading: integrated-gradient "
+        f'<p class="note">The {n_rows} most attended {which}, ranked by '
+        "attention score (β k·ξ, before the softmax: it means the same in every repertoire, "
+        "unlike the attention weight, which sums to 1 within each). Residue shading: "
+        "integrated-gradient "
         f"contribution to that score against a baseline of {html.escape(summary['baseline'])}"
         "; red raises it, blue lowers it (hover for the value).</p>",
         _table(
             shown[columns],
-            text_columns=("repertoire_id", "sequence (contribution)", "v_call", "j_call"),
+            text_columns=("repertoire_id", "label", "sequence (contribution)", "v_call", "j_call"),
             raw=("sequence (contribution)",),
         ),
     ]
@@ -326,21 +576,25 @@ def _provenance_section(store: Store, metrics: dict) -> str:
     )
 
 
-def _scores_section(predictions: pd.DataFrame, metrics: dict | None) -> str:
-    """A scored cohort: every repertoire's probability, its distribution by label and, where
-    labels are present, the metrics against them."""
+def _scores_section(
+    predictions: pd.DataFrame, metrics: dict | None, labels: dict[str, str], note: str | None
+) -> str:
+    """A scored cohort: every repertoire's probability, its distribution by label (class
+    names) and, where labels are present, the metrics against them; ``note``: why the
+    probabilities deserve caution (a small calibration set)."""
     figure, axis = plt.subplots(figsize=(6, 3.2))
     bins = np.linspace(0, 1, 21)
-    groups = {"no label": predictions[predictions["y"].isna()]}
-    groups |= {
-        name: predictions[predictions["y"] == y] for name, y in (("positive", 1), ("negative", 0))
-    }
+    named = predictions["repertoire_id"].map(labels)
+    groups = {"no label": predictions[named == ""]}
+    groups |= {name: predictions[named == name] for name in dict.fromkeys(named) if name}
     for name, group in groups.items():
         if len(group):
             axis.hist(group["score"], bins=bins, alpha=0.6, label=f"{name} ({len(group)})")
     axis.set(xlabel="probability of the positive class", ylabel="repertoires", xlim=(0, 1))
     axis.legend(fontsize=8)
     parts = ["<h2>Scores</h2>"]
+    if note:
+        parts.append(f'<p class="alert">Calibration: {html.escape(note)}.</p>')
     if metrics is not None:
         fold = metrics["folds"][0]
         rows = [{"metric": m, "value": _format(fold[m])} for m in METRICS]
@@ -351,7 +605,7 @@ def _scores_section(predictions: pd.DataFrame, metrics: dict | None) -> str:
             _table(pd.DataFrame(rows), text_columns=("metric",)),
         ]
     table = predictions.sort_values("score", ascending=False)
-    table = table.assign(y=table["y"].astype("string").fillna("")).rename(columns={"y": "label"})
+    table = table.assign(y=table["repertoire_id"].map(labels)).rename(columns={"y": "label"})
     parts += [
         _png(figure),
         '<p class="note">Every repertoire, most likely positive first (score: calibrated '
@@ -366,8 +620,10 @@ def _top_section(prediction_dir: Path, n_rows: int) -> str:
     return (
         "<h2>What the model looked at</h2>"
         f'<p class="note">The {n_rows} sequences of the cohort with the highest attention '
-        "enrichment (attention x repertoire size: how many times the uniform weight).</p>"
-        + _table(top, text_columns=("repertoire_id", "junction_aa", "v_call", "j_call"))
+        "score (before the softmax: it means the same in every repertoire). For their "
+        "residues' contributions and the motifs, run deeprc interpret on these predictions "
+        "and pass --interpretation.</p>"
+        + _table(top, text_columns=("repertoire_id", "label", "junction_aa", "v_call", "j_call"))
     )
 
 
@@ -402,36 +658,50 @@ def scoring_report(
     predictions: Path,
     out: Path,
     metrics: Path | None = None,
+    interpretation: Path | None = None,
     title: str = "deeprc scores",
     top_rows: int = 20,
+    overwrite: bool = False,
 ) -> None:
     """The report of a cohort scored by a trained model (``deeprc predict`` on another store):
     its data, every repertoire's probability, metrics where labels are present (``metrics``,
-    deeprc evaluate of the predictions), the top-attended sequences and the model's card."""
+    deeprc evaluate of the predictions), the top-attended sequences (with contributions and
+    motifs given ``interpretation``, deeprc interpret of the predictions) and the model's
+    card."""
     provenance = read_provenance(predictions) or {}
     card = provenance.get("model_card")
     if card is None:
         raise InputError(
             f"{predictions} holds no model card in its provenance; write it with deeprc predict"
         )
+    labels = read_labels(predictions)
+    note = (card.get("calibration") or {}).get("note")
+    found = read_interpretation(interpretation) if interpretation is not None else None
     body = [
         f"<h1>{html.escape(title)}</h1>",
         _ingest_section(store),
-        _scores_section(read_predictions(predictions), read_metrics(metrics) if metrics else None),
-        _top_section(predictions, top_rows),
+        _scores_section(
+            read_predictions(predictions), read_metrics(metrics) if metrics else None, labels, note
+        ),
+        _top_section(predictions, top_rows)
+        if found is None
+        else _interpretation_section(found, top_rows, labels),
         _model_section(card, provenance),
     ]
-    _write_document(title, body, out)
+    inputs = [store.path, predictions, *filter(None, [metrics, interpretation])]
+    _write_document(title, body, out, overwrite=overwrite, inputs=inputs)
 
 
-def _write_document(title: str, body: list[str], out: Path) -> None:
+def _write_document(
+    title: str, body: list[str], out: Path, *, overwrite: bool, inputs: list[Path]
+) -> None:
     document = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{REPORT_GENERATOR}'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"
     )
-    with atomic_file(Path(out)) as tmp:
+    with atomic_file(Path(out), kind="report", overwrite=overwrite, inputs=inputs) as tmp:
         tmp.write_text(document, encoding="utf-8")
 
 
@@ -444,18 +714,37 @@ def report(
     interpretation: Path | None = None,
     title: str = "deeprc report",
     top_rows: int = 10,
+    negative_control: Path | None = None,
+    repeats: list[tuple[str, str, Path]] | None = None,
+    split_seed: int = 0,
+    overwrite: bool = False,
 ) -> None:
-    """Write the report to ``out`` (one HTML file, written to a temporary name, then renamed)."""
+    """Write the report to ``out`` (one HTML file, written to a temporary name, then renamed).
+
+    ``negative_control``: metrics of the model retrained with shuffled training labels.
+    ``repeats``: (split seed, method, metrics) of the same cross-validation with other split
+    seeds, method ``deeprc`` (the model) or a baseline's name; ``split_seed`` is that of
+    ``metrics`` and ``baselines``.
+    """
     model_metrics = read_metrics(metrics)
     results = {MODEL: model_metrics}
     for name, path in (baselines or {}).items():
         results[name] = read_metrics(path)
+    repeated = _read_repeats(repeats or [], results, split_seed)
+    control = read_metrics(negative_control) if negative_control is not None else None
     body = [
         f"<h1>{html.escape(title)}</h1>",
+        _depth_alert(results) + _leak_alert(control),
         _ingest_section(store),
-        _results_section(results),
+        _results_section(results, _differences(model_metrics, baselines or {}, results)),
     ]
+    if control is not None:
+        body.append(_control_section(model_metrics, control))
+    if repeated:
+        body.append(_repeat_section(results, repeated, split_seed))
     if interpretation is not None:
         body.append(_interpretation_section(read_interpretation(interpretation), top_rows))
     body.append(_provenance_section(store, model_metrics))
-    _write_document(title, body, out)
+    inputs = [store.path, metrics, *(baselines or {}).values(), *[r[2] for r in repeats or []],
+              *filter(None, [interpretation, negative_control])]  # fmt: skip
+    _write_document(title, body, out, overwrite=overwrite, inputs=inputs)

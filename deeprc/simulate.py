@@ -104,6 +104,9 @@ class SimulationConfig:
     count_exponent: float = 2.0
     max_count: int = 100_000
     label_noise: float = 0.0
+    # positives hold this many times n_sequences: a sequencing-depth confound (1: none), for
+    # checking that an evaluation notices when depth alone separates the classes
+    positive_depth: float = 1.0
     seed: int = 0
     motifs: tuple[MotifSignal, ...] = ()
     public_clonotypes: tuple[PublicSignal, ...] = ()
@@ -117,8 +120,9 @@ class SimulationConfig:
         check(self.n_sequences >= 1, "n_sequences must be at least 1")
         n_pos = round(self.positive_fraction * self.n_repertoires)
         check(0 < n_pos < self.n_repertoires, "positive_fraction must leave both classes non-empty")
-        pool_ok = self.pool_size is None or self.pool_size >= self.n_sequences
-        check(pool_ok, "pool_size must be at least n_sequences")
+        check(self.positive_depth > 0, "positive_depth must be > 0")
+        pool_ok = self.pool_size is None or self.pool_size >= self.largest_repertoire
+        check(pool_ok, "pool_size must be at least n_sequences (x positive_depth, if larger)")
         check(
             self.background is None or self.pool_size is None,
             "pool_size draws an OLGA pool; with background the pool is the file's sequences",
@@ -142,9 +146,17 @@ class SimulationConfig:
             presence_ok = 0 <= p.presence <= 1 and 0 <= p.negative_presence <= 1
             check(presence_ok, f"public signal {p.name!r}: presences must be in [0, 1]")
 
+    def sequences_of(self, label: int) -> int:
+        """Clonotypes of a repertoire with this label."""
+        return max(1, round(self.n_sequences * (self.positive_depth if label == 1 else 1)))
+
+    @property
+    def largest_repertoire(self) -> int:
+        return max(self.sequences_of(0), self.sequences_of(1))
+
     @property
     def resolved_pool_size(self) -> int:
-        return self.pool_size or min(max(10 * self.n_sequences, 20_000), 500_000)
+        return self.pool_size or min(max(10 * self.largest_repertoire, 20_000), 500_000)
 
 
 # ----------------------------------------------------------------------------- OLGA pool
@@ -297,7 +309,7 @@ def _repertoire(
 ):
     """Rows of one repertoire (columns of the AIRR table) and its ground-truth rows."""
     rng = np.random.default_rng(plan.seed)
-    n = cfg.n_sequences
+    n = cfg.sequences_of(plan.label)
     rows = pool[rng.choice(len(pool), n, replace=False)].copy()
     counts = np.minimum(rng.zipf(cfg.count_exponent, n), cfg.max_count)
     signal_of = np.full(n, "", dtype=object)
@@ -430,7 +442,7 @@ def simulate(
             pool, background = _draw(cfg.model, cfg.resolved_pool_size, pool_seed, threads), None
         else:
             locus = _LOCUS[cfg.model]
-            pool, background = _read_background(Path(cfg.background), locus, cfg.n_sequences)
+            pool, background = _read_background(Path(cfg.background), locus, cfg.largest_repertoire)
         public_seeds = public_seed.spawn(len(cfg.public_clonotypes))
         public = {
             p.name: _draw(cfg.model, p.n_clonotypes, s, 1)

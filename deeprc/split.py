@@ -124,6 +124,7 @@ def split_store(
     validation_fraction: float = 0.2,
     seed: int = 0,
     test_ids: Path | None = None,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Write the folds of a store to ``out``: ``k`` stratified folds, or one fold testing on
     the repertoires listed in the file ``test_ids`` (one id a line)."""
@@ -141,13 +142,17 @@ def split_store(
         folds = make_folds(
             ids, store.labels, k=k, validation_fraction=validation_fraction, seed=seed
         )
-    write_folds(folds, store, out)
+    write_folds(folds, store, out, overwrite=overwrite, inputs=[*filter(None, [test_ids])])
     return folds
 
 
-def write_folds(folds: pd.DataFrame, store: Store, path: Path) -> None:
-    """The folds table, each row stamped with the fingerprint of the store it was made from."""
-    with atomic_file(path) as tmp:
+def write_folds(
+    folds: pd.DataFrame, store: Store, path: Path, *, overwrite: bool = False, inputs=()
+) -> None:
+    """The folds table, each row stamped with the fingerprint of the store it was made from.
+    An existing ``path`` only with ``overwrite``, never onto the store or ``inputs``."""
+    inputs = [store.path, *inputs]
+    with atomic_file(path, kind="folds", overwrite=overwrite, inputs=inputs) as tmp:
         folds.assign(store_fingerprint=store.manifest["fingerprint"]).to_csv(
             tmp, sep="\t", index=False
         )

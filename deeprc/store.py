@@ -208,6 +208,13 @@ class Store:
         """Binary targets (1 = the positive class recorded in the manifest; -1 = no label)."""
         return self.repertoires["y"].to_numpy()
 
+    def with_labels(self, labels: np.ndarray) -> Store:
+        """The same store read with other labels (a negative control's shuffled ones); the
+        files and the fingerprint stay, so its models score the store as it is."""
+        other = Store(self.path)
+        other.__dict__["repertoires"] = self.repertoires.assign(y=np.asarray(labels))
+        return other
+
     def require_labels(self, purpose: str) -> None:
         """Refuse a store with unlabelled repertoires for what needs every label (``purpose``:
         "cross-validation", "training", ...); scoring needs none."""

@@ -12,17 +12,26 @@ from deeprc.errors import InputError
 
 __all__ = ["top_sequences"]
 
-COLUMNS = ["repertoire_id", "junction_aa", "v_call", "j_call", "duplicate_count", "attention"]
+COLUMNS = [
+    "repertoire_id", "junction_aa", "v_call", "j_call", "duplicate_count", "attention",
+    "attention_score",
+]  # fmt: skip
 
 
 def top_sequences(
     prediction_dirs: list[Path], *, repertoire: str | None = None, n: int = 20
 ) -> pd.DataFrame:
-    """The ``n`` most attended sequences of one repertoire, or of all repertoires together.
+    """The ``n`` most attended sequences of one repertoire, or of all repertoires together,
+    with each repertoire's label where it has one.
 
-    Attention sums to one within each repertoire, so across repertoires sequences are ranked by
-    ``enrichment`` = attention x repertoire size (how many times the uniform weight they get).
+    Ranked by ``attention_score`` (the score before the softmax), which means the same in
+    every repertoire. The softmax weight (``attention``) does not: it sums to one within a
+    repertoire, so one middling sequence that has no rival in a repertoire of a negative
+    gets a weight near 1 and would top a cohort ranked by weight or by weight x size.
     """
+    labels: dict[str, str] = {}
+    for directory in prediction_dirs:
+        labels |= outputs.read_labels(directory)
     if repertoire is not None:
         frames = [outputs.read_attention(d, COLUMNS, repertoire) for d in prediction_dirs]
         table = pd.concat(frames, ignore_index=True)
@@ -30,22 +39,24 @@ def top_sequences(
             raise InputError(
                 f"no sequences of repertoire {repertoire!r} in {list(map(str, prediction_dirs))}"
             )
-        return _ranked(table.assign(enrichment=table["attention"] * len(table)), n)
+        return _ranked(table, n, labels)
     best = None  # one repertoire in memory at a time, whatever the cohort
     for directory in prediction_dirs:
         for _, rows in outputs.attention_by_repertoire(directory, COLUMNS):
-            enrichment = rows["attention"].to_numpy() * len(rows)
-            keep = np.argsort(-enrichment, kind="stable")[:n]
-            found = rows.take(keep).to_pandas().assign(enrichment=enrichment[keep])
-            best = _ranked(found if best is None else pd.concat([best, found]), n)
+            score = rows["attention_score"].to_numpy()
+            found = rows.take(np.argsort(-score, kind="stable")[:n]).to_pandas()
+            best = _ranked(found if best is None else pd.concat([best, found]), n, labels)
     if best is None:
         raise InputError(f"no scored sequences in {list(map(str, prediction_dirs))}")
     return best
 
 
-def _ranked(table: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The ``n`` rows of highest enrichment (ties: by repertoire id), ranked from 1."""
-    top = table.sort_values(["enrichment", "repertoire_id"], ascending=[False, True]).head(n)
-    top = top.drop(columns="rank", errors="ignore").reset_index(drop=True)
+def _ranked(table: pd.DataFrame, n: int, labels: dict[str, str]) -> pd.DataFrame:
+    """The ``n`` rows of highest attention score (ties: by repertoire id), ranked from 1,
+    the repertoire's label beside its id."""
+    order = ["attention_score", "repertoire_id"]
+    top = table.sort_values(order, ascending=[False, True], kind="stable").head(n)
+    top = top.drop(columns=["rank", "label"], errors="ignore").reset_index(drop=True)
     top.insert(0, "rank", range(1, len(top) + 1))
+    top.insert(2, "label", top["repertoire_id"].map(labels).fillna(""))
     return top

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from deeprc import __version__
-from deeprc.atomic import locked
-from deeprc.calibration import Platt
+from deeprc.atomic import check_file_output, locked
+from deeprc.calibration import Platt, small_calibration_note
 from deeprc.data import (
     gene_map,
     model_inputs,
@@ -36,11 +36,19 @@ from deeprc.data import (
 from deeprc.errors import InputError
 from deeprc.evidence import fit_evidence, saved_evidence, training_features
 from deeprc.model import DeepRC, ModelConfig, build_model
-from deeprc.model.files import CHECKPOINT_FORMAT, save_model, save_torch
+from deeprc.model.files import CHECKPOINT_FORMAT, discard_checkpoint, save_model, save_torch
 from deeprc.progress import Progress
 from deeprc.store import Store
 
-__all__ = ["Experiment", "TrainConfig", "calibrate", "cross_validation_card", "fit", "train_fold"]
+__all__ = [
+    "Experiment",
+    "TrainConfig",
+    "calibrate",
+    "cross_validation_card",
+    "fit",
+    "permuted_labels",
+    "train_fold",
+]
 
 
 @dataclass(frozen=True)
@@ -258,7 +266,7 @@ def fit(
         record["validation_seconds"] = round(time.perf_counter() - before, 2)
         state["history"].append(record)
         if _improves(metrics, state["best"]):
-            state["best"], state["stale"] = metrics, 0
+            state["best"], state["stale"] = metrics | {"step": state["step"]}, 0
             state["best_state"] = copy.deepcopy(model.state_dict())
         else:
             state["stale"] += 1
@@ -269,7 +277,10 @@ def fit(
         lines = "".join(json.dumps(h) + "\n" for h in state["history"])
         (out_dir / "train_log.jsonl").write_text(lines)
 
-    progress = Progress("train", cfg.max_steps, "steps", initial=state["step"])
+    progress = Progress(
+        "train", cfg.max_steps, "steps", initial=state["step"],
+        early_stop="stops early when validation AUC stops improving",
+    )  # fmt: skip
     if model.starts_as_count and not state["history"]:
         validate(None)  # the start, a soft burden test (count_on_start), is a candidate
     while not state["done"] and state["step"] < cfg.max_steps:
@@ -318,8 +329,11 @@ def calibrate(model: DeepRC, store: Store, repertoires: np.ndarray) -> dict:
         return {"slope": 1.0, "intercept": 0.0, "n_repertoires": len(y), "fitted": False}
     platt = Platt().fit(logits, y)
     model.calibrate(platt.slope, platt.intercept)
-    return {"slope": platt.slope, "intercept": platt.intercept, "n_repertoires": len(y),
-            "fitted": True}  # fmt: skip
+    calibration = {"slope": platt.slope, "intercept": platt.intercept, "n_repertoires": len(y),
+                   "fitted": True}  # fmt: skip
+    if note := small_calibration_note(y):
+        calibration["note"] = note
+    return calibration
 
 
 def _same_recipe(a: dict, b: dict) -> bool:
@@ -358,6 +372,17 @@ def cross_validation_card(metrics: Path, store: Store, experiment: Experiment) -
     return {"metrics": str(metrics), "n_folds": len(folds), "summary": summary}
 
 
+def permuted_labels(labels: np.ndarray, roles: dict[str, np.ndarray], seed: int) -> np.ndarray:
+    """``labels`` shuffled within the training and within the validation repertoires (each
+    keeps its class balance); test and other repertoires keep theirs."""
+    rng = np.random.default_rng(seed)
+    shuffled = np.array(labels, copy=True)
+    for role in ("train", "validation"):
+        members = np.asarray(roles[role])
+        shuffled[members] = rng.permutation(shuffled[members])
+    return shuffled
+
+
 def _data_card(store: Store, roles: dict[str, np.ndarray]) -> dict:
     """What a model was trained on, as its model file shows it (deeprc show-model)."""
     labels = store.labels
@@ -386,16 +411,29 @@ def train_fold(
     *,
     device: torch.device | None = None,
     cross_validation: dict | None = None,
+    permute_labels: int | None = None,
+    overwrite: bool = False,
+    inputs: tuple[Path, ...] = (),
 ) -> dict:
     """Train on a fold's ``train`` repertoires, select by its ``validation`` ones, calibrate on
     them and save the best model to ``out`` (checkpoints in ``<out>.work``, which a restarted
     run resumes from). The model file and its work directory are locked: one run at a time.
     ``cross_validation`` (:func:`cross_validation_card`) goes into a final model's file.
+    ``permute_labels`` (a seed) makes a negative control: the labels are shuffled within the
+    training and within the validation repertoires, so nothing true is left to learn.
+    An existing ``out`` is refused before training unless ``overwrite`` (and it is a model
+    file, not one of ``inputs``); training then starts afresh, not from its checkpoint.
     Returns the state."""
     out = Path(out)
+    inputs = (store.path, *inputs)
+    check_file_output(out, kind="model", overwrite=overwrite, inputs=inputs)
+    if permute_labels is not None:
+        store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
     model = build_model(experiment.model, experiment.train.seed, store.gene_names)
     model.evidence = fit_evidence(experiment.model, store, roles["train"])
     with locked(out):
+        if overwrite and out.exists():  # the finished run's checkpoint would only resume it
+            discard_checkpoint(out.with_suffix(".work") / "checkpoint.pt")
         state = fit(
             model, store, roles["train"], roles["validation"], experiment.train,
             out_dir=out.with_suffix(".work"), experiment=asdict(experiment), device=device,
@@ -415,7 +453,8 @@ def train_fold(
             evidence=saved_evidence(model.evidence),
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
-            history=state["history"], data=_data_card(store, roles),
-            cross_validation=cross_validation,
+            history=state["history"],
+            data=_data_card(store, roles) | {"permuted_labels_seed": permute_labels},
+            cross_validation=cross_validation, overwrite=overwrite, inputs=inputs,
         )  # fmt: skip
     return state

@@ -124,7 +124,8 @@ def test_fisher_p_values_equal_scipy():
 # ----------------------------------------------------------------------------- learning
 
 
-@pytest.mark.parametrize("name", sorted(BASELINES))
+# repertoire_size sees no sequence, only depth (tests/test_evaluation_controls.py)
+@pytest.mark.parametrize("name", sorted(set(BASELINES) - {"repertoire_size"}))
 def test_a_strong_signal_is_learned_and_written_for_evaluate(signal, tmp_path, name):
     store, train, test, _ = signal
     predictions = run_baseline(name, store, train, test, tmp_path / name, seed=0)

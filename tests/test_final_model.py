@@ -4,6 +4,7 @@ another cohort with it, and the model card (show-model)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +237,35 @@ def test_rank_sequences_counts_carriers_and_scores_recovery_against_the_truth(
     unlabelled = pd.read_csv(tmp_path / "n.tsv", sep="\t", keep_default_na=False)
     assert (unlabelled["n_unlabelled"] == unlabelled["n_repertoires"]).all()
     assert "signal" not in unlabelled and not (tmp_path / "n.recovery.json").exists()
+
+
+@pytest.fixture(scope="module")
+def scored_report(cohort, tmp_path_factory) -> Path:
+    """The cohort scored by its final model, interpreted, and its report."""
+    root = tmp_path_factory.mktemp("scored")
+    store, model, pred = cohort / "store", cohort / "final.pt", root / "pred"
+    assert main(["predict", "--store", str(store), "--model", str(model), "--out", str(pred)]) == 0
+    assert main(["interpret", "--store", str(store), "--models", str(model), "--predictions",
+                 str(pred), "--out", str(root / "interp"), "--top", "20",
+                 "--steps", "8"]) == 0  # fmt: skip
+    assert main(["report", "--store", str(store), "--predictions", str(pred), "--interpretation",
+                 str(root / "interp"), "--out", str(root / "r.html")]) == 0  # fmt: skip
+    return root / "r.html"
+
+
+def test_a_scored_cohorts_report_shows_motifs_class_names_and_the_calibration_caveat(
+    cohort, scored_report
+):
+    page = scored_report.read_text()
+    assert "<h2>Motifs</h2>" in page and "most attended sequences of the cohort" in page
+    manifest = Store(cohort / "store").manifest
+    assert f"{manifest['positive_label']} (positive class)" in page
+    scores = page[page.index("most likely positive first") :]
+    scores = scores[: scores.index("</table>")]
+    labels = re.findall(r'<td class="text">([^<]*)</td><td class="">-?\d', scores)
+    assert len(labels) == 16 and set(labels) == set(manifest["classes"])  # names, not 1/0
+    assert "Calibration: probabilities calibrated on only" in page
+
+
+def test_a_scored_cohorts_report_renders_in_headless_chromium(scored_report, tmp_path, h):
+    assert h.render_in_chromium(scored_report, tmp_path / "scored.png") > 100

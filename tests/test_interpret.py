@@ -1,6 +1,7 @@
 """Interpretation: integrated gradients, motif mining, PWMs, ground-truth checks."""
 
 import json
+import shutil
 from dataclasses import replace
 from functools import partial
 
@@ -21,7 +22,7 @@ from deeprc.interpret import (
 )
 from deeprc.model import build_model
 from deeprc.model.files import load_model
-from deeprc.outputs import attention_by_repertoire, read_interpretation
+from deeprc.outputs import attention_by_repertoire, read_interpretation, read_predictions
 from deeprc.store import Store
 from deeprc.top import top_sequences
 from deeprc.train import Experiment
@@ -166,12 +167,17 @@ def test_cohort_top_sequences_read_one_repertoire_at_a_time_rank_as_the_whole_ta
     (tmp_path / "p").mkdir()
     pq.write_table(pa.Table.from_pandas(whole, preserve_index=False),
                    tmp_path / "p" / "attention.parquet", row_group_size=7)  # fmt: skip
+    shutil.copy(trained / "pred0" / "predictions.tsv", tmp_path / "p")
     top = top_sequences([tmp_path / "p"], n=15)
-    size = whole.groupby("repertoire_id")["attention"].transform("size")
-    expected = whole.assign(enrichment=whole["attention"] * size).sort_values(
-        ["enrichment", "repertoire_id"], ascending=[False, True]
+    expected = whole.sort_values(
+        ["attention_score", "repertoire_id"], ascending=[False, True], kind="stable"
     )
     assert top["rank"].tolist() == list(range(1, 16))
     assert top["junction_aa"].tolist() == expected["junction_aa"].head(15).tolist()
-    np.testing.assert_allclose(top["enrichment"], expected["enrichment"].head(15), rtol=1e-6)
+    np.testing.assert_allclose(
+        top["attention_score"], expected["attention_score"].head(15), rtol=1e-6
+    )
     assert top["repertoire_id"].nunique() > 1  # ranked across repertoires
+    labels = read_predictions(trained / "pred0").set_index("repertoire_id")["y"]
+    words = top["repertoire_id"].map(labels).map({1: "positive", 0: "negative"})
+    assert top["label"].tolist() == words.tolist()  # no provenance here: the plain words

@@ -182,7 +182,20 @@ def test_too_few_carriers_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("preset", sorted((ROOT / "configs" / "simulate").glob("*.yaml")))
 def test_presets_load(preset):
     cfg = load(SimulationConfig, preset)
-    assert cfg.motifs or cfg.public_clonotypes
+    assert cfg.motifs or cfg.public_clonotypes or cfg.positive_depth != 1  # something to find
+
+
+def test_positive_depth_confounds_the_label_with_repertoire_size_and_nothing_else(tmp_path):
+    cfg = SimulationConfig(**SMALL | {"n_sequences": 300}, positive_depth=2.0)
+    simulate(cfg, tmp_path / "out", threads=1)
+    meta, truth, _ = tables(tmp_path / "out")
+    sizes = read_cohort(tmp_path / "out").groupby("repertoire_id").size()
+    status = meta.set_index("repertoire_id")["status"]
+    assert set(sizes[status[sizes.index] == "positive"]) == {600}
+    assert set(sizes[status[sizes.index] == "negative"]) == {300}
+    assert truth.empty
+    with pytest.raises(InputError, match="pool_size must be at least"):
+        SimulationConfig(n_sequences=300, pool_size=500, positive_depth=2.0)
 
 
 def test_cli_writes_the_cohort_and_seed_overrides(tmp_path, capsys):

@@ -28,7 +28,7 @@ from deeprc.predict import predict
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.split import make_folds, read_folds
 from deeprc.store import Store
-from deeprc.train import Experiment, TrainConfig, ValidationSample, fit
+from deeprc.train import Experiment, TrainConfig, ValidationSample, fit, permuted_labels
 
 ROOT = Path(__file__).parents[1]
 JUNCTION_ONLY = ModelConfig(kmer_evidence=0)  # fit() alone: no evidence providers fitted
@@ -188,7 +188,9 @@ def test_train_and_predict_through_the_cli(cohort, tmp_path, capsys):
     args = ["--store", str(root / "store"), "--folds", str(root / "folds.tsv"), "--fold", "0"]
     assert main(["train", *args, "--experiment", str(experiment), "--out", str(model),
                  "--threads", "1", "--no-progress"]) == 0  # fmt: skip
-    assert "best validation AUC" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "kept the model of step" in printed and f"-> {model}" in printed
+    assert ("stopped early at step" in printed) != ("ran all 150 steps" in printed)
     out = tmp_path / "predictions"
     assert main(["predict", *args, "--model", str(model), "--out", str(out)]) == 0
     predictions = pd.read_csv(out / "predictions.tsv", sep="\t", dtype={"repertoire_id": str})
@@ -212,8 +214,10 @@ def test_train_and_predict_through_the_cli(cohort, tmp_path, capsys):
     mine = attention[attention["repertoire_id"] == positive].nlargest(3, "attention")
     assert printed["junction_aa"].tolist() == mine["junction_aa"].tolist()
     assert printed["rank"].tolist() == [1, 2, 3]
-    assert main(["top-sequences", str(out), "-n", "5"]) == 0
-    assert "enrichment" in capsys.readouterr().out
+    assert main(["top-sequences", str(out), "-n", "5", "--tsv"]) == 0
+    cohort = pd.read_csv(io.StringIO(capsys.readouterr().out), sep="\t")
+    assert cohort["attention_score"].tolist() == sorted(cohort["attention_score"], reverse=True)
+    assert set(cohort["label"]) <= set(Store(root / "store").manifest["classes"])
     assert main(["top-sequences", str(out), "--repertoire", "nobody"]) == 2
 
 
@@ -222,7 +226,7 @@ def test_experiment_config_rejects_unknown_keys(tmp_path):
     path.write_text("train: {learning_rte: 0.1}\n")
     with pytest.raises(InputError, match="unknown key 'learning_rte'.*learning_rate"):
         load(Experiment, path)
-    assert load(Experiment, ROOT / "configs" / "experiments" / "default.yaml") == Experiment()
+    assert load(Experiment, ROOT / "deeprc" / "experiments" / "default.yaml") == Experiment()
 
 
 def test_experiment_floats_may_be_written_as_yaml_reads_1e_4(tmp_path):
@@ -330,3 +334,82 @@ def test_threads_scoring_side_by_side_write_what_one_thread_writes(cohort, tmp_p
     ids = store.repertoires["repertoire_id"].to_numpy()[repertoires]
     assert written[3][0]["repertoire_id"].tolist() == ids.tolist()
     assert written[3][1].num_rows == int(store.offsets[-1])
+
+
+def test_training_says_why_it_stopped_which_step_it_kept_and_where_it_went(
+    cohort, tmp_path, capsys, monkeypatch
+):
+    _, root = cohort
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(
+        "model: {kmer_evidence: 0}\n"
+        "train: {n_sequences: 100, max_steps: 2000, eval_every: 5, patience: 1}\n"
+    )
+    monkeypatch.setenv("DEEPRC_PROGRESS_SECONDS", "0")  # a progress line at every step
+    model = tmp_path / "fold0.pt"
+    assert main(["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
+                 "--fold", "0", "--experiment", str(experiment), "--out", str(model),
+                 "--threads", "1"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    saved = torch.load(model, weights_only=True)
+    assert saved["steps"] < 2000
+    assert f"stopped early at step {saved['steps']} of at most 2000" in captured.out
+    kept = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
+    assert f"kept the model of step {kept['step']}: validation AUC" in captured.out
+    assert captured.out.rstrip().endswith(f"-> {model}")
+    # the time left is an upper bound, and the log says so
+    assert "at most" in captured.err and "stops early when validation AUC" in captured.err
+
+
+def test_a_small_calibration_set_is_said_in_the_card_and_the_output(cohort, tmp_path, capsys):
+    store, root = cohort
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("model: {kmer_evidence: 0}\ntrain: {n_sequences: 100, max_steps: 10}\n")
+    model = tmp_path / "fold0.pt"
+    assert main(["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
+                 "--fold", "0", "--experiment", str(experiment), "--out", str(model),
+                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
+    validation = read_folds(root / "folds.tsv", store, 0)["validation"]
+    calibration = torch.load(model, weights_only=True)["calibration"]
+    assert calibration["n_repertoires"] == len(validation) < 20
+    assert f"only {len(validation)} validation repertoires" in calibration["note"]
+    assert "note: probabilities calibrated on only" in capsys.readouterr().out
+    main(["show-model", str(model)])
+    assert "pulled towards 0.5" in capsys.readouterr().out
+
+
+def test_platt_targets_keep_separated_scores_finite_and_fit_them_exactly():
+    score, y = np.array([-30.0, -20.0, -5.0, 10.0, 25.0]), np.array([0, 0, 0, 1, 1])
+    platt = Platt().fit(score, y)
+    p = 1 / (1 + np.exp(-platt(score)))
+    target = np.where(y == 1, 3 / 4, 1 / 5)  # (n+ + 1) / (n+ + 2), 1 / (n- + 2)
+    # the maximum-likelihood conditions: residuals sum to 0 overall and against the score
+    assert np.sum(p - target) == pytest.approx(0, abs=1e-6)
+    assert np.sum(score * (p - target)) == pytest.approx(0, abs=1e-5)
+    assert 0 < platt.slope < 1
+
+
+def test_permute_labels_trains_a_negative_control_on_shuffled_labels(cohort, tmp_path, capsys):
+    store, root = cohort
+    roles = read_folds(root / "folds.tsv", store, 0)
+    shuffled = permuted_labels(store.labels, roles, seed=1)
+    np.testing.assert_array_equal(shuffled[roles["test"]], store.labels[roles["test"]])
+    for role in ("train", "validation"):
+        assert sorted(shuffled[roles[role]]) == sorted(store.labels[roles[role]])
+    assert (shuffled != store.labels).any()
+    np.testing.assert_array_equal(shuffled, permuted_labels(store.labels, roles, seed=1))
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("model: {kmer_evidence: 0}\ntrain: {n_sequences: 100, max_steps: 5}\n")
+    model = tmp_path / "control.pt"
+    assert main(["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
+                 "--fold", "0", "--experiment", str(experiment), "--out", str(model),
+                 "--threads", "1", "--no-progress", "--permute-labels", "1"]) == 0  # fmt: skip
+    assert "negative control" in capsys.readouterr().out
+    data = torch.load(model, weights_only=True)["data"]
+    assert data["permuted_labels_seed"] == 1
+    train = roles["train"]
+    assert data["n_train_positive"] == int((shuffled[train] == 1).sum())
+    assert main(["show-model", str(model)]) == 0
+    assert "labels shuffled (seed 1)" in capsys.readouterr().out
+    assert main(["train", "--store", str(root / "store"), "--all", "--out", str(tmp_path / "f.pt"),
+                 "--permute-labels", "1"]) == 2  # fmt: skip

@@ -82,7 +82,8 @@ def test_a_dataset_needs_either_metadata_or_simulate(workdir):
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(both))
     result = snakemake("--cores", "1", "--dry-run", cwd=workdir)
     assert result.returncode != 0
-    assert "oneOf" in result.stdout + result.stderr or "valid under each" in result.stderr
+    output = result.stdout + result.stderr
+    assert "a dataset is either simulated (simulate: a config) or your files" in output
 
 
 def test_invalid_config_is_rejected_naming_the_key(workdir):
@@ -326,7 +327,7 @@ def test_the_workflow_runs_from_any_directory_with_its_own_files(tmp_path):
                        "--cores", "1", cwd=tmp_path)  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    shipped = ROOT / "configs" / "experiments" / "default.yaml"
+    shipped = ROOT / "deeprc" / "experiments" / "default.yaml"
     assert f"--experiment {shipped}" in output
     assert "results/ex/report.html" in output
 

@@ -16,6 +16,7 @@ import pyarrow.csv as pcsv
 from isal import isal_zlib
 
 from deeprc.errors import InputError
+from deeprc.ingest.quote import quoted_all, shown_path
 
 __all__ = [
     "BLOCK_SIZE",
@@ -43,10 +44,17 @@ class Source(io.RawIOBase):
     _CHUNK = 1 << 20
 
     def __init__(self, path: Path) -> None:
-        self._fh = path.open("rb")
+        try:
+            self._fh = path.open("rb")
+        except OSError as exc:  # no permission, a directory, gone since the metadata was read
+            raise _unreadable(path, exc) from None
         self.sha256 = hashlib.sha256()
-        self._gzip = self._fh.read(2) == b"\x1f\x8b"
-        self._fh.seek(0)
+        try:
+            self._gzip = self._fh.read(2) == b"\x1f\x8b"
+            self._fh.seek(0)
+        except OSError as exc:
+            self._fh.close()
+            raise _unreadable(path, exc) from None
         self._inflate = isal_zlib.decompressobj(31) if self._gzip else None
         self._pending = b""
 
@@ -54,7 +62,8 @@ class Source(io.RawIOBase):
         return True
 
     def close(self) -> None:
-        self._fh.close()
+        if hasattr(self, "_fh"):  # not when the open failed: close runs on collection too
+            self._fh.close()
         super().close()
 
     def _raw(self, n: int) -> bytes:
@@ -92,27 +101,50 @@ class Source(io.RawIOBase):
 
 
 def read_header(path: Path) -> list[str]:
+    """The header's column names; a file with old Mac (CR-only) line ends is refused, as Arrow
+    reads a CR as a line end but a header read up to the first LF would hold every line."""
     with _open_text(path) as fh:
         try:
-            raw = fh.readline()
+            raw = fh.readline(1 << 20)  # a CR-only file has one line: not all of it at once
+            if b"\r" in raw.rstrip(b"\r\n"):
+                raise InputError(
+                    f"{shown_path(path)}: line 1 (header) holds a carriage return (CR) before "
+                    "its end: the file has old Mac (CR-only) line ends; convert them to LF, e.g. "
+                    "tr '\\r' '\\n' < old.tsv > new.tsv"
+                )
+            if not raw.endswith(b"\n"):
+                raw += fh.readline()
         except (EOFError, OSError, isal_zlib.error) as exc:
-            raise _corrupt(path, exc) from None
+            raise _read_failed(path, exc) from None
     try:
         header = raw.decode("utf-8-sig").rstrip("\r\n").split("\t")
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{path}: line 1 (header) has a byte that is not UTF-8 at position {exc.start}; "
-            "re-save the file as UTF-8"
+            f"{shown_path(path)}: line 1 (header) has a byte that is not UTF-8 at position "
+            f"{exc.start}; re-save the file as UTF-8"
         ) from None
     if header == [""]:
-        raise InputError(f"{path}: the file is empty; an AIRR file starts with a header line")
+        raise InputError(
+            f"{shown_path(path)}: the file is empty; an AIRR file starts with a header line"
+        )
     return header
 
 
-def _corrupt(path: Path, exc: BaseException) -> InputError:
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    """A file the system would not open or read, by the system's reason."""
     return InputError(
-        f"{path}: the gzip stream is truncated or corrupt ({type(exc).__name__}: {exc}); "
-        "re-download or re-compress the file"
+        f"{shown_path(path)}: cannot be read ({exc.strerror or exc}); check that it is a "
+        "readable file (its permissions, the disk), or fix its row in the metadata"
+    )
+
+
+def _read_failed(path: Path, exc: BaseException) -> InputError:
+    """A read that failed: the system's error as such, anything else as a corrupt gzip stream."""
+    if isinstance(exc, OSError):
+        return _unreadable(path, exc)
+    return InputError(
+        f"{shown_path(path)}: the gzip stream is truncated or corrupt "
+        f"({type(exc).__name__}: {exc}); re-download or re-compress the file"
     )
 
 
@@ -125,19 +157,26 @@ def _diagnose(path: Path, n_fields: int, cause: BaseException) -> InputError:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     return InputError(
-                        f"{path}: line {line_no} has a byte that is not UTF-8 "
+                        f"{shown_path(path)}: line {line_no} has a byte that is not UTF-8 "
                         f"(0x{raw[exc.start]:02x} at position {exc.start}); re-save the file "
                         "as UTF-8, e.g. iconv -f latin1 -t utf-8"
+                    )
+                if b"\r" in raw.rstrip(b"\r\n"):
+                    return InputError(
+                        f"{shown_path(path)}: line {line_no} holds a carriage return (CR) "
+                        "before its end, which ends a line for the reader; remove it"
                     )
                 found = raw.rstrip(b"\r\n").count(b"\t") + 1
                 if found != n_fields:
                     return InputError(
-                        f"{path}: line {line_no} has {found} tab-separated field(s) but the "
-                        f"header has {n_fields}; fix or remove that line"
+                        f"{shown_path(path)}: line {line_no} has {found} tab-separated "
+                        f"field(s) but the header has {n_fields}; fix or remove that line"
                     )
     except (EOFError, OSError, isal_zlib.error) as exc:
-        return _corrupt(path, exc)
-    return InputError(f"{path}: could not be parsed: {cause}")
+        return _read_failed(path, exc)
+    except InputError as exc:  # it could be opened a moment ago
+        return exc
+    return InputError(f"{shown_path(path)}: could not be parsed: {cause}")
 
 
 def column_roles(header: list[str], path: Path) -> dict[str, str | None]:
@@ -146,14 +185,15 @@ def column_roles(header: list[str], path: Path) -> dict[str, str | None]:
     junction = next((c for c in ("junction_aa", "cdr3_aa") if c in present), None)
     if junction is None:
         raise InputError(
-            f"{path}: no junction_aa (or cdr3_aa) column; the header has {header[:20]}. "
-            "Name the column holding the junction amino-acid sequence junction_aa."
+            f"{shown_path(path)}: no junction_aa (or cdr3_aa) column; the header has "
+            f"{quoted_all(header[:20])}. Name the column holding the junction amino-acid "
+            "sequence junction_aa."
         )
     for required in ("v_call", "j_call"):
         if required not in present:
             raise InputError(
-                f"{path}: required AIRR column {required!r} is missing; the header has "
-                f"{header[:20]}. Add it (an empty value is allowed)."
+                f"{shown_path(path)}: required AIRR column {required!r} is missing; the header has "
+                f"{quoted_all(header[:20])}. Add it (an empty value is allowed)."
             )
     roles = {
         "junction": junction,
@@ -166,7 +206,9 @@ def column_roles(header: list[str], path: Path) -> dict[str, str | None]:
     }
     for column in filter(None, roles.values()):
         if header.count(column) > 1:
-            raise InputError(f"{path}: column {column!r} appears more than once in the header")
+            raise InputError(
+                f"{shown_path(path)}: column {column!r} appears more than once in the header"
+            )
     return roles
 
 
@@ -197,14 +239,14 @@ def batches(
         )
         yield from reader
     except (EOFError, isal_zlib.error) as exc:
-        raise _corrupt(path, exc) from None
+        raise _read_failed(path, exc) from None
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException):
-            raise _corrupt(path, exc) from None
+            raise _read_failed(path, exc) from None
         if "straddles two block boundaries" in str(exc):
             raise BlockTooSmall(
-                f"{path}: a line is longer than {block_size} bytes, the most deeprc reads; "
-                "shorten or remove it"
+                f"{shown_path(path)}: a line is longer than {block_size} bytes, the most deeprc "
+                "reads; shorten or remove it"
             ) from None
         raise _diagnose(path, len(header), exc) from None
 
@@ -215,4 +257,4 @@ def longest_line(path: Path) -> int:
         with _open_text(path) as fh:
             return max(map(len, fh), default=0)
     except (EOFError, OSError, isal_zlib.error) as exc:
-        raise _corrupt(path, exc) from None
+        raise _read_failed(path, exc) from None

@@ -14,9 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from deeprc.errors import InputError
+from deeprc.ingest.quote import shown_path
 
 __all__ = ["Export", "detect_export"]
 
@@ -38,8 +42,12 @@ class Export:
     productive: str | None = None  # a frame status column: "In" is productive
     best_hit: bool = False  # gene columns list several hits with scores (MiXCR)
 
-    def matches(self, header: list[str]) -> bool:
-        return {self.junction, self.v_call, self.j_call} <= set(header)
+    def found(self, header: list[str]) -> int:
+        """How many of the layout's columns (junction, V, J, a count, frame status) a header
+        has: two tell its layout even when a column it needs is missing."""
+        present = set(header)
+        wanted = [self.junction, self.v_call, self.j_call, self.productive]
+        return sum(c in present for c in wanted) + any(c in present for c in self.counts)
 
     def source_columns(self, header: list[str]) -> list[str]:
         """The export's columns to read."""
@@ -116,9 +124,19 @@ EXPORTS = (
 )  # fmt: skip
 
 
-def detect_export(header: list[str]) -> Export | None:
+def detect_export(header: list[str], path: Path) -> Export | None:
     """The export layout a header is written in; None for an AIRR file (or anything else,
-    which the AIRR reader then names what is missing for)."""
+    which the AIRR reader then names what is missing for). An export without a column it needs
+    is an error naming that column, not the AIRR reader's missing junction_aa."""
     if "junction_aa" in header or "cdr3_aa" in header:
         return None
-    return next((e for e in EXPORTS if e.matches(header)), None)
+    export = max(EXPORTS, key=lambda e: e.found(header))
+    if export.found(header) < 2:
+        return None
+    needed = (export.junction, export.v_call, export.j_call)
+    if missing := [c for c in needed if c not in header]:
+        raise InputError(
+            f"{shown_path(path)}: has columns of the {export.name} format but not {missing}, "
+            f"which deeprc reads; export it again with {', '.join(needed)}"
+        )
+    return export

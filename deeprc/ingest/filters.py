@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from deeprc.errors import InputError
 from deeprc.ingest.options import FileStats, IngestOptions
+from deeprc.ingest.quote import quoted, shown_path
 from deeprc.store import LOOKUP, string_buffers
 
 __all__ = ["collapse", "filter_batch"]
@@ -24,8 +25,8 @@ _INVALID = LOOKUP == 0
 def _bad_value(path: Path, column: str, values: pa.Array, bad: pa.Array, first_line: int, fix: str):
     index = pc.index(bad, True).as_py()
     return InputError(
-        f"{path}: line {first_line + index}, column {column!r}: invalid value "
-        f"{values[index].as_py()!r}; {fix}"
+        f"{shown_path(path)}: line {first_line + index}, column {column!r}: invalid value "
+        f"{quoted(values[index].as_py())}; {fix}"
     )
 
 
@@ -74,8 +75,9 @@ def _parse_counts(raw: pa.Array, path: Path, first_line: int) -> pa.Array:
             counts.append(_parse_count(value))
         except ValueError as problem:
             raise InputError(
-                f"{path}: line {first_line + index}, column 'duplicate_count': {problem} "
-                f"{value!r}; a count must be a whole number from -2**63 to 2**63-1 (empty means 1)"
+                f"{shown_path(path)}: line {first_line + index}, column 'duplicate_count': "
+                f"{problem} {quoted(value)}; a count must be a whole number from -2**63 to 2**63-1 "
+                "(empty means 1)"
             ) from None
     return pa.array(counts, pa.int64())
 
@@ -91,7 +93,9 @@ def _parse_count(value: str | None) -> int:
         return 1
     if not _NUMBER.fullmatch(value):
         raise ValueError("invalid value")
-    number = int(value) if value.lstrip("+-").isdigit() else float(value)
+    # int() refuses strings of over 4300 digits (sys.int_info), all out of range: float() is inf
+    exact = value.lstrip("+-").isdigit() and len(value) < 100
+    number = int(value) if exact else float(value)
     if not -(2**63) <= number < 2**63:
         raise ValueError("out-of-range value")
     if number % 1:

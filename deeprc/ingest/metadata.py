@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +14,18 @@ from deeprc.errors import InputError
 from deeprc.ingest.airr import REARRANGEMENT_SUFFIXES, read_header
 from deeprc.ingest.exports import detect_export
 from deeprc.ingest.options import IngestOptions
+from deeprc.ingest.quote import quoted, quoted_all
 
-__all__ = ["positive_class", "read_metadata"]
+__all__ = ["looks_missing", "positive_class", "read_metadata"]
+
+# what R, pandas, Excel and SQL write for a missing value: never a class (compared lower-cased)
+_MISSING = frozenset({"na", "n/a", "#n/a", "<na>", "nan", "null", "none"})
+
+
+def looks_missing(value: str) -> bool:
+    """Whether a label reads as a missing value (NA, N/A, #N/A, <NA>, nan, null, None; any
+    case)."""
+    return value.strip().lower() in _MISSING
 
 
 def _read_table_text(path: Path) -> pd.DataFrame:
@@ -23,6 +34,10 @@ def _read_table_text(path: Path) -> pd.DataFrame:
             first = fh.readline()
     except FileNotFoundError:
         raise InputError(f"metadata file {path} does not exist") from None
+    except OSError as exc:  # a directory, no permission
+        raise InputError(
+            f"metadata file {path} cannot be read ({exc.strerror}); give the metadata table"
+        ) from None
     except UnicodeDecodeError as exc:
         raise InputError(
             f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8"
@@ -32,11 +47,12 @@ def _read_table_text(path: Path) -> pd.DataFrame:
     positions: dict[str, list[int]] = {}
     for number, name in enumerate(next(csv.reader([first.rstrip("\r\n")], delimiter=sep)), 1):
         positions.setdefault(name, []).append(number)
-    repeated = {name: at for name, at in positions.items() if name and len(at) > 1}
+    repeated = [f"{quoted(name)}: {at}" for name, at in positions.items() if name and len(at) > 1]
     if repeated:
         raise InputError(
             f"metadata file {path}: line 1 (header) repeats column name(s) (name: column "
-            f"numbers) {repeated}; rename or remove the extra columns so each name is unique"
+            f"numbers) {{{', '.join(repeated)}}}; rename or remove the extra columns so each name "
+            "is unique"
         )
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
@@ -44,6 +60,12 @@ def _read_table_text(path: Path) -> pd.DataFrame:
         raise InputError(
             f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8"
         ) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"metadata file {path} is empty; it needs a header line and one row per repertoire"
+        ) from None
+    except pd.errors.ParserError as exc:  # a row with more fields than the header
+        raise InputError(f"metadata file {path} could not be read: {exc}") from None
 
 
 def read_metadata(
@@ -69,7 +91,7 @@ def read_metadata(
         if column not in meta.columns:
             raise InputError(
                 f"metadata {path}: no {role} column {column!r}; columns are "
-                f"{list(meta.columns)}. Pass --{role}-column with the right name."
+                f"{quoted_all(meta.columns[:20])}. Pass --{role}-column with the right name."
             )
     meta = meta[list(columns.values())].copy()
     meta.columns = ["repertoire_id", "file", "label"][: len(columns)]
@@ -79,6 +101,16 @@ def read_metadata(
     meta["line"] = np.arange(len(meta)) + 2
     if meta.empty:
         raise InputError(f"metadata {path} has no rows")
+    named = zip(["repertoire_id", "file", "label"], columns.values(), strict=False)
+    for column, name in named:  # a NUL makes another id, a file that cannot be opened
+        nul = meta.loc[meta[column].str.contains("\0", regex=False), ["line", column]]
+        if not nul.empty:
+            line, value = nul.iloc[0]
+            raise InputError(
+                f"metadata {path}: line {line}, column {name!r} holds a NUL byte in "
+                f"{quoted(value)}; remove it (a table saved as UTF-16 is full of them: "
+                "re-save it as UTF-8)"
+            )
     required = {"repertoire_id": id_column, "file": file_column}
     if label_column is not None and not allow_unlabelled:
         required["label"] = label_column
@@ -90,38 +122,55 @@ def read_metadata(
                 f"metadata {path}: line(s) {empty[:10]} have no value in column {name!r}; "
                 f"fill it in or remove the row{hint if column == 'label' else ''}"
             )
+    if label_column is not None:
+        _unlabel_missing(meta, path, label_column, log, allow_unlabelled=allow_unlabelled)
     dup = meta[meta.duplicated("repertoire_id", keep=False)]
     if not dup.empty:
-        first = dup.groupby("repertoire_id")["line"].apply(list).head(5).to_dict()
+        first = dup.groupby("repertoire_id", sort=False)["line"].apply(list).head(5).items()
         raise InputError(
-            f"metadata {path}: repertoire ids must be unique; duplicated (id: lines): {first}"
+            f"metadata {path}: repertoire ids must be unique; duplicated (id: lines): "
+            f"{{{', '.join(f'{quoted(i)}: {lines}' for i, lines in first)}}}"
         )
     meta["path"] = [data_dir / f for f in meta["file"]]
+    located = [_locate(path, *row) for row in meta[["line", "file", "path"]].itertuples(False)]
     # resolved, so 'a.tsv' and './a.tsv' are one file (its rows would count twice, maybe
     # under both labels)
-    resolved = meta["path"].map(Path.resolve)
+    resolved = pd.Series([r for r, _ in located], index=meta.index)
     shared = meta[resolved.duplicated(keep=False)]
     if not shared.empty:
-        groups = shared.groupby(resolved[shared.index], sort=False)
-        found = {g["file"].iloc[0]: g["line"].tolist() for _, g in list(groups)[:5]}
+        groups = list(shared.groupby(resolved[shared.index], sort=False))[:5]
+        found = ", ".join(f"{quoted(g['file'].iloc[0])}: {g['line'].tolist()}" for _, g in groups)
         raise InputError(
             f"metadata {path}: one rearrangement file is listed for more than one repertoire "
-            f"(file: lines) {found}; give each repertoire its own file, or remove the extra rows"
+            f"(file: lines) {{{found}}}; give each repertoire its own file, or remove the extra "
+            "rows"
         )
-    exists = np.array([p.is_file() for p in meta["path"]])
+    exists = np.array([is_file for _, is_file in located])
     if not exists.all():
-        missing = meta.loc[~exists, ["line", "file"]].to_records(index=False).tolist()
+        missing = [
+            f"({line}, {quoted(file)})" for line, file in meta.loc[~exists, ["line", "file"]].values
+        ]
+        shown = f"[{', '.join(missing[:10])}]"
         if options.missing_files == "error":
             raise InputError(
                 f"metadata {path}: {len(missing)} file(s) not found in {data_dir} "
-                f"(line, file): {missing[:10]}. Fix the file column or --data-dir, or pass "
+                f"(line, file): {shown}. Fix the file column or --data-dir, or pass "
                 "--missing-files skip to leave those repertoires out."
             )
-        log(f"skipping {len(missing)} repertoire(s) whose file is missing: {missing[:10]}")
-        meta = meta[exists]
+        log(f"skipping {len(missing)} repertoire(s) whose file is missing: {shown}")
+        meta, resolved = meta[exists], resolved[exists]
         if meta.empty:
             raise InputError(f"metadata {path}: none of the listed files exists in {data_dir}")
-    listed = {p.resolve() for p in meta["path"]}
+    inside = Path(os.path.abspath(data_dir))
+    outside = [
+        f for f, p in zip(meta["file"], meta["path"], strict=True) if not _lexically_in(p, inside)
+    ]
+    if outside:
+        log(
+            f"metadata {path}: {len(outside)} file(s) lie outside the data directory "
+            f"{data_dir} (read all the same): {quoted_all(outside[:10])}"
+        )
+    listed = set(resolved)
     unlisted = sorted(
         p.name
         for p in data_dir.iterdir()
@@ -134,16 +183,83 @@ def read_metadata(
     if unlisted and options.unlisted_files == "error":
         raise InputError(
             f"{data_dir} holds {len(unlisted)} rearrangement file(s) with no row in metadata "
-            f"{path}: {unlisted[:10]}. Add rows for them, or pass --unlisted-files ignore."
+            f"{path}: {quoted_all(unlisted[:10])}. Add rows for them, or pass "
+            "--unlisted-files ignore."
         )
     return meta.reset_index(drop=True)
+
+
+def _unlabel_missing(
+    meta: pd.DataFrame,
+    path: Path,
+    label_column: str,
+    log: Callable[[str], None],
+    *,
+    allow_unlabelled: bool,
+) -> None:
+    """Labels that read as missing values (NA, null, ...): with ``allow_unlabelled`` emptied,
+    i.e. no label, and noted; otherwise an error, as such a label would be a class of its own
+    (or the negative class, beside ``--positive-label``)."""
+    missing = meta["label"].map(looks_missing)
+    if not missing.any():
+        return
+    lines = meta.loc[missing, "line"].tolist()
+    values = quoted_all(sorted(set(meta.loc[missing, "label"]))[:10])
+    if not allow_unlabelled:
+        raise InputError(
+            f"metadata {path}: column {label_column!r} holds {values} on {len(lines)} line(s) "
+            f"{lines[:10]}, which look like missing values, not classes; fill in those labels, "
+            "or leave them empty and pass --allow-unlabelled to keep the repertoires without a "
+            "label, or remove the rows"
+        )
+    meta.loc[missing, "label"] = ""
+    log(
+        f"metadata {path}: {len(lines)} repertoire(s) labelled {values} in column "
+        f"{label_column!r} (line(s) {lines[:10]}) are kept without a label: the value looks "
+        "like a missing value (--allow-unlabelled)"
+    )
+
+
+def _locate(metadata: Path, line: int, name: str, path: Path) -> tuple[Path, bool]:
+    """A listed file's resolved path and whether it is a file; one that cannot be followed
+    (a symlink loop, a name too long) or is not a file (a directory) is an error naming its
+    line, not a traceback or a file 'not found'."""
+    try:
+        resolved, is_file = path.resolve(), path.is_file()
+        kind = None if is_file or not path.exists() else _kind(path)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
+        reason = exc.strerror if isinstance(exc, OSError) else "a symlink loop"
+        raise InputError(
+            f"metadata {metadata}: line {line}, file {quoted(name)} cannot be opened "
+            f"({reason}); fix the file column, or the link it names"
+        ) from None
+    if kind is not None:
+        raise InputError(
+            f"metadata {metadata}: line {line}, file {quoted(name)} is {kind}, not a "
+            "rearrangement file; fix the file column"
+        )
+    return resolved, is_file
+
+
+def _kind(path: Path) -> str:
+    """What a path that exists but is not a regular file is (reading a FIFO would block)."""
+    return "a directory" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+
+
+def _lexically_in(path: Path, directory: Path) -> bool:
+    """Whether a listed name ('../x.tsv', '/abs/x.tsv') stays in the data directory, by the
+    name alone: links inside it that point elsewhere are the user's own layout."""
+    return Path(os.path.abspath(path)).is_relative_to(directory)
 
 
 def _looks_like_rearrangements(path: Path) -> bool:
     """A table with a junction column: other TSVs (truth tables, notes) may sit beside the data."""
     try:
         header = read_header(path)
-        return bool({"junction_aa", "cdr3_aa"} & set(header)) or detect_export(header) is not None
+        return (
+            bool({"junction_aa", "cdr3_aa"} & set(header))
+            or detect_export(header, path) is not None
+        )
     except InputError:
         return True  # an unreadable file there is worth the user's attention
 
@@ -153,18 +269,20 @@ def positive_class(labels: pd.Series, positive_label: str | None, path: Path) ->
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise InputError(
-            f"metadata {path}: every repertoire has label {classes[0]!r}; a classifier needs both "
-            "classes. Add repertoires of the other class."
+            f"metadata {path}: every repertoire has label {quoted(classes[0])}; a classifier needs "
+            "both classes. Add repertoires of the other class."
         )
     if len(classes) > 2:
+        empty = " With --allow-unlabelled, a repertoire whose label is empty is kept without one."
         raise InputError(
-            f"metadata {path}: found {len(classes)} labels {classes[:10]}; deeprc classifies two "
-            "classes. Map the labels to two values."
+            f"metadata {path}: found {len(classes)} labels {quoted_all(classes[:10])}; deeprc "
+            f"classifies two classes. Map the labels to two values.{empty}"
         )
     if positive_label is not None:
         if positive_label not in classes:
             raise InputError(
-                f"--positive-label {positive_label!r} is not one of the labels {classes} in {path}"
+                f"--positive-label {positive_label!r} is not one of the labels "
+                f"{quoted_all(classes)} in {path}"
             )
         return positive_label
     for negative, positive in (
@@ -184,6 +302,6 @@ def positive_class(labels: pd.Series, positive_label: str | None, path: Path) ->
     if a[:-1] == b[:-1] and {a[-1], b[-1]} == {"+", "-"}:
         return a if a.endswith("+") else b
     raise InputError(
-        f"metadata {path}: cannot tell which of the labels {classes} is positive; "
-        "pass --positive-label"
+        f"metadata {path}: cannot tell which of the labels {quoted_all(classes)} is positive; "
+        "pass --positive-label."
     )

@@ -79,3 +79,4 @@ class FileStats:
     max_length: int = 0
     junction_column: str = ""
     sha256: str = ""
+    notes: list[str] = field(default_factory=list)  # for the user, logged by the parent

@@ -40,6 +40,7 @@ from deeprc.ingest.exports import detect_export
 from deeprc.ingest.filters import collapse, filter_batch
 from deeprc.ingest.metadata import positive_class, read_metadata
 from deeprc.ingest.options import DROP_REASONS, FileStats, IngestOptions
+from deeprc.ingest.quote import quoted, shown_path
 from deeprc.parallel import parallel_map
 from deeprc.progress import Progress
 from deeprc.store import (
@@ -54,6 +55,7 @@ from deeprc.store import (
 __all__ = ["SHARD", "ingest"]
 
 SHARD = "shard.json"  # what a shard directory of ingest --shard counted
+_COUNT_MAX = 2**63 - 1  # a repertoire's total count, and so each collapsed count, is int64
 
 
 def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> FileStats:
@@ -74,13 +76,18 @@ def _ingest_file(task: tuple[int, Path, Path, IngestOptions]) -> FileStats:
 def _ingest_attempt(task: tuple[int, Path, Path, IngestOptions], block_size: int) -> FileStats:
     index, path, part, options = task
     header = read_header(path)
-    export = detect_export(header)  # an immunoSEQ or MiXCR table, read as AIRR columns
+    export = detect_export(header, path)  # an immunoSEQ or MiXCR table, read as AIRR columns
     if export is None:
         roles = column_roles(header, path)
         columns = [c for c in roles.values() if c is not None]
     else:
         roles, columns = export.roles(header), export.source_columns(header)
     stats = FileStats(junction_column=export.junction if export else roles["junction"])
+    if export is not None and roles["duplicate_count"] is None:
+        stats.notes.append(
+            f"{shown_path(path)}: {export.name} format without a count column "
+            f"({', '.join(export.counts)}): every row counts 1"
+        )
     source = Source(path)
     collected: list[pa.Table] = []
     with (
@@ -91,6 +98,13 @@ def _ingest_attempt(task: tuple[int, Path, Path, IngestOptions], block_size: int
             if export is not None:
                 batch = export.to_airr(batch, header)
             kept = filter_batch(batch, roles, options, stats, path, first_line=stats.rows_read + 2)
+            stats.total_count += _count_sum(kept["duplicate_count"])
+            if stats.total_count > _COUNT_MAX:
+                raise InputError(
+                    f"{shown_path(path)}: the counts of its rows add up to more than 2**63-1 by "
+                    f"line {stats.rows_read + 1}, past what a 64-bit count holds; check its count "
+                    "column, or divide the counts so that their sum fits"
+                )
             if options.collapse:
                 collected.append(kept)
             elif kept.num_rows:
@@ -107,8 +121,16 @@ def _ingest_attempt(task: tuple[int, Path, Path, IngestOptions], block_size: int
 def _write_kept(kept: pa.Table, writer: PartWriter, stats: FileStats) -> None:
     longest = writer.write(kept)
     stats.rows_kept += kept.num_rows
-    stats.total_count += pc.sum(kept["duplicate_count"]).as_py() or 0
     stats.max_length = max(stats.max_length, longest)
+
+
+def _count_sum(counts: pa.ChunkedArray) -> int:
+    """The exact sum of positive int64 counts, where Arrow's sum would wrap past 2**63-1 (and a
+    collapsed count with it): the high and low 32 bits are summed apart, which cannot
+    overflow in a batch of under 2**31 rows."""
+    high = pc.sum(pc.shift_right(counts, 32)).as_py() or 0
+    low = pc.sum(pc.bit_wise_and(counts, 0xFFFFFFFF)).as_py() or 0
+    return (high << 32) + low
 
 
 def _fingerprint(repertoires: pd.DataFrame, options: IngestOptions, positive: str | None) -> str:
@@ -180,6 +202,8 @@ def ingest(
             tasks = [(i, meta["path"].iloc[i], parts[i], options) for i in chosen]
             with Progress("ingest", len(tasks), "files") as progress:
                 stats = parallel_map(_ingest_file, tasks, threads, progress=progress)
+            for note in (note for s in stats for note in s.notes):
+                log(note)
             if shard is not None:
                 _refuse_empty(_report(meta.iloc[chosen], stats))
                 _write_shard(tmp, shard, meta, chosen, stats, options)
@@ -229,9 +253,9 @@ def _refuse_empty(report: pd.DataFrame) -> None:
         row = empty.iloc[0]
         reasons = {r: int(row[r]) for r in DROP_REASONS if row[r]}
         raise InputError(
-            f"repertoire {row['repertoire_id']!r} ({row['source_file']}) has no rows left "
-            f"after filtering (read {row['rows_read']}, dropped {reasons}); check the file "
-            "or the filters (--min-length, --max-length, --locus, --keep-nonproductive)"
+            f"repertoire {quoted(row['repertoire_id'])} ({quoted(row['source_file'])}) has no "
+            f"rows left after filtering (read {row['rows_read']}, dropped {reasons}); check the "
+            "file or the filters (--min-length, --max-length, --locus, --keep-nonproductive)"
         )
 
 

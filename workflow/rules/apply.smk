@@ -2,10 +2,27 @@
 # cohorts scored with it (config apply:).
 
 
+# The cross-validated metrics of the recipe, kept in the final model's file: the evaluation of
+# metrics.json without its comparisons with the baselines, so that the final model (and the
+# cohorts it scores) need not wait for the baselines.
+rule evaluate_recipe:
+    input:
+        fold_outputs("{results}/predictions/fold{fold}"),
+    output:
+        "results/{dataset}/final/cv_metrics.json",
+    log:
+        "logs/evaluate_recipe/{dataset}.log",
+    localrule: True
+    conda:
+        "../envs/deeprc.yaml"
+    shell:
+        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule train_final:
     input:
         store="results/{dataset}/store",
-        metrics="results/{dataset}/metrics.json",
+        metrics="results/{dataset}/final/cv_metrics.json",
         experiment=experiment_file(),
     output:
         model="results/{dataset}/final/seed{seed}.pt",
@@ -98,6 +115,48 @@ rule evaluate_cohort:
         "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
+# every unique clonotype of the cohort ranked by its largest attention score
+rule rank_cohort:
+    input:
+        "results/apply/{cohort}/predictions",
+    output:
+        "results/apply/{cohort}/clonotypes.tsv",
+    log:
+        "logs/rank_cohort/{cohort}.log",
+    conda:
+        "../envs/deeprc.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=growing_runtime(INTERPRET_MINUTES_PER_GIB, 15),
+    shell:
+        "deeprc rank-sequences {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+# integrated gradients over the cohort's most attended sequences, with the final model
+rule interpret_cohort:
+    input:
+        store="results/apply/{cohort}/store",
+        model=final_model,
+        predictions="results/apply/{cohort}/predictions",
+    output:
+        directory("results/apply/{cohort}/interpretation"),
+    log:
+        "logs/interpret_cohort/{cohort}.log",
+    conda:
+        "../envs/deeprc.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=growing_runtime(INTERPRET_MINUTES_PER_GIB, 30),
+    params:
+        top=config["interpret"]["top"],
+    shell:
+        "deeprc interpret --store {input.store:q} --models {input.model:q}"
+        " --predictions {input.predictions:q} --out {output:q} --top {params.top}"
+        " > {log:q} 2>&1"
+
+
 rule render_cohort_report:
     input:
         unpack(cohort_report_inputs),
@@ -117,4 +176,5 @@ rule render_cohort_report:
         title=lambda wc: shlex.quote(f"deeprc: {wc.cohort} scored"),
     shell:
         "deeprc report --store {input.store:q} --predictions {input.predictions:q}"
-        " {params.metrics} --title {params.title} --out {output:q} > {log:q} 2>&1"
+        " {params.metrics} --interpretation {input.interpretation:q} --title {params.title}"
+        " --out {output:q} > {log:q} 2>&1"

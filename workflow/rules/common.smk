@@ -1,12 +1,21 @@
 import csv
+import difflib
 import json
 import math
+import os
 import re
 import shlex
 from pathlib import Path
 
+import jsonschema
+import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+
+# This file's directory (workflow/rules), also when the workflow is a module of another one.
+RULES_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=False))
+SCHEMA = RULES_DIR.parent / "schemas" / "config.schema.yaml"
+# The experiment shipped with the package (deeprc train's default), read from this repository.
+PACKAGED_EXPERIMENT = RULES_DIR.parents[1] / "deeprc" / "experiments" / "default.yaml"
 
 if not config:
     raise WorkflowError(
@@ -14,19 +23,232 @@ if not config:
         "configs/config.yaml) or give your own with --configfile my.yaml "
         "(a template: configs/my_cohort.yaml)"
     )
-validate(config, "../schemas/config.schema.yaml")
-for name, entry in config["apply"].items():
-    if entry["model"] not in config["datasets"]:
-        raise WorkflowError(
-            f"apply: {name}: model {entry['model']!r} is not a dataset; choose one of "
-            f"{sorted(config['datasets'])} (its final model scores the cohort)"
+
+
+# ----------------------------------------------------------------------------- config checks
+# Every mistake in the configuration stops the workflow before it plans a job, with one line
+# naming the file, the key, the value given and what is allowed (no schema dump, no traceback).
+
+
+def config_source():
+    """The configuration files of this run, for messages."""
+    names = [os.path.relpath(f) for f in map(str, workflow.configfiles)]
+    return ", ".join(names) or "--config"
+
+
+def key_path(path):
+    """Where in the config: 'datasets: my_cohort: ingest: ', 'baselines[0]: ', or ''."""
+    keys = []
+    for part in path:
+        if isinstance(part, int):
+            keys[-1] = f"{keys[-1]}[{part}]"
+        else:
+            keys.append(str(part))
+    return "".join(f"{key}: " for key in keys)
+
+
+def shown(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def did_you_mean(word, choices, otherwise=""):
+    """(did you mean 'label_column'?), else otherwise."""
+    close = difflib.get_close_matches(str(word), list(map(str, choices)), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else otherwise
+
+
+TYPE_NAMES = {
+    "integer": "an integer",
+    "string": "a string",
+    "null": "null",
+    "array": "a list",
+    "object": "a mapping of keys",
+    "boolean": "true or false",
+    "number": "a number",
+}
+
+
+def describe_error(error):
+    """What a schema ValidationError says, in one line: what is wrong, what is allowed."""
+    kind, value, rule = error.validator, error.instance, error.validator_value
+    if kind == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        return "; ".join(
+            f"unknown key {key!r}"
+            + did_you_mean(key, allowed, f" (keys: {', '.join(allowed)})")
+            for key in value
+            if key not in allowed
         )
+    if kind == "oneOf" and "simulate" in error.schema.get("properties", {}):
+        given = [
+            key for key in ("simulate", "metadata", "label_column") if key in value
+        ]
+        if given == ["metadata"]:
+            return "missing key 'label_column' (the metadata column holding the label)"
+        if given == ["label_column"]:
+            return "missing key 'metadata' (the metadata table, one row per repertoire)"
+        return (
+            f"gives {' and '.join(map(repr, given)) or 'none of them'}: a dataset is either"
+            " simulated (simulate: a config) or your files (metadata and label_column)"
+        )
+    if kind == "required":
+        return "missing key " + ", ".join(repr(key) for key in rule if key not in value)
+    if kind == "enum":
+        choices = ", ".join(map(str, rule))
+        return f"{shown(value)} is not allowed{did_you_mean(value, rule)}; choose from {choices}"
+    if kind == "type":
+        types = [rule] if isinstance(rule, str) else rule
+        return f"{shown(value)} is not " + " or ".join(
+            TYPE_NAMES.get(t, t) for t in types
+        )
+    if kind in ("minimum", "maximum"):
+        return f"{shown(value)} is {'below' if kind == 'minimum' else 'above'} the {kind}, {rule}"
+    if kind in ("minProperties", "minItems"):
+        return f"needs at least {rule} entr{'y' if rule == 1 else 'ies'}"
+    if kind == "uniqueItems":
+        repeated = sorted({str(item) for item in value if value.count(item) > 1})
+        return f"lists {', '.join(repeated)} more than once"
+    if kind == "pattern":
+        return (
+            f"the name {value!r} may hold only letters, digits, '_', '.' and '-'"
+            " (it names result paths)"
+        )
+    return error.message[:200]
+
+
+def schema_problem(config):
+    """Check config against the schema, filling in the default of every key left out; the
+    first problem (the one nearest the top of the file), or None."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    base = jsonschema.Draft202012Validator
+    properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(key, json.loads(json.dumps(sub["default"])))
+        yield from properties(validator, props, instance, schema)
+
+    validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return None
+    error = min(errors, key=lambda e: (len(e.absolute_path), e.validator == "oneOf"))
+    return f"{key_path(error.absolute_path)}{describe_error(error)}"
+
+
+def missing_path(path, kind="file"):
+    """Why a path the configuration names is not there, or None (relative paths are read from
+    the working directory)."""
+    if path is None or (
+        Path(path).is_dir() if kind == "directory" else Path(path).is_file()
+    ):
+        return None
+    place = (
+        "" if Path(path).is_absolute() else f" (relative paths start in {os.getcwd()})"
+    )
+    return f"no such {kind} {str(path)!r}{place}"
+
+
+def metadata_columns(path):
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        first = fh.readline()
+    return next(csv.reader([first], delimiter="\t" if "\t" in first else ","), [])
+
+
+def listed_files(entry, directory, ingest):
+    """The files a metadata table names; with missing_files: skip, only those that exist
+    (ingest leaves the others out)."""
+    with open(entry["metadata"], newline="", encoding="utf-8-sig") as fh:
+        first = fh.readline()
+        fh.seek(0)
+        rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
+        column = entry["file_column"]
+        # a row without a file is left to deeprc ingest, which names it
+        files = [directory / row[column] for row in rows if row.get(column)]
+    skip = ingest["missing_files"] == "skip"
+    return [str(f) for f in files if not skip or f.is_file()]
+
+
+def table_problem(entry, directory, label_column, ingest):
+    """A metadata table that is not there, lacks a column the entry names, or names files
+    that are not there (unless missing_files: skip): "key: what", or None."""
+    for key, kind in (("metadata", "file"), ("data_dir", "directory")):
+        if problem := missing_path(entry[key], kind):
+            return f"{key}: {problem}"
+    try:
+        columns = metadata_columns(entry["metadata"])
+        files = listed_files(entry, directory, ingest)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        return f"metadata: cannot read {entry['metadata']}: {e}"
+    for key in ("id_column", "file_column", "label_column"):
+        column = label_column if key == "label_column" else entry[key]
+        if column is not None and column not in columns:
+            return (
+                f"{key}: {column!r} is not a column of {entry['metadata']}"
+                f"{did_you_mean(column, columns)}; its columns: {', '.join(columns)}"
+            )
+    missing = [Path(f).name for f in files if not Path(f).is_file()]
+    if missing:
+        names = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        return (
+            f"{len(missing)} file(s) in {entry['metadata']}'s column {entry['file_column']!r}"
+            f" are not in {str(directory)!r}: {names} (set data_dir; or ingest: missing_files:"
+            " skip leaves their rows out)"
+        )
+    return None
+
+
+def paths_problem(config):
+    """Paths and names the schema cannot check, each named by its key path, or None."""
+    if problem := missing_path(config["experiment"]):
+        return f"experiment: {problem}"
+    for name, entry in config["datasets"].items():
+        if "simulate" in entry:
+            if problem := missing_path(entry["simulate"]):
+                return f"datasets: {name}: simulate: {problem}"
+            continue
+        directory = Path(entry["data_dir"] or Path(entry["metadata"]).parent)
+        problem = table_problem(
+            entry, directory, entry["label_column"], entry["ingest"]
+        )
+        if problem is None and (missing := missing_path(entry["test_ids"])):
+            problem = f"test_ids: {missing}"
+        if problem:
+            return f"datasets: {name}: {problem}"
+    for name, entry in config["apply"].items():
+        model = entry["model"]
+        if model not in config["datasets"]:
+            datasets = list(config["datasets"])
+            return (
+                f"apply: {name}: model: {model!r} is not a dataset{did_you_mean(model, datasets)};"
+                f" name the dataset whose final model scores the cohort: {', '.join(datasets)}"
+            )
+        directory = Path(entry["data_dir"] or Path(entry["metadata"]).parent)
+        ingest = {"missing_files": "error"} | config["datasets"][model].get(
+            "ingest", {}
+        )
+        if problem := table_problem(entry, directory, entry["label_column"], ingest):
+            return f"apply: {name}: {problem}"
+    return None
+
+
+if problem := schema_problem(config) or paths_problem(config):
+    raise WorkflowError(f"{config_source()}: {problem}")
+
+
+# The cross-validation is repeated with these split seeds beside the main one, `seed`, whose
+# results stay in results/<dataset>/: results/<dataset>/split_seeds/<split seed>/.
+REPEAT_SEEDS = [s for s in config["split_seeds"] if s != config["seed"]]
 
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])),
     fold=r"\d+",
     seed=r"\d+",
+    split_seed=r"\d+",
     shard=r"\d+",
     group=r"\d+",
     baseline="|".join(map(re.escape, config["baselines"])) or "none",
@@ -34,9 +256,10 @@ wildcard_constraints:
 
 
 def experiment_file():
-    return config["experiment"] or str(
-        Path(workflow.basedir).parent / "configs" / "experiments" / "default.yaml"
-    )
+    """The experiment the models train with: config's, or the one shipped with the package
+    (deeprc/experiments/default.yaml), an input either way, so that editing it retrains.
+    """
+    return config["experiment"] or str(PACKAGED_EXPERIMENT)
 
 
 def dataset(wildcards):
@@ -75,18 +298,6 @@ def rearrangement_files(wildcards):
     """The files a dataset's metadata names, so that a changed file re-runs ingest."""
     entry = dataset(wildcards)
     return listed_files(entry, data_dir(wildcards), entry["ingest"])
-
-
-def listed_files(entry, directory, ingest):
-    """The files a metadata table names; with missing_files: skip, only those that exist
-    (ingest leaves the others out)."""
-    with open(entry["metadata"], newline="", encoding="utf-8") as fh:
-        first = fh.readline()
-        fh.seek(0)
-        rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
-        files = [directory / row[entry["file_column"]] for row in rows]
-    skip = ingest["missing_files"] == "skip"
-    return [str(f) for f in files if not skip or f.is_file()]
 
 
 def ingest_options(wildcards):
@@ -153,7 +364,11 @@ def cohort_flags(wildcards):
 
 def cohort_report_inputs(wildcards):
     results = f"results/apply/{wildcards.cohort}"
-    inputs = {"store": f"{results}/store", "predictions": f"{results}/predictions"}
+    inputs = {
+        "store": f"{results}/store",
+        "predictions": f"{results}/predictions",
+        "interpretation": f"{results}/interpretation",
+    }
     if cohort(wildcards)["label_column"] is not None:
         inputs["metrics"] = f"{results}/metrics.json"
     return inputs
@@ -199,6 +414,94 @@ def truth_flag(wildcards):
     )
 
 
+def cv_results(wildcards):
+    """Where a cross-validation's results go: results/<dataset>, or with another split seed
+    (rules *_repeat) results/<dataset>/split_seeds/<split seed>."""
+    if "split_seed" in wildcards.keys():
+        return f"results/{wildcards.dataset}/split_seeds/{wildcards.split_seed}"
+    return f"results/{wildcards.dataset}"
+
+
+def prediction_groups(wildcards):
+    """The groups a fold's test repertoires are scored in (config predict_groups), if more
+    than one."""
+    pattern = (
+        f"{cv_results(wildcards)}/predictions/fold{wildcards.fold}.groups/{{part}}"
+    )
+    return parts(pattern, config["predict_groups"])
+
+
+def fold_outputs(pattern):
+    """An input function: pattern for every fold of the cross-validation, with {fold}, the
+    wildcards, and {results} (cv_results)."""
+
+    def inputs(wildcards):
+        values = dict(wildcards.items(), results=cv_results(wildcards))
+        return [pattern.format(**values, fold=k) for k in range(n_folds(wildcards))]
+
+    return inputs
+
+
+def baseline_metrics(wildcards):
+    """Every baseline's metrics.json of the cross-validation."""
+    results = cv_results(wildcards)
+    return [f"{results}/baselines/{name}/metrics.json" for name in config["baselines"]]
+
+
+def compare_flags(wildcards, input):
+    """deeprc evaluate --compare NAME=METRICS for each baseline."""
+    return " ".join(
+        shlex.quote(f"--compare={name}={path}")
+        for name, path in zip(config["baselines"], input.baselines)
+    )
+
+
+def control_model(wildcards):
+    """A fold's negative-control model (the first training seed)."""
+    return (
+        f"results/{wildcards.dataset}/negative_control/models/fold{wildcards.fold}/"
+        f"seed{config['seeds'][0]}.pt"
+    )
+
+
+def negative_control_metrics(wildcards):
+    """The negative control's metrics.json, where the dataset asks for one."""
+    if not dataset(wildcards)["negative_control"]:
+        return []
+    return [f"results/{wildcards.dataset}/negative_control/metrics.json"]
+
+
+def negative_control_flag(wildcards):
+    return " ".join(
+        f"--negative-control {shlex.quote(path)}"
+        for path in negative_control_metrics(wildcards)
+    )
+
+
+def repeated_metrics(wildcards):
+    """(split seed, method, metrics.json) of the model (method deeprc) and each baseline in
+    each repeat of the cross-validation (config split_seeds)."""
+    methods = [("deeprc", "metrics.json")] + [
+        (name, f"baselines/{name}/metrics.json") for name in config["baselines"]
+    ]
+    return [
+        (seed, method, f"results/{wildcards.dataset}/split_seeds/{seed}/{path}")
+        for seed in REPEAT_SEEDS
+        for method, path in methods
+    ]
+
+
+def repeat_flags(wildcards):
+    """deeprc report --split-seed (of the main metrics) and --repeat SEED METHOD METRICS."""
+    return " ".join(
+        [f"--split-seed {config['seed']}"]
+        + [
+            f"--repeat {seed} {method} {shlex.quote(path)}"
+            for seed, method, path in repeated_metrics(wildcards)
+        ]
+    )
+
+
 def parts(pattern, n):
     """The n jobs' outputs that a rule joins, or none when one job does the whole."""
     return [pattern.format(part=k) for k in range(n)] if n > 1 else []
@@ -217,6 +520,14 @@ TRAIN_MINUTES_PER_GIB = 1
 PREDICT_MINUTES_PER_GIB = 2
 BASELINE_MINUTES_PER_GIB = 3
 INTERPRET_MINUTES_PER_GIB = 1
+
+
+def modified(path):
+    """A file's modification time (ns), None when it does not exist."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def input_gib(paths):

@@ -1,9 +1,7 @@
 rule evaluate_model:
     input:
-        lambda wc: expand(
-            "results/{{dataset}}/predictions/fold{fold}",
-            fold=range(n_folds(wc)),
-        ),
+        predictions=fold_outputs("{results}/predictions/fold{fold}"),
+        baselines=baseline_metrics,
     output:
         "results/{dataset}/metrics.json",
     log:
@@ -11,8 +9,10 @@ rule evaluate_model:
     localrule: True
     conda:
         "../envs/deeprc.yaml"
+    params:
+        compare=compare_flags,
     shell:
-        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
+        "deeprc evaluate {input.predictions:q} {params.compare} --out {output:q} > {log:q} 2>&1"
 
 
 rule baseline_fold:
@@ -39,10 +39,7 @@ rule baseline_fold:
 
 rule evaluate_baseline:
     input:
-        lambda wc: expand(
-            "results/{{dataset}}/baselines/{{baseline}}/fold{fold}",
-            fold=range(n_folds(wc)),
-        ),
+        fold_outputs("{results}/baselines/{baseline}/fold{fold}"),
     output:
         "results/{dataset}/baselines/{baseline}/metrics.json",
     log:
@@ -87,6 +84,8 @@ rule render_report:
             baseline=config["baselines"],
         ),
         interpretation="results/{dataset}/interpretation",
+        negative_control=negative_control_metrics,
+        repeats=lambda wc: [path for _, _, path in repeated_metrics(wc)],
     output:
         "results/{dataset}/report.html",
     log:
@@ -99,8 +98,59 @@ rule render_report:
             shlex.quote(f"--baseline={name}={path}")
             for name, path in zip(config["baselines"], input.baselines)
         ),
+        negative_control=negative_control_flag,
+        repeats=repeat_flags,
         title=lambda wc: shlex.quote(f"deeprc: {wc.dataset}"),
     shell:
         "deeprc report --store {input.store:q} --metrics {input.metrics:q} {params.baselines}"
+        " {params.negative_control} {params.repeats}"
         " --interpretation {input.interpretation:q} --title {params.title}"
         " --out {output:q} > {log:q} 2>&1"
+
+
+# ------------------------------------------------- the negative control (negative_control: true)
+
+
+rule evaluate_control:
+    input:
+        fold_outputs("results/{dataset}/negative_control/predictions/fold{fold}"),
+    output:
+        "results/{dataset}/negative_control/metrics.json",
+    log:
+        "logs/evaluate_control/{dataset}.log",
+    localrule: True
+    conda:
+        "../envs/deeprc.yaml"
+    shell:
+        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+# ------------------------------------------------------ repeated splits (config split_seeds)
+
+
+use rule evaluate_model as evaluate_model_repeat with:
+    output:
+        "results/{dataset}/split_seeds/{split_seed}/metrics.json",
+    log:
+        "logs/evaluate_model_repeat/{dataset}/{split_seed}.log",
+
+
+use rule baseline_fold as baseline_fold_repeat with:
+    input:
+        store="results/{dataset}/store",
+        folds="results/{dataset}/split_seeds/{split_seed}/folds.tsv",
+    output:
+        directory(
+            "results/{dataset}/split_seeds/{split_seed}/baselines/{baseline}/fold{fold}"
+        ),
+    log:
+        "logs/baseline_fold_repeat/{dataset}/{split_seed}/{baseline}/fold{fold}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/baseline_fold_repeat/{split_seed}/{baseline}/fold{fold}.tsv"
+
+
+use rule evaluate_baseline as evaluate_baseline_repeat with:
+    output:
+        "results/{dataset}/split_seeds/{split_seed}/baselines/{baseline}/metrics.json",
+    log:
+        "logs/evaluate_baseline_repeat/{dataset}/{split_seed}/{baseline}.log",

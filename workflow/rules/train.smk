@@ -37,10 +37,12 @@ rule train_model:
         gpu=config["gpu"],
     params:
         device="cuda" if config["gpu"] else "cpu",
+        # train_control: --permute-labels (a negative control)
+        control="",
     shell:
         "deeprc train --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
         " --experiment {input.experiment:q} --seed {wildcards.seed} --out {output.model:q}"
-        " --device {params.device} --threads {threads} > {log:q} 2>&1"
+        " --device {params.device} --threads {threads} {params.control} > {log:q} 2>&1"
 
 
 rule select_model:
@@ -96,10 +98,7 @@ rule predict_fold:
         store="results/{dataset}/store",
         folds="results/{dataset}/folds.tsv",
         model="results/{dataset}/models/fold{fold}.pt",
-        parts=lambda wc: parts(
-            f"results/{wc.dataset}/predictions/fold{wc.fold}.groups/{{part}}",
-            config["predict_groups"],
-        ),
+        parts=prediction_groups,
     output:
         directory("results/{dataset}/predictions/fold{fold}"),
     log:
@@ -118,3 +117,102 @@ rule predict_fold:
         "deeprc predict --store {input.store:q} --folds {input.folds:q} --fold {wildcards.fold}"
         " --model {input.model:q} --out {output:q} {params.merge} --threads {threads}"
         " > {log:q} 2>&1"
+
+
+# ------------------------------------------------- the negative control (negative_control: true)
+# Each fold's model trained again, with the first training seed, on labels permuted among its
+# training and validation repertoires, and scored on the fold's test repertoires.
+
+
+use rule train_model as train_control with:
+    output:
+        model="results/{dataset}/negative_control/models/fold{fold}/seed{seed}.pt",
+    log:
+        "logs/train_control/{dataset}/fold{fold}/seed{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_control/fold{fold}/seed{seed}.tsv"
+    params:
+        control=f"--permute-labels {config['seed']}",
+
+
+use rule predict_fold as predict_control with:
+    input:
+        store="results/{dataset}/store",
+        folds="results/{dataset}/folds.tsv",
+        model=control_model,
+        parts=[],
+    output:
+        directory("results/{dataset}/negative_control/predictions/fold{fold}"),
+    log:
+        "logs/predict_control/{dataset}/fold{fold}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/predict_control/fold{fold}.tsv"
+
+
+# ------------------------------------------------------ repeated splits (config split_seeds)
+# The same cross-validation with another split seed, under results/<dataset>/split_seeds/<seed>/.
+
+
+use rule split_folds as split_folds_repeat with:
+    output:
+        "results/{dataset}/split_seeds/{split_seed}/folds.tsv",
+    log:
+        "logs/split_folds_repeat/{dataset}/{split_seed}.log",
+    params:
+        seed=lambda wc: wc.split_seed,
+
+
+use rule train_model as train_model_repeat with:
+    input:
+        store="results/{dataset}/store",
+        folds="results/{dataset}/split_seeds/{split_seed}/folds.tsv",
+        experiment=experiment_file(),
+    output:
+        model="results/{dataset}/split_seeds/{split_seed}/models/fold{fold}/seed{seed}.pt",
+    log:
+        "logs/train_model_repeat/{dataset}/{split_seed}/fold{fold}/seed{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_model_repeat/{split_seed}/fold{fold}/seed{seed}.tsv"
+
+
+use rule select_model as select_model_repeat with:
+    input:
+        expand(
+            "results/{{dataset}}/split_seeds/{{split_seed}}/models/fold{{fold}}/seed{seed}.pt",
+            seed=config["seeds"],
+        ),
+    output:
+        "results/{dataset}/split_seeds/{split_seed}/models/fold{fold}.pt",
+    log:
+        "logs/select_model_repeat/{dataset}/{split_seed}/fold{fold}.log",
+
+
+use rule predict_group as predict_group_repeat with:
+    input:
+        store="results/{dataset}/store",
+        folds="results/{dataset}/split_seeds/{split_seed}/folds.tsv",
+        model="results/{dataset}/split_seeds/{split_seed}/models/fold{fold}.pt",
+    output:
+        temp(
+            directory(
+                "results/{dataset}/split_seeds/{split_seed}/predictions/fold{fold}.groups/{group}"
+            )
+        ),
+    log:
+        "logs/predict_group_repeat/{dataset}/{split_seed}/fold{fold}/{group}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/predict_group_repeat/{split_seed}/fold{fold}/{group}.tsv"
+
+
+use rule predict_fold as predict_fold_repeat with:
+    input:
+        store="results/{dataset}/store",
+        folds="results/{dataset}/split_seeds/{split_seed}/folds.tsv",
+        model="results/{dataset}/split_seeds/{split_seed}/models/fold{fold}.pt",
+        parts=prediction_groups,
+    output:
+        directory("results/{dataset}/split_seeds/{split_seed}/predictions/fold{fold}"),
+    log:
+        "logs/predict_fold_repeat/{dataset}/{split_seed}/fold{fold}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/predict_fold_repeat/{split_seed}/fold{fold}.tsv"

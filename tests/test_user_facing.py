@@ -1,0 +1,111 @@
+"""What a user reads must be true: rankings, defaults, help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+
+from deeprc import outputs
+from deeprc.cli import DEFAULT_EXPERIMENT, build_parser, main
+from deeprc.config import load
+from deeprc.train import Experiment
+
+
+def _scored(directory, rows: list[tuple[str, str, float, float]], labels: dict[str, int]):
+    """A prediction directory: attention rows (repertoire, junction, weight, score)."""
+    directory.mkdir()
+    table = pd.DataFrame(rows, columns=["repertoire_id", "junction_aa", "attention", "score"])
+    writer = outputs.AttentionWriter(directory)
+    for rid, part in table.groupby("repertoire_id", sort=False):
+        n = len(part)
+        writer.write({
+            "repertoire_id": [rid] * n, "sequence_id": [f"s{i}" for i in range(n)],
+            "row": np.arange(n), "junction_aa": part["junction_aa"].tolist(),
+            "v_call": ["TRBV1"] * n, "j_call": ["TRBJ1-1"] * n, "duplicate_count": [1] * n,
+            "attention": part["attention"].astype("float32").to_numpy(),
+            "attention_score": part["score"].astype("float32").to_numpy(),
+        })  # fmt: skip
+    writer.close()
+    predictions = pd.DataFrame(
+        {"repertoire_id": list(labels), "y": list(labels.values()), "logit": 0.0, "score": 0.5}
+    )
+    outputs.write_predictions(directory, predictions)
+    outputs.write_provenance(
+        directory, {"labels": {"positive_label": "CMV+", "classes": ["CMV+", "CMV-"]}}
+    )
+
+
+def test_cohort_top_sequences_rank_by_the_score_not_the_softmax_weight(tmp_path, capsys):
+    # a negative repertoire whose one middling sequence has no rival gets weight 0.99; the
+    # positive's motif sequences score higher but share the weight among themselves
+    rows = [("neg", "CASSLRFFPEYEQYF", 0.99, 1.0), ("neg", "CASSGG", 0.01, -3.6)]
+    rows += [("pos", f"CASSLRFA{i}", 0.1, 4.0 - i / 10) for i in range(10)]
+    _scored(tmp_path / "p", rows, {"neg": 0, "pos": 1})
+    assert main(["top-sequences", str(tmp_path / "p"), "-n", "5", "--tsv"]) == 0
+    top = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out), sep="\t")
+    assert top["repertoire_id"].tolist() == ["pos"] * 5
+    assert top["label"].tolist() == ["CMV+"] * 5  # the class name, not 1
+    assert top["attention_score"].is_monotonic_decreasing
+    assert main(["top-sequences", str(tmp_path / "p"), "--repertoire", "neg", "--tsv"]) == 0
+    one = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out), sep="\t")
+    assert one["junction_aa"].tolist() == ["CASSLRFFPEYEQYF", "CASSGG"]
+    assert one["label"].tolist() == ["CMV-", "CMV-"]
+
+
+def test_train_needs_no_experiment_file_the_default_is_packaged(tmp_path):
+    assert load(Experiment, DEFAULT_EXPERIMENT) == Experiment()
+    args = build_parser().parse_args(["train", "--store", "s", "--all", "--out", "m.pt"])
+    assert args.experiment == DEFAULT_EXPERIMENT
+    # an installed deeprc carries it: the wheel holds the file
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(DEFAULT_EXPERIMENT.parents[2])],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("deeprc-*.whl")
+    assert "deeprc/experiments/default.yaml" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_deeprc_alone_shows_the_commands_and_predict_help_explains_model(capsys):
+    assert main([]) == 2
+    shown = capsys.readouterr().err
+    assert "ingest" in shown and "top-sequences" in shown and "usage" in shown
+    help_text = build_parser()._subparsers._group_actions[0].choices["predict"].format_help()
+    assert "--model MODEL model file of deeprc train" in " ".join(help_text.split())
+
+
+def test_report_numbers_share_one_format():
+    from deeprc.report import _format
+
+    assert [_format(v) for v in (0.91234, 1.0, 0.0, 12000, 1.2e-5, 3, float("nan"))] == [
+        "0.912", "1.000", "0.000", "12,000", "1.2e-05", "3", "n/a",
+    ]  # fmt: skip
+
+
+def test_curves_draw_only_what_the_scores_support():
+    from deeprc.report import _precision_recall, _reliability
+
+    constant = pd.DataFrame({"y": [1, 0, 0, 1, 0, 0], "score": 0.5})
+    recall, precision = _precision_recall(constant)
+    assert recall.tolist() == [1.0] and precision.tolist() == [2 / 6]  # one point, no (0, 1)
+    assert _reliability(constant.assign(score=np.linspace(0, 1, 6))) == ([], [])  # 6 in 5 bins
+    many = pd.DataFrame({"y": [0, 1] * 10, "score": [0.1] * 10 + [0.9] * 10})
+    assert _reliability(many) == ([0.1, 0.9], [0.5, 0.5])
+
+
+def test_one_fixed_test_set_is_not_called_a_fold(tmp_path, capsys):
+    directory = tmp_path / "pred"
+    directory.mkdir()
+    outputs.write_predictions(
+        directory,
+        pd.DataFrame({"repertoire_id": [f"r{i}" for i in range(12)], "y": [0, 1] * 6,
+                      "logit": 0.0, "score": np.linspace(0, 1, 12)}),
+    )  # fmt: skip
+    assert main(["evaluate", str(directory), "--out", str(tmp_path / "m.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "(one test set)" in printed and "\ntest set " in printed
+    assert "1 fold" not in printed and "fold 0" not in printed
