@@ -130,8 +130,9 @@ def _ingest_section(store: Store) -> str:
     counts = {"repertoires": [manifest["n_repertoires"]]}
     if (positive := manifest["positive_label"]) is not None:
         negative = next((c for c in manifest.get("classes") or [] if c != positive), "negative")
-        counts[f"{positive} (positive class)"] = [int(classes.get(1, 0))]
-        counts[f"{negative} (negative class)"] = [int(classes.get(0, 0))]
+        for name, role, y in ((positive, "positive", 1), (negative, "negative", 0)):
+            header = name if name == role else f"{name} ({role} class)"
+            counts[header] = [int(classes.get(y, 0))]
     if classes.get(-1, 0):
         counts["no label"] = [int(classes.get(-1, 0))]
     overview = pd.DataFrame(

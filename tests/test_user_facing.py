@@ -109,3 +109,20 @@ def test_one_fixed_test_set_is_not_called_a_fold(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "(one test set)" in printed and "\ntest set " in printed
     assert "1 fold" not in printed and "fold 0" not in printed
+
+
+def test_the_data_table_names_each_class_once(tmp_path):
+    from types import SimpleNamespace
+
+    from deeprc.report import _ingest_section
+
+    def section(positive: str, classes: list[str]) -> str:
+        manifest = {"n_repertoires": 4, "positive_label": positive, "classes": classes,
+                    "rows_read": 10, "n_sequences": 10, "dropped": {}}  # fmt: skip
+        repertoires = pd.DataFrame({"y": [1, 1, 0, 0]})
+        return _ingest_section(SimpleNamespace(manifest=manifest, repertoires=repertoires))
+
+    plain = section("positive", ["negative", "positive"])
+    assert '<th class="">positive</th>' in plain and "positive (positive" not in plain
+    named = section("CMV+", ["CMV+", "CMV-"])
+    assert "CMV+ (positive class)" in named and "CMV- (negative class)" in named
