@@ -370,8 +370,9 @@ def pooled_lines(result: dict) -> list[str]:
     """What ``deeprc evaluate`` prints after the summary: the pooled AUC with its interval and
     p-value, then each comparison."""
     block = result["pooled"]
+    where = "the test set" if len(result["folds"]) == 1 else "all folds"
     counts = (
-        f"{_count(block['n_repertoires'], 'test repertoire')} of all folds, "
+        f"{_count(block['n_repertoires'], 'test repertoire')} of {where}, "
         f"{block['n_positive']} positive"
     )
     if math.isnan(block["roc_auc"]):

@@ -108,7 +108,7 @@ def test_one_fixed_test_set_is_not_called_a_fold(tmp_path, capsys):
     assert main(["evaluate", str(directory), "--out", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
     assert "(one test set)" in printed and "\ntest set " in printed
-    assert "1 fold" not in printed and "fold 0" not in printed
+    assert "1 fold" not in printed and "fold 0" not in printed and "all folds" not in printed
 
 
 def test_the_data_table_names_each_class_once(tmp_path):
