@@ -153,6 +153,13 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_ingest)
 
 
+def _seed(text: str) -> int:
+    """A seed: a whole number from 0 (NumPy's generators take no negative seed)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is a whole number from 0")
+    return int(text)
+
+
 def _k_of_n(text: str) -> tuple[int, int]:
     k, sep, n = text.partition("/")
     if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
@@ -243,7 +250,7 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="folds table (TSV) to write")
     p.add_argument("--k", type=int, default=5, help="folds (%(default)s)")
     p.add_argument("--validation-fraction", type=float, default=0.2, help="(%(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument(
         "--test-ids",
         type=Path,
@@ -298,9 +305,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "deeprc/experiments/default.yaml)",
     )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
-    p.add_argument("--seed", type=int, help="overrides the experiment's train.seed")
+    p.add_argument("--seed", type=_seed, help="overrides the experiment's train.seed")
     p.add_argument(
-        "--permute-labels", type=int, metavar="SEED",
+        "--permute-labels", type=_seed, metavar="SEED",
         help="a negative control: shuffle the labels of the training and validation "
         "repertoires with this seed before training (test labels stay true, so a sound "
         "evaluation then gives an AUC near 0.5)",
@@ -357,7 +364,7 @@ def _training_summary(which: str, state: dict, cfg, out: Path) -> list[str]:
 
     card = model_card(out)
     best = state["best"]
-    if state["done"]:
+    if state["done"] and state["step"] < cfg.max_steps:
         why = (
             f"stopped early at step {state['step']} of at most {cfg.max_steps}: validation "
             f"AUC did not improve in {cfg.patience} evaluations in a row (train.patience)"
@@ -552,7 +559,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "ROC AUC with a paired bootstrap interval (repeat for each method)",
     )  # fmt: skip
     p.add_argument(
-        "--seed", type=int, default=0,
+        "--seed", type=_seed, default=0,
         help="seed of the bootstrap draws and label permutations (%(default)s)",
     )  # fmt: skip
     p.set_defaults(run=_run_evaluate)

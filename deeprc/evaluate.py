@@ -131,6 +131,8 @@ def evaluate_folds(
         }
         if note:
             summary[metric]["note"] = note
+    # a repertoire tested twice (a copied fold directory) would count twice in the pooled AUC
+    _once(_test_table({"folds": folds}), "the prediction directories")
     result = {
         "deeprc_version": __version__,
         "threshold": threshold,

@@ -85,6 +85,15 @@ def read_predictions(directory: Path) -> pd.DataFrame:
     missing = [c for c in PREDICTION_COLUMNS if c not in table]
     if missing:
         raise InputError(f"{path} lacks the column(s) {missing}; write it with deeprc predict")
+    bad_score = ~np.isfinite(pd.to_numeric(table["score"], errors="coerce").to_numpy(float))
+    bad_label = table["y"].notna() & ~table["y"].isin([0, 1])
+    if bad_score.any() or bad_label.any():
+        row = int(np.flatnonzero(bad_score | bad_label.to_numpy())[0])
+        raise InputError(
+            f"{path}: line {row + 2} holds score {table['score'].iloc[row]} and label "
+            f"{table['y'].iloc[row]}; a score is a finite number and a label 0, 1 or empty. "
+            "Predict again (a model that diverged gives no finite score)"
+        )
     return table
 
 

@@ -210,6 +210,9 @@ def fit(
         "store": store.manifest["fingerprint"],
         "train": train.tolist(),
         "validation": validation.tolist(),
+        # shuffled labels (a negative control) keep the store's fingerprint: a run on them
+        # must not resume one on the true labels, nor the other way round
+        "labels": store.labels[np.concatenate([train, validation])].tolist(),
     }
     model.to(device)
     optimiser = torch.optim.Adam(
@@ -453,7 +456,7 @@ def train_fold(
             evidence=saved_evidence(model.evidence),
             store_fingerprint=store.manifest["fingerprint"], train_ids=ids[roles["train"]].tolist(),
             validation_ids=ids[roles["validation"]].tolist(), steps=state["step"],
-            history=state["history"],
+            history=state["history"], best_step=state["best"].get("step"),
             data=_data_card(store, roles) | {"permuted_labels_seed": permute_labels},
             cross_validation=cross_validation, overwrite=overwrite, inputs=inputs,
         )  # fmt: skip

@@ -15,7 +15,9 @@ from deeprc.evaluate import METRICS, evaluate_folds, summary_lines
 
 def write_fold(directory, y, score):
     directory.mkdir(parents=True)
-    frame = pd.DataFrame({"repertoire_id": [f"r{i}" for i in range(len(y))], "y": y})
+    # each fold tests its own repertoires (a repertoire tested twice is refused)
+    ids = [f"{directory.name}_r{i}" for i in range(len(y))]
+    frame = pd.DataFrame({"repertoire_id": ids, "y": y})
     frame["logit"] = np.log(np.asarray(score) / (1 - np.asarray(score)))
     frame["score"] = score
     frame.to_csv(directory / "predictions.tsv", sep="\t", index=False)

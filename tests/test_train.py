@@ -1,6 +1,7 @@
 """Training, resuming, prediction and folds on small simulated cohorts."""
 
 import io
+import shutil
 import signal
 import subprocess
 import sys
@@ -354,7 +355,7 @@ def test_training_says_why_it_stopped_which_step_it_kept_and_where_it_went(
     saved = torch.load(model, weights_only=True)
     assert saved["steps"] < 2000
     assert f"stopped early at step {saved['steps']} of at most 2000" in captured.out
-    kept = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
+    kept = next(h for h in saved["history"] if h["step"] == saved["best_step"])
     assert f"kept the model of step {kept['step']}: validation AUC" in captured.out
     assert captured.out.rstrip().endswith(f"-> {model}")
     # the time left is an upper bound, and the log says so
@@ -413,3 +414,22 @@ def test_permute_labels_trains_a_negative_control_on_shuffled_labels(cohort, tmp
     assert "labels shuffled (seed 1)" in capsys.readouterr().out
     assert main(["train", "--store", str(root / "store"), "--all", "--out", str(tmp_path / "f.pt"),
                  "--permute-labels", "1"]) == 2  # fmt: skip
+
+
+def test_a_negative_controls_checkpoint_is_never_resumed_by_a_run_on_the_true_labels(
+    cohort, tmp_path, capsys
+):
+    _, root = cohort
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(
+        "model: {kmer_evidence: 0}\ntrain: {n_sequences: 100, max_steps: 5, checkpoint_every: 5}\n"
+    )
+    args = ["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
+            "--fold", "0", "--experiment", str(experiment), "--threads", "1",
+            "--no-progress"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "control.pt"), "--permute-labels", "1"]) == 0
+    # a killed run on the true labels would find the control's checkpoint beside its output
+    shutil.copytree(tmp_path / "control.work", tmp_path / "real.work")
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "real.pt")]) == 2
+    assert "belongs to another run" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from deeprc import outputs
 from deeprc.cli import DEFAULT_EXPERIMENT, build_parser, main
@@ -126,3 +127,45 @@ def test_the_data_table_names_each_class_once(tmp_path):
     assert '<th class="">positive</th>' in plain and "positive (positive" not in plain
     named = section("CMV+", ["CMV+", "CMV-"])
     assert "CMV+ (positive class)" in named and "CMV- (negative class)" in named
+
+
+def test_a_repertoire_tested_twice_or_a_non_finite_score_is_refused(tmp_path, capsys):
+    directory = tmp_path / "pred"
+    directory.mkdir()
+    table = pd.DataFrame({"repertoire_id": [f"r{i}" for i in range(4)], "y": [0, 1, 0, 1],
+                          "logit": 0.0, "score": [0.1, 0.9, 0.2, 0.8]})  # fmt: skip
+    outputs.write_predictions(directory, table)
+    assert (
+        main(["evaluate", str(directory), str(directory), "--out", str(tmp_path / "m.json")]) == 2
+    )
+    assert "is a test repertoire of folds [0, 1]" in capsys.readouterr().err
+    outputs.write_predictions(directory, table.assign(score=[0.1, float("nan"), 0.2, 0.8]))
+    assert main(["evaluate", str(directory), "--out", str(tmp_path / "m.json")]) == 2
+    assert "line 3 holds score nan" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse: usage and message, exit 2
+        main(["evaluate", str(directory), "--out", str(tmp_path / "m.json"), "--seed", "-1"])
+    assert stop.value.code == 2 and "a seed is a whole number from 0" in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_the_depth_warning_needs_an_interval_above_chance_not_a_lucky_mean():
+    from deeprc.report import DEPTH_BASELINE, _depth_alert
+
+    def metrics(mean: float, low: float) -> dict:
+        return {"summary": {"roc_auc": {"mean": mean, "sd": 0.1, "n_folds": 5}}, "folds": [],
+                "pooled": {"roc_auc": mean, "ci95": [low, 0.9], "p_value": 0.01,
+                           "n_permutations": 10_000, "n_repertoires": 60}}  # fmt: skip
+
+    assert "depth alone separates" in _depth_alert({DEPTH_BASELINE: metrics(0.7, 0.55)})
+    assert _depth_alert({DEPTH_BASELINE: metrics(0.7, 0.45)}) == ""  # chance not excluded
+    assert _depth_alert({DEPTH_BASELINE: metrics(0.6, 0.55)}) == ""
+
+
+def test_the_card_names_the_step_whose_weights_the_file_holds():
+    from deeprc.model.files import kept_validation
+
+    # equal AUC, a loss lower by less than training's 1e-3: training kept step 100
+    history = [{"step": 100, "val_auc": 0.9, "val_loss": 0.3},
+               {"step": 200, "val_auc": 0.9, "val_loss": 0.2995}]  # fmt: skip
+    assert kept_validation({"history": history, "best_step": 100})["step"] == 100
+    assert kept_validation({"history": history})["step"] == 200  # an older file: best-looking

@@ -67,6 +67,7 @@ def save_model(
     steps: int,
     history: list[dict],
     calibration: dict,
+    best_step: int | None = None,
     gene_names: dict[str, list[str]] | None = None,
     evidence: list[dict] = (),
     data: dict | None = None,
@@ -93,6 +94,7 @@ def save_model(
             "validation_ids": list(validation_ids),
             "steps": steps,
             "history": history,
+            "best_step": best_step,  # the step whose weights these are
             "calibration": calibration,
             "genes": gene_names,  # the V and J vocabularies of a model that reads genes
             "evidence": list(evidence),  # fitted providers of deeprc.evidence, if any
@@ -214,12 +216,23 @@ def load_model(path: Path) -> tuple[DeepRC, dict]:
     return model, saved
 
 
+def kept_validation(saved: dict) -> dict:
+    """The history entry of the step whose weights a model file holds. Training keeps a tie
+    in AUC only for a clearly lower loss, so the best-looking entry need not be the kept one;
+    files without ``best_step`` (older deeprc) fall back to that entry."""
+    history = saved["history"]
+    kept = [h for h in history if h.get("step") == saved.get("best_step")]
+    if kept:
+        return kept[-1]
+    return max(history, key=lambda h: (h["val_auc"], -h["val_loss"]), default={})
+
+
 def model_card(path: Path, saved: dict | None = None) -> dict:
     """What a model file says about itself (``deeprc show-model``): what it was trained on, the
     recipe, training and calibration, and for a final model its recipe's cross-validation.
     ``saved``: the file's contents when already loaded (:func:`load_model`)."""
     saved = saved if saved is not None else _load_saved(path)
-    best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]), default={})
+    best = kept_validation(saved)
     return {
         "model": str(path),
         "deeprc_version": saved.get("deeprc_version"),
@@ -252,7 +265,7 @@ def select_model(
         saved = _load_saved(path)
         if not saved["history"]:
             raise InputError(f"{path} records no validation, so it cannot be compared")
-        best = max(saved["history"], key=lambda h: (h["val_auc"], -h["val_loss"]))
+        best = kept_validation(saved)
         scores.append({"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}})
     chosen = max(range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"]))
     with atomic_file(Path(out), kind="model", overwrite=overwrite, inputs=paths) as tmp:

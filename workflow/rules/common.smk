@@ -167,7 +167,9 @@ def listed_files(entry, directory, ingest):
         rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
         column = entry["file_column"]
         # a row without a file is left to deeprc ingest, which names it
-        files = [directory / row[column] for row in rows if row.get(column)]
+        # stripped, as deeprc ingest reads them
+        names = [(row.get(column) or "").strip() for row in rows]
+        files = [directory / name for name in names if name]
     skip = ingest["missing_files"] == "skip"
     return [str(f) for f in files if not skip or f.is_file()]
 
