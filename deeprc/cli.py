@@ -796,8 +796,17 @@ def _add_top_sequences(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_top_sequences(args: argparse.Namespace) -> None:
+    from deeprc.outputs import read_provenance
     from deeprc.top import top_sequences
 
+    models = {(read_provenance(d) or {}).get("model") for d in args.predictions}
+    if len(models) > 1 and args.repertoire is None:
+        print(
+            f"note: these predictions come from {len(models)} models (one per fold?), whose "
+            "attention scores are on their own scales; the ranking across them is rough. "
+            "Give one model's predictions for a ranking that means what it says.",
+            file=sys.stderr,
+        )
     top = top_sequences(args.predictions, repertoire=args.repertoire, n=args.n)
     if args.tsv:
         print(top.to_csv(sep="\t", index=False), end="")

@@ -166,6 +166,11 @@ def summary_text(stat: dict, plus_minus: str = "+-", *, n_folds: int | None = No
     return f"{shown} ({folds}; {stat['note']})" if "note" in stat else f"{shown} ({folds})"
 
 
+def metric_text(value: float) -> str:
+    """A metric as shown to a person: 3 decimals, or n/a (a fold with one class has no AUC)."""
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
 def fold_name(k: int, n_folds: int) -> str:
     """How fold ``k`` of ``n_folds`` is called: one fold is a fixed test set (--test-ids)."""
     return "test set" if n_folds == 1 else f"fold {k}"
@@ -177,7 +182,7 @@ def summary_lines(result: dict) -> list[str]:
     lines = [f"{m:<18} {summary_text(result['summary'][m], n_folds=n)}" for m in METRICS]
     for k, fold in enumerate(result["folds"]):
         mark = "*" if fold["too_few"] else ""
-        values = "  ".join(f"{m} {fold[m]:.3f}{mark}" for m in METRICS)
+        values = "  ".join(f"{m} {metric_text(fold[m])}{mark}" for m in METRICS)
         test = f"{_count(fold['n_repertoires'], 'test repertoire')} ({fold['n_positive']} positive)"
         lines.append(f"{fold_name(k, n):<18} {values}  [{test}]")
     if any(f["too_few"] for f in result["folds"]):

@@ -37,6 +37,7 @@ from deeprc.evaluate import (  # noqa: E402
     METRICS,
     MIN_PER_CLASS,
     fold_name,
+    metric_text,
     p_value_text,
     paired_difference,
     pooled,
@@ -176,7 +177,7 @@ def _per_fold(metrics: dict) -> pd.DataFrame:
                 "test repertoires": fold["n_repertoires"],
                 "positive": fold["n_positive"],
             }  # fmt: skip
-            | {m: f"{fold[m]:.3f}{mark}" for m in METRICS}
+            | {m: f"{metric_text(fold[m])}{mark}" for m in METRICS}
         )
     return pd.DataFrame(rows)
 

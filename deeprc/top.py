@@ -25,7 +25,8 @@ def top_sequences(
     with each repertoire's label where it has one.
 
     Ranked by ``attention_score`` (the score before the softmax), which means the same in
-    every repertoire. The softmax weight (``attention``) does not: it sums to one within a
+    every repertoire scored by one model (each fold's model has its own scale). The softmax
+    weight (``attention``) does not: it sums to one within a
     repertoire, so one middling sequence that has no rival in a repertoire of a negative
     gets a weight near 1 and would top a cohort ranked by weight or by weight x size.
     """

@@ -169,3 +169,30 @@ def test_the_card_names_the_step_whose_weights_the_file_holds():
                {"step": 200, "val_auc": 0.9, "val_loss": 0.2995}]  # fmt: skip
     assert kept_validation({"history": history, "best_step": 100})["step"] == 100
     assert kept_validation({"history": history})["step"] == 200  # an older file: best-looking
+
+
+def test_top_sequences_says_when_several_models_scales_are_ranked_together(tmp_path, capsys):
+    for name, model in (("p0", "fold0.pt"), ("p1", "fold1.pt")):
+        _scored(tmp_path / name, [(f"{name}r", "CASSLRF", 1.0, 2.0)], {f"{name}r": 1})
+        outputs.write_provenance(tmp_path / name, {"model": model})
+    assert main(["top-sequences", str(tmp_path / "p0"), str(tmp_path / "p1")]) == 0
+    assert "come from 2 models" in capsys.readouterr().err
+    assert main(["top-sequences", str(tmp_path / "p0")]) == 0
+    assert "models" not in capsys.readouterr().err
+
+
+def test_a_fold_without_an_auc_says_n_a_not_nan(tmp_path, capsys):
+    for k, y in enumerate(([0, 1] * 6, [0] * 12)):
+        directory = tmp_path / f"fold{k}"
+        directory.mkdir()
+        ids = [f"f{k}r{i}" for i in range(12)]
+        outputs.write_predictions(
+            directory,
+            pd.DataFrame(
+                {"repertoire_id": ids, "y": y, "logit": 0.0, "score": np.linspace(0, 1, 12)}
+            ),  # fmt: skip
+        )
+    folds = [str(tmp_path / "fold0"), str(tmp_path / "fold1")]
+    assert main(["evaluate", *folds, "--out", str(tmp_path / "m.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "roc_auc n/a*" in printed and "nan" not in printed
