@@ -729,6 +729,8 @@ def _run_report(args: argparse.Namespace) -> None:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise InputError(f"--baseline {item!r}: write NAME=path/to/metrics.json")
+        if name in baselines:
+            raise InputError(f"--baseline {name} is given twice; give each baseline once")
         baselines[name] = Path(path)
     report(
         store=Store(args.store), metrics=args.metrics, out=args.out, baselines=baselines,

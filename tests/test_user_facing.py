@@ -196,3 +196,11 @@ def test_a_fold_without_an_auc_says_n_a_not_nan(tmp_path, capsys):
     assert main(["evaluate", *folds, "--out", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
     assert "roc_auc n/a*" in printed and "nan" not in printed
+
+
+def test_a_baseline_named_twice_is_refused(tmp_path, capsys):
+    argv = ["report", "--store", str(tmp_path), "--metrics", str(tmp_path / "m.json"),
+            "--baseline", "a=x.json", "--baseline", "a=y.json",
+            "--out", str(tmp_path / "r.html")]  # fmt: skip
+    assert main(argv) == 2
+    assert "--baseline a is given twice" in capsys.readouterr().err
