@@ -4,7 +4,6 @@ paired differences to other methods scored on the same repertoires."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -107,7 +106,7 @@ def evaluate_folds(
                 f"{path}: none of its {len(scored)} repertoires has a label, so there is "
                 "nothing to evaluate against; its scores are the result"
             )
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        digest = outputs.file_digest(path)
         fold = {"predictions": str(path), "sha256": digest, **_fold_metrics(predictions, threshold)}
         fold["n_unlabelled"] = len(scored) - len(predictions)  # scored, not evaluated
         # the test scores themselves, so that curves drawn from this file need nothing else
@@ -146,7 +145,7 @@ def evaluate_folds(
         difference = paired_difference(
             result, other, names=("these predictions", f"{name} ({path})"), seed=seed
         )
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        digest = outputs.file_digest(path)
         result["comparisons"][name] = {"metrics": str(path), "sha256": digest, **difference}
     inputs = [*prediction_dirs, *(compare or {}).values()]
     with atomic_file(out, kind="metrics", overwrite=overwrite, inputs=inputs) as tmp:

@@ -9,6 +9,7 @@ one metrics file; ``deeprc interpret`` writes an interpretation directory. Reade
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = [
     "AttentionWriter",
     "Interpretation",
     "attention_by_repertoire",
+    "file_digest",
     "read_attention",
     "read_interpretation",
     "read_labels",
@@ -62,6 +64,12 @@ def _existing(path: Path, written_by: str) -> Path:
     if not path.is_file():
         raise InputError(f"{path} does not exist; run {written_by} first")
     return path
+
+
+def file_digest(path: Path) -> str:
+    """A file's short sha256 (16 hex digits): which predictions or metrics a result came from,
+    recorded by one command and compared by another."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def write_tsv(path: Path, table: pd.DataFrame) -> None:

@@ -8,7 +8,6 @@ provenance. Figures are embedded PNGs, so the file opens anywhere, without a ser
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import json
@@ -44,6 +43,7 @@ from deeprc.evaluate import (  # noqa: E402
 )
 from deeprc.outputs import (  # noqa: E402
     Interpretation,
+    file_digest,
     read_interpretation,
     read_labels,
     read_metrics,
@@ -205,7 +205,7 @@ def _differences(model: dict, baselines: dict[str, Path], results: dict[str, dic
     found = {}
     for name, path in baselines.items():
         recorded = model.get("comparisons", {}).get(name)
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        digest = file_digest(path)
         if recorded is None or recorded.get("sha256") != digest:
             recorded = paired_difference(
                 model, results[name], names=("--metrics", f"--baseline {name} ({path})"),
