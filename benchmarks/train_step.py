@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +31,20 @@ sys.path.insert(0, str(HERE))
 from ingest import measure  # noqa: E402
 from make_airr import write_file  # noqa: E402
 
-from deeprc.model import ModelConfig, build_model  # noqa: E402
-from deeprc.model.files import save_model  # noqa: E402
-from deeprc.train import Experiment, _top_sequences  # noqa: E402
+from deeprc.classifier import RepertoireClassifier  # noqa: E402
+from deeprc.data import Batch  # noqa: E402
+from deeprc.experiment import Experiment  # noqa: E402
+from deeprc.features import FeatureSet  # noqa: E402
+from deeprc.model import build_model  # noqa: E402
+from deeprc.train import top_sequences  # noqa: E402
 
-JUNCTION_ONLY = Experiment(model=ModelConfig(kmer_evidence=0))  # no evidence fitted here
+JUNCTION_ONLY = Experiment(evidence=())  # no evidence fitted here
 
 
 def step_seconds(embedding: str, top_fraction: float, repeat: int) -> float:
-    experiment = Experiment()
-    # the junction model: k-mer evidence adds one input column beside the 32 kernels
-    model = build_model(replace(experiment.model, embedding=embedding, kmer_evidence=0), seed=0)
+    experiment = JUNCTION_ONLY  # k-mer evidence adds one input column beside the 32 kernels
+    encoder = experiment.model.encoder | {"implementation": embedding}
+    model = build_model(replace(experiment.model, encoder=encoder), seed=0)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     batch, n, width = experiment.train.batch_size, experiment.train.n_sequences, 31
@@ -53,10 +56,10 @@ def step_seconds(embedding: str, top_fraction: float, repeat: int) -> float:
     times = []
     for _ in range(repeat + 1):
         start = time.perf_counter()
-        chosen = (tokens, lengths)
+        chosen = Batch(tokens, lengths)
         if top_fraction < 1:
-            chosen = _top_sequences(model, tokens, lengths, top_fraction)
-        logits, _ = model(*chosen)
+            chosen = top_sequences(model, chosen, top_fraction)
+        logits, _ = model(chosen.tokens, chosen.lengths)
         loss = F.binary_cross_entropy_with_logits(logits, y)
         optimiser.zero_grad()
         loss.backward()
@@ -82,11 +85,10 @@ def predict_rate(n_sequences: int) -> tuple[float, int]:
             check=True, capture_output=True,
         )  # fmt: skip
         model = root / "model.pt"
-        save_model(
-            model, build_model(JUNCTION_ONLY.model, seed=0).state_dict(),
-            experiment=asdict(JUNCTION_ONLY), store_fingerprint="", train_ids=[],
-            validation_ids=[], steps=0, history=[], calibration={"fitted": False},
-        )  # fmt: skip
+        record = {"store_fingerprint": "", "train_ids": [], "validation_ids": [], "steps": 0,
+                  "history": []}  # fmt: skip
+        network = build_model(JUNCTION_ONLY.model, seed=0)
+        RepertoireClassifier(JUNCTION_ONLY, FeatureSet([]), network, record=record).save(model)
         seconds, peak, _ = measure(
             [*deeprc, "predict", "--store", str(root / "store"), "--model", str(model),
              "--out", str(root / "predictions"), "--threads", "2"],

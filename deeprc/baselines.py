@@ -15,7 +15,7 @@ the baselines the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.special import expit
-from scipy.stats import hypergeom
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
@@ -32,10 +31,12 @@ from sklearn.svm import SVC
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.calibration import Platt
-from deeprc.clonotypes import carrier_counts, clonotype_hashes, clonotype_names
 from deeprc.errors import InputError
+from deeprc.features.association import associated_clonotypes
+from deeprc.features.clonotypes import clonotype_hashes, clonotype_names
+from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
-from deeprc.store import AMINO_ACIDS, Store
+from deeprc.store import Store
 
 __all__ = [
     "BASELINES",
@@ -43,78 +44,15 @@ __all__ = [
     "KmerLogistic",
     "MinMaxSVM",
     "RepertoireSize",
-    "fisher_greater",
-    "kmer_counts",
-    "kmer_windows",
-    "repertoire_kmer_counts",
     "minmax_kernel",
     "run_baseline",
 ]
 
-_BASE = len(AMINO_ACIDS)
-_CHUNK_ROWS = 200_000  # rows of a repertoire encoded at once: bounds memory on huge repertoires
 _COLUMN_BLOCK = 16_384  # k-mer columns densified at once by minmax_kernel
 _LEVELS = 8  # counts up to this are summed as indicator products (see _sum_of_minima)
 
 
-# ----------------------------------------------------------------------------- features
-
-
-def kmer_windows(
-    tokens: np.ndarray, lengths: np.ndarray, k: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The rows of one length at a time (those of ``k`` residues or more): their indices and
-    every k-mer as an integer in base 20, ``(rows, length - k + 1)``.
-
-    Rows of one length share their windows, so none is spent on the padding (on TRB junctions
-    half of a padded matrix's windows run into it).
-    """
-    lengths = np.asarray(lengths)
-    order = np.argsort(lengths, kind="stable")
-    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
-    dtype = np.int32 if _BASE**k < 2**31 else np.int64
-    for rows in np.split(order, cuts):
-        length = int(lengths[rows[0]]) if len(rows) else 0
-        if length < k:
-            continue
-        residues = np.asarray(tokens[rows, :length], dtype=dtype) - 1  # 0..19
-        n_windows = length - k + 1
-        codes = residues[:, :n_windows].copy()
-        for offset in range(1, k):
-            codes *= _BASE
-            codes += residues[:, offset : offset + n_windows]
-        yield rows, codes
-
-
-def repertoire_kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> Iterator[np.ndarray]:
-    """Each repertoire's ``(20**k,)`` k-mer occurrence counts in turn (memory: one repertoire).
-
-    Each sequence row counts once whatever its duplicate_count: clone sizes mostly reflect
-    sampling and expansion noise, while the signal is which sequences are there.
-    """
-    n_columns = _BASE**k
-    for r in tracked(np.asarray(repertoires, dtype=np.int64), f"{k}-mer counts", "repertoires"):
-        start, stop = int(store.offsets[r]), int(store.offsets[r + 1])
-        counts = np.zeros(n_columns, dtype=np.int64)
-        for lo in range(start, stop, _CHUNK_ROWS):
-            hi = min(lo + _CHUNK_ROWS, stop)
-            for _, codes in kmer_windows(store.tokens[lo:hi], store.lengths[lo:hi], k):
-                counts += np.bincount(codes.ravel(), minlength=n_columns)
-        yield counts
-
-
-def kmer_counts(store: Store, repertoires: np.ndarray, k: int) -> sparse.csr_matrix:
-    """``(len(repertoires), 20**k)`` k-mer occurrence counts, one row per repertoire
-    (:func:`repertoire_kmer_counts`)."""
-    indptr, indices, data = [0], [], []
-    for counts in repertoire_kmer_counts(store, repertoires, k):
-        present = np.flatnonzero(counts)
-        indices.append(present)
-        data.append(counts[present].astype(np.float64))
-        indptr.append(indptr[-1] + len(present))
-    data = np.concatenate([np.zeros(0), *data])
-    indices = np.concatenate([np.zeros(0, dtype=np.int64), *indices])
-    return sparse.csr_matrix((data, indices, np.array(indptr)), shape=(len(indptr) - 1, _BASE**k))
+# ----------------------------------------------------------------------------- k-mer helpers
 
 
 def _frequencies(counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -169,21 +107,6 @@ def minmax_kernel(a: sparse.spmatrix, b: sparse.spmatrix) -> np.ndarray:
         minima += _sum_of_minima(block_a, block_b)
     maxima = np.asarray(a.sum(axis=1)) + np.asarray(b.sum(axis=1)).T - minima
     return np.divide(minima, maxima, out=np.zeros_like(minima), where=maxima > 0)
-
-
-def fisher_greater(
-    with_positive: np.ndarray, with_negative: np.ndarray, n_positive: int, n_negative: int
-) -> np.ndarray:
-    """One-sided Fisher's exact p-values (enriched in positives), vectorised over features.
-
-    For the table ``[[with_positive, with_negative], [n_positive - with_positive,
-    n_negative - with_negative]]`` this is ``P(X >= with_positive)`` for X hypergeometric: of
-    all repertoires, ``with_positive + with_negative`` carry the feature, drawn from a
-    population holding ``n_positive`` positives.
-    """
-    with_positive = np.asarray(with_positive, dtype=np.int64)
-    carriers = with_positive + np.asarray(with_negative, dtype=np.int64)
-    return hypergeom.sf(with_positive - 1, n_positive + n_negative, n_positive, carriers)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -261,7 +184,7 @@ class KmerLogistic(_Baseline):
         """Non-zero coefficients by k-mer, largest magnitude first: what the model relies on."""
         weights = self.model_.coef_[0]
         chosen = np.flatnonzero(weights)
-        names = [_kmer_name(c, self.k) for c in chosen]
+        names = [kmer_name(c, self.k) for c in chosen]
         series = pd.Series(weights[chosen], index=pd.Index(names, name="kmer"), name="coef")
         return series.iloc[np.argsort(-np.abs(series.to_numpy()), kind="stable")]
 
@@ -271,14 +194,6 @@ class KmerLogistic(_Baseline):
 
     def log_odds(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
         return self.decision(store, repertoires)  # a logistic model's decision is its log-odds
-
-
-def _kmer_name(code: int, k: int) -> str:
-    letters = []
-    for _ in range(k):
-        code, digit = divmod(int(code), _BASE)
-        letters.append(AMINO_ACIDS[digit])
-    return "".join(reversed(letters))
 
 
 @dataclass
@@ -331,21 +246,11 @@ class EmersonBurden(_Baseline):
     min_positive: int = 2
     normalize: bool = False
 
-    def associated(self, store: Store, repertoires: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The associated clonotypes of the training ``repertoires``: sorted hashes, their
-        positive and negative carriers and p-values; and how many were tested."""
-        hashes, pos, neg = carrier_counts(
-            store, repertoires, lambda pos, neg: pos >= self.min_positive
-        )
-        y = _labels(store, repertoires)
-        n_positive = int(y.sum())
-        p = fisher_greater(pos, neg, n_positive, len(y) - n_positive)
-        chosen = p < self.p_threshold
-        return hashes[chosen], pos[chosen], neg[chosen], p[chosen], len(hashes)
-
     def fit(self, store: Store, repertoires: np.ndarray) -> EmersonBurden:
         y = _labels(store, repertoires)
-        hashes, pos, neg, p, self.n_tested_ = self.associated(store, repertoires)
+        hashes, pos, neg, p, self.n_tested_ = associated_clonotypes(
+            store, repertoires, p_threshold=self.p_threshold, min_positive=self.min_positive
+        )
         names = clonotype_names(store, np.asarray(repertoires)[y == 1], hashes)
         columns = ["junction_aa", "v_call", "j_call"]
         table = pd.DataFrame([names[h] for h in hashes.tolist()], columns=columns)

@@ -8,14 +8,15 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deeprc import __version__, progress
+from deeprc import __version__, progress, shards
 from deeprc.atomic import no_space
 from deeprc.config import add_flags, flags_over_file
 from deeprc.errors import InputError
 from deeprc.ingest.options import IngestOptions
+from deeprc.split import VALIDATION_FRACTION
 
 __all__ = ["main"]
 
@@ -141,7 +142,7 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
     )
     cluster = p.add_argument_group("on a cluster: read the files in N jobs, then merge")
     cluster.add_argument(
-        "--shard", type=_k_of_n, metavar="K/N",
+        "--shard", type=_k_of_n("--shard"), metavar="K/N",
         help="read every N-th file from the K-th (K counts from 0) into a shard at --out",
     )  # fmt: skip
     cluster.add_argument(
@@ -160,11 +161,16 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-def _k_of_n(text: str) -> tuple[int, int]:
-    k, sep, n = text.partition("/")
-    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
-        raise argparse.ArgumentTypeError(f"{text!r}: write K/N with 0 <= K < N, e.g. 0/4")
-    return int(k), int(n)
+def _k_of_n(flag: str) -> Callable[[str], tuple[int, int]]:
+    """The type of ``flag`` K/N (--shard, --group): :func:`deeprc.shards.parse`."""
+
+    def k_of_n(text: str) -> tuple[int, int]:
+        try:
+            return shards.parse(text, flag)
+        except InputError:  # argparse names the flag itself
+            raise argparse.ArgumentTypeError(f"{text!r}: {shards.explained(flag)}") from None
+
+    return k_of_n
 
 
 def _run_ingest(args: argparse.Namespace) -> None:
@@ -249,7 +255,9 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="folds table (TSV) to write")
     p.add_argument("--k", type=int, default=5, help="folds (%(default)s)")
-    p.add_argument("--validation-fraction", type=float, default=0.2, help="(%(default)s)")
+    p.add_argument(
+        "--validation-fraction", type=float, default=VALIDATION_FRACTION, help="(%(default)s)"
+    )
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument(
         "--test-ids",
@@ -288,7 +296,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="the final model: train on every repertoire but a validation part",
     )  # fmt: skip
     p.add_argument(
-        "--validation-fraction", type=float, default=0.2,
+        "--validation-fraction", type=float, default=VALIDATION_FRACTION,
         help="with --all: share held out for validation (default: %(default)s)",
     )  # fmt: skip
     p.add_argument(
@@ -320,10 +328,11 @@ def _run_train(args: argparse.Namespace) -> None:
 
     import torch
 
+    from deeprc.classifier import RepertoireClassifier, cross_validation_card
     from deeprc.config import load
+    from deeprc.experiment import Experiment
     from deeprc.split import final_split, read_folds
     from deeprc.store import Store
-    from deeprc.train import Experiment, cross_validation_card, train_fold
 
     if args.all == (args.folds is not None or args.fold is not None):
         raise InputError("give --folds and --fold (one fold), or --all (the final model)")
@@ -349,28 +358,29 @@ def _run_train(args: argparse.Namespace) -> None:
             cv = cross_validation_card(args.cv_metrics, store, experiment)
     else:
         roles, cv = read_folds(args.folds, store, args.fold), None
-    state = train_fold(
-        experiment, store, roles, args.out, device=_torch_device(args.device),
+    RepertoireClassifier.fit(
+        store, args.out, experiment=experiment, roles=roles, device=_torch_device(args.device),
         cross_validation=cv, permute_labels=args.permute_labels, overwrite=args.overwrite,
         inputs=tuple(filter(None, [args.experiment, args.folds, args.cv_metrics])),
     )  # fmt: skip
     which = "final model" if args.all else f"fold {args.fold}"
-    print("\n".join(_training_summary(which, state, experiment.train, args.out)))
+    print("\n".join(_training_summary(which, experiment.train, args.out)))
 
 
-def _training_summary(which: str, state: dict, cfg, out: Path) -> list[str]:
-    """How training ended, which step's model was kept, and where it went."""
-    from deeprc.model.files import model_card
+def _training_summary(which: str, cfg, out: Path) -> list[str]:
+    """How training ended, which step's model was kept, and where it went (from the model
+    file, as show-model reads it)."""
+    from deeprc.classifier import RepertoireClassifier
 
-    card = model_card(out)
-    best = state["best"]
-    if state["done"] and state["step"] < cfg.max_steps:
+    card = RepertoireClassifier.load(out).card(out)
+    best, steps = card["best_validation"], card["steps"]
+    if steps < cfg.max_steps:
         why = (
-            f"stopped early at step {state['step']} of at most {cfg.max_steps}: validation "
+            f"stopped early at step {steps} of at most {cfg.max_steps}: validation "
             f"AUC did not improve in {cfg.patience} evaluations in a row (train.patience)"
         )
     else:
-        why = f"ran all {state['step']} steps (train.max_steps)"
+        why = f"ran all {steps} steps (train.max_steps)"
     lines = [
         f"{which}: {why}",
         f"kept the model of step {best.get('step', '?')}: validation AUC {best['val_auc']:.3f}, "
@@ -421,7 +431,7 @@ def _card_lines(card: dict) -> list[str]:
         lines.append(f"{role:<16} {card[f'n_{role}']} repertoires{counts}")
     genes = ", ".join(f"{n} {k.upper()}" for k, n in card["genes"].items()) or "none"
     lines += [
-        f"encoder          {model['encoder']} ({json.dumps(model, sort_keys=True)})",
+        f"encoder          {model['encoder']['name']} ({json.dumps(model, sort_keys=True)})",
         f"genes            {genes}; evidence: {', '.join(card['evidence']) or 'none'}",
         f"training         {json.dumps(train, sort_keys=True)}",
         f"steps            {card['steps']}, best validation {json.dumps(card['best_validation'])}",
@@ -446,9 +456,9 @@ def _card_lines(card: dict) -> list[str]:
 
 
 def _run_show_model(args: argparse.Namespace) -> None:
-    from deeprc.model.files import model_card
+    from deeprc.classifier import RepertoireClassifier
 
-    card = model_card(args.model)
+    card = RepertoireClassifier.load(args.model).card(args.model)
     print(json.dumps(card, indent=2) if args.json else "\n".join(_card_lines(card)))
 
 
@@ -466,9 +476,9 @@ def _add_select_model(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_select_model(args: argparse.Namespace) -> None:
-    from deeprc.model.files import select_model
+    from deeprc.classifier import RepertoireClassifier
 
-    chosen, scores = select_model(args.models, args.out, overwrite=args.overwrite)
+    chosen, scores = RepertoireClassifier.select(args.models, args.out, overwrite=args.overwrite)
     for score in scores:
         mark = "*" if score["model"] == str(chosen) else " "
         print(
@@ -492,10 +502,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="model file of deeprc train (a fold's model, or a final model for a new cohort)",
     )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="directory to create")
-    p.add_argument("--chunk", type=int, default=20_000, help="sequences per chunk (%(default)s)")
+    p.add_argument(
+        "--chunk", type=int, default=argparse.SUPPRESS,
+        help="sequences embedded at once (default: deeprc.data.CHUNK, 20000)",
+    )  # fmt: skip
     cluster = p.add_argument_group("on a cluster: score the repertoires in N jobs, then merge")
     cluster.add_argument(
-        "--group", type=_k_of_n, metavar="K/N",
+        "--group", type=_k_of_n("--group"), metavar="K/N",
         help="score every N-th repertoire from the K-th (K counts from 0) into --out",
     )  # fmt: skip
     cluster.add_argument(
@@ -518,9 +531,10 @@ def _run_predict(args: argparse.Namespace) -> None:
     workers = max(1, min(args.threads, len(store.repertoires)))
     torch.set_num_threads(max(1, args.threads // workers))
     predictions, in_training, provenance = predict_with(
-        args.model, store, args.out, folds=args.folds, fold=args.fold, chunk=args.chunk,
+        args.model, store, args.out, folds=args.folds, fold=args.fold,
         workers=workers, device=_torch_device(args.device), overwrite=args.overwrite,
         group=args.group, merge=args.merge or (),
+        **({"chunk": args.chunk} if "chunk" in args else {}),
     )  # fmt: skip
     for key, unseen in provenance["unknown_genes"].items():
         if unseen:
@@ -642,11 +656,11 @@ def _add_interpret(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_interpret(args: argparse.Namespace) -> None:
+    from deeprc.classifier import RepertoireClassifier
     from deeprc.interpret import interpret
-    from deeprc.model.files import load_model
     from deeprc.store import Store
 
-    models = [load_model(path)[0] for path in args.models]
+    models = [RepertoireClassifier.load(path) for path in args.models]
     summary = interpret(
         Store(args.store), models, args.predictions, args.out,
         top=args.top, steps=args.steps, truth_dir=args.truth, overwrite=args.overwrite,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import inspect
 import sys
 import types
 import typing
@@ -19,7 +20,7 @@ import yaml
 
 from deeprc.errors import InputError
 
-__all__ = ["add_flags", "build", "flags_over_file", "load"]
+__all__ = ["add_flags", "build", "build_call", "flags_over_file", "load"]
 
 T = TypeVar("T")
 
@@ -76,6 +77,8 @@ def build(cls: type[T], data: Any, where: str) -> T:
     """Build ``cls`` from plain data; ``where`` prefixes error messages (file and key path)."""
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a mapping of {cls.__name__} keys, got {data!r}")
+    if hasattr(cls, "moved_keys") and (moved := cls.moved_keys(data)):
+        raise InputError(f"{where}: {moved}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
@@ -99,6 +102,30 @@ def build(cls: type[T], data: Any, where: str) -> T:
         return cls(**values)
     except InputError as exc:  # a check across keys (__post_init__): say where it came from
         raise InputError(f"{where}: {exc}") from None
+
+
+def build_call(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """The keyword arguments of ``cls(...)`` from plain data, checked against its constructor's
+    signature as :func:`build` checks a dataclass's fields; returns all of them, defaults
+    filled in (what a model file records). For parts chosen by name (encoders, evidence)."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of {cls.__name__} options, got {data!r}")
+    params = inspect.signature(cls).parameters
+    for key in data:
+        if key not in params:
+            close = difflib.get_close_matches(str(key), params, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"{where}: unknown key {key!r}{hint}; it accepts {sorted(params)}")
+    missing = [k for k, p in params.items() if k not in data and p.default is p.empty]
+    if missing:
+        raise InputError(f"{where}: missing required key(s) {missing}")
+    hints = typing.get_type_hints(cls.__init__) if params else {}
+    return {
+        key: _convert(hints.get(key, Any), data[key], f"{where}: {key}")
+        if key in data
+        else p.default
+        for key, p in params.items()
+    }
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

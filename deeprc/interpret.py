@@ -1,12 +1,13 @@
 """Why the model looked where it looked.
 
 For the most attended sequences of each fold's test repertoires: integrated gradients of the
-attention score ``β k(x)·ξ`` with respect to the one-hot residues (per-position contributions),
+attention score ``β k(x)·ξ`` with respect to the encoder's input (for the CNN, the one-hot
+residues; summed over each position's channels: per-position contributions),
 the k-mers and gapped k-mers that carry those contributions (motifs), their position weight
 matrices and logos, and, for simulated data, checks against the ground truth.
 
-Baseline input of the integrated gradients: the same sequence with every residue channel at zero
-(an "empty" sequence that keeps its length, so the position ramps and bias stay). The
+Baseline input of the integrated gradients: the encoder's input all zero (for the CNN, an
+"empty" sequence that keeps its length, so the position ramps and bias stay). The
 contributions of a sequence then sum to its score minus the empty sequence's score.
 """
 
@@ -25,10 +26,10 @@ from sklearn.metrics import roc_auc_score
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
-from deeprc.data import model_inputs, repertoire_chunks, sequence_genes
+from deeprc.classifier import RepertoireClassifier
+from deeprc.data import repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.model import DeepRC
-from deeprc.model.embedding import one_hot
 from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
 
@@ -39,39 +40,39 @@ GAP = "."  # the simulator's wildcard too
 
 
 def integrated_gradients(
-    model: DeepRC,
+    network: DeepRC,
     tokens: torch.Tensor,
     lengths: torch.Tensor,
     state: torch.Tensor,
     *,
     steps: int = 64,
-    genes: torch.Tensor | None = None,
-    evidence: torch.Tensor | None = None,
+    inputs: dict[str, torch.Tensor] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-position contributions ``(n, width)`` to each sequence's attention score (of its
     highest-scoring head), with the scores of the sequences and of their empty baselines.
-    A model that reads genes or clonotype evidence keeps each sequence's ``genes`` and
-    ``evidence`` along the path (they are part of the baseline: only the residues are
-    attributed)."""
-    model.eval()
-    residues = one_hot(tokens)
+    A network that reads genes or evidence keeps each sequence's ``inputs`` along the path
+    (they are part of the baseline: only the residues are attributed)."""
+    network.eval()
+    start = network.encoder.differentiable_input(tokens)
     lengths = lengths.long()
+    inputs = inputs or {}
     with torch.no_grad():
-        head = model.sequence_scores(residues, lengths, state, genes, evidence).argmax(dim=1)
+        head = network.sequence_scores(start, lengths, state, inputs).argmax(dim=1)
     n = len(tokens)
-    alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps  # midpoint rule
-    path = (alphas[:, None, None, None] * residues[None]).reshape(steps * n, *residues.shape[1:])
+    alphas = (torch.arange(steps, dtype=start.dtype) + 0.5) / steps  # midpoint rule
+    shape = (steps, *[1] * start.dim())
+    path = (alphas.view(shape) * start[None]).reshape(steps * n, *start.shape[1:])
     path.requires_grad_(True)
-    along = [x.repeat(steps, 1) if x is not None else None for x in (genes, evidence)]
-    scores = model.sequence_scores(path, lengths.repeat(steps), state, *along)
+    along = {k: v.repeat(steps, *[1] * (v.dim() - 1)) for k, v in inputs.items()}
+    scores = network.sequence_scores(path, lengths.repeat(steps), state, along)
     chosen = scores.gather(1, head.repeat(steps)[:, None]).sum()
     (gradient,) = torch.autograd.grad(chosen, path)
-    mean_gradient = gradient.view(steps, n, *residues.shape[1:]).mean(dim=0)
-    contributions = (residues * mean_gradient).sum(dim=1)
+    mean_gradient = gradient.view(steps, n, *start.shape[1:]).mean(dim=0)
+    contributions = (start * mean_gradient).sum(dim=1)
     with torch.no_grad():
         ends = [
-            model.sequence_scores(x, lengths, state, genes, evidence).gather(1, head[:, None])[:, 0]
-            for x in (residues, torch.zeros_like(residues))
+            network.sequence_scores(x, lengths, state, inputs).gather(1, head[:, None])[:, 0]
+            for x in (start, torch.zeros_like(start))
         ]
     return contributions.numpy(), ends[0].numpy(), ends[1].numpy()
 
@@ -215,7 +216,7 @@ def _ground_truth(
 
 def interpret(
     store: Store,
-    models: list[DeepRC],
+    models: list[RepertoireClassifier],
     prediction_dirs: list[Path],
     out: Path,
     *,
@@ -238,7 +239,7 @@ def interpret(
 
 def _analyse(
     store: Store,
-    models: list[DeepRC],
+    models: list[RepertoireClassifier],
     prediction_dirs: list[Path],
     top: int,
     steps: int,
@@ -263,22 +264,18 @@ def _analyse(
         index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
         for repertoire_id, group in chosen.groupby("repertoire_id").groups.items():
             r = index[repertoire_id]
-            table, found = model_inputs(model, store, r)
+            inputs = model.features.inputs_of(store, r)
             # the state patterns depend on the repertoire once there is more than one update
-            chunks = partial(repertoire_chunks, store, r, table=table, evidence=found)
-            state = model.final_state(chunks)
+            state = model.network.final_state(partial(repertoire_chunks, store, r, inputs=inputs))
             where = np.asarray(group)
             rows = chosen["row"].to_numpy()[where]
-            genes = sequence_genes(store, rows, table)
-            evidence = found[rows - int(store.offsets[r])] if found is not None else None
             attributed, _, baseline = integrated_gradients(
-                model,
+                model.network,
                 torch.from_numpy(np.asarray(store.tokens[rows])),
                 torch.from_numpy(lengths[where]),
                 state,
                 steps=steps,
-                genes=torch.from_numpy(genes) if genes is not None else None,
-                evidence=torch.from_numpy(evidence) if evidence is not None else None,
+                inputs={k: torch.from_numpy(v) for k, v in inputs(rows).items()},
             )
             for i, j in enumerate(where):
                 contributions[j] = attributed[i, : lengths[j]]

@@ -1,6 +1,6 @@
-"""Whole-repertoire prediction: each repertoire streamed through the model in chunks
-(:meth:`deeprc.model.DeepRC.score_bag`, memory: one chunk), written as per-repertoire scores
-and per-sequence attention."""
+"""Whole-repertoire prediction: each repertoire streamed through the classifier in chunks
+(:meth:`deeprc.classifier.RepertoireClassifier.score`, memory: one chunk), written as
+per-repertoire scores and per-sequence attention."""
 
 from __future__ import annotations
 
@@ -8,36 +8,23 @@ import json
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
-from deeprc import outputs
+from deeprc import outputs, shards
 from deeprc.atomic import atomic_directory
-from deeprc.data import score_repertoire, unknown_genes
+from deeprc.classifier import RepertoireClassifier, attention_table
+from deeprc.data import CHUNK
 from deeprc.errors import InputError
-from deeprc.model import DeepRC
-from deeprc.model.files import load_model, model_card
 from deeprc.progress import Progress
 from deeprc.split import read_folds
-from deeprc.store import Store, part_path
+from deeprc.store import Store
 
 __all__ = ["predict", "predict_with", "repertoires_to_score"]
-
-
-# the columns of a store's part that attention.parquet repeats, with their types there
-_FROM_PART = {
-    "sequence_id": pa.string(),
-    "junction_aa": pa.string(),
-    "v_call": pa.string(),
-    "j_call": pa.string(),
-    "duplicate_count": pa.int64(),
-}
 
 
 def repertoires_to_score(
@@ -78,7 +65,7 @@ def predict_with(
     *,
     folds: Path | None = None,
     fold: int | None = None,
-    chunk: int = 20_000,
+    chunk: int = CHUNK,
     workers: int = 1,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
@@ -96,7 +83,8 @@ def predict_with(
     into what one call writes."""
     if (folds is None) != (fold is None):
         raise InputError("--folds and --fold go together")
-    model, saved = load_model(model_path)
+    classifier = RepertoireClassifier.load(model_path)
+    saved = classifier.record
     trained_on = saved.get("data") or {}
     if trained_on.get("alphabet", store.manifest["alphabet"]) != store.manifest["alphabet"]:
         raise InputError(
@@ -108,8 +96,9 @@ def predict_with(
     repertoires, in_training = repertoires_to_score(store, saved, test, model_path, fold)
     provenance = {"model": str(model_path), "fold": fold}
     provenance |= {
-        k: saved.get(k) for k in ("experiment", "steps", "deeprc_version", "calibration")
-    }
+        "experiment": asdict(classifier.experiment), "steps": saved.get("steps"),
+        "deeprc_version": saved.get("deeprc_version"), "calibration": classifier.calibration,
+    }  # fmt: skip
     provenance["model_store_fingerprint"] = saved["store_fingerprint"]
     provenance["model_store"] = trained_on.get("store")
     provenance["store_fingerprint"] = store.manifest["fingerprint"]
@@ -117,8 +106,8 @@ def predict_with(
     # the scored store's own class names, for showing its labels (y) as words
     provenance["labels"] = {k: store.manifest.get(k) for k in ("positive_label", "classes")}
     # genes the model never saw are read as no call: counted, so that a user sees how many
-    provenance["unknown_genes"] = unknown_genes(model, store, repertoires)
-    provenance["model_card"] = model_card(model_path, saved)  # what a scoring report shows
+    provenance["unknown_genes"] = classifier.features.unknown_genes(store, repertoires)
+    provenance["model_card"] = classifier.card(model_path)  # what a scoring report shows
     provenance["scored_training_repertoires"] = in_training
     inputs = [store.path, model_path] + ([folds] if folds is not None else []) + list(merge)
     if merge:
@@ -126,24 +115,24 @@ def predict_with(
                                     provenance, overwrite=overwrite, inputs=inputs)  # fmt: skip
         return predictions, in_training, provenance
     if group is not None:
-        k, n = group
-        if not 0 <= k < n:
-            raise InputError(f"--group {k}/{n}: give K/N with 0 <= K < N (groups count from 0)")
-        repertoires, provenance = repertoires[k::n], provenance | {"group": [k, n]}
+        k, n = shards.check(group, "--group")
+        repertoires = shards.select(repertoires, (k, n), "--group")
+        provenance = provenance | {"group": [k, n]}
+    classifier.network.to(device)
     predictions = predict(
-        model.to(device), store, repertoires, out, chunk=chunk, workers=workers,
+        classifier, store, repertoires, out, chunk=chunk, workers=workers,
         provenance=provenance, overwrite=overwrite, inputs=inputs,
     )  # fmt: skip
     return predictions, in_training, provenance
 
 
 def predict(
-    model: DeepRC,
+    classifier: RepertoireClassifier,
     store: Store,
     repertoires: np.ndarray,
     out: Path,
     *,
-    chunk: int = 20_000,
+    chunk: int = CHUNK,
     workers: int = 1,
     provenance: dict | None = None,
     overwrite: bool = False,
@@ -153,10 +142,8 @@ def predict(
     (:mod:`deeprc.outputs`); returns the predictions. ``workers`` threads score repertoires
     side by side.
 
-    The attention table has one row per sequence: ids, ``row`` (index into the store's encoded
-    arrays), the sequence's calls and count, ``attention`` (the largest over heads),
-    ``attention_score`` (the largest score before the softmax) and, with several heads,
-    ``attention_h<k>``. ``provenance`` (model, training config, ...) is written beside them;
+    The attention table has one row per sequence (:func:`deeprc.classifier.attention_table`).
+    ``provenance`` (model, training config, ...) is written beside them;
     ``deeprc evaluate`` copies it into the metrics.
     """
     rows = []
@@ -164,7 +151,7 @@ def predict(
         attention_file = outputs.AttentionWriter(tmp)
         sizes = np.diff(store.offsets)[np.asarray(repertoires, dtype=np.int64)]
         with Progress("predict", int(sizes.sum()), "sequences") as progress:
-            scored = _scored(model, store, repertoires, chunk, workers)
+            scored = _scored(classifier, store, repertoires, chunk, workers)
             for r, size, (logit, table) in zip(repertoires, sizes, scored, strict=True):
                 meta = store.repertoires.iloc[int(r)]
                 rows.append(
@@ -192,7 +179,7 @@ def _merge_groups(
 ) -> pd.DataFrame:
     """One prediction directory from the ``n`` group directories of this very model, store
     and fold, in the order one call writes (repertoire ``i`` is in group ``i mod n``)."""
-    found = {}
+    found = []
     for directory in groups:
         saved = outputs.read_provenance(directory) or {}
         if "group" not in saved:
@@ -203,15 +190,9 @@ def _merge_groups(
                 f"{directory} was scored with another model, store or fold than these; score "
                 "the groups again with the same arguments"
             )
-        found[tuple(saved["group"])] = directory
-    sizes = {n for _, n in found}
-    n = max(sizes)
-    if len(sizes) != 1 or len(found) != len(groups) or sorted(found) != [(k, n) for k in range(n)]:
-        given = ", ".join(f"{k}/{n}" for k, n in found)
-        raise InputError(
-            f"--merge needs groups 0..N-1 of one --group K/N run, once each; got {given}"
-        )
-    ordered = [found[(k, n)] for k in range(n)]
+        found.append((tuple(saved["group"]), directory))
+    ordered = shards.joined(found, "--group")  # the group directories in the order of K
+    n = len(ordered)
     tables = [outputs.read_predictions(d) for d in ordered]
     predictions = pd.concat(
         [tables[i % n].iloc[[i // n]] for i in range(len(repertoires))], ignore_index=True
@@ -233,15 +214,19 @@ def _merge_groups(
 
 
 def _scored(
-    model: DeepRC, store: Store, repertoires: np.ndarray, chunk: int, workers: int
+    classifier: RepertoireClassifier,
+    store: Store,
+    repertoires: np.ndarray,
+    chunk: int,
+    workers: int,
 ) -> Iterator[tuple[float, dict]]:
     """Each repertoire's logit and attention rows, in order. ``workers`` threads score
     repertoires side by side (PyTorch, NumPy and Arrow release the GIL), at most two per
     worker ahead of the writer, so memory holds a few repertoires whatever the cohort."""
 
     def one(r: int) -> tuple[float, dict]:
-        logit, attention, scores = score_repertoire(model, store, r, chunk=chunk)
-        return logit, _attention_table(store, r, attention, scores)
+        logit, attention, scores = classifier.score(store, r, chunk=chunk)
+        return logit, attention_table(store, r, attention, scores)
 
     pool = ThreadPoolExecutor(max(workers, 1))
     try:
@@ -254,26 +239,3 @@ def _scored(
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _attention_table(store: Store, r: int, attention: np.ndarray, scores: np.ndarray) -> dict:
-    """One repertoire's rows of attention.parquet (see :func:`predict`); the sequences' own
-    columns come from the store's part as Arrow arrays, never through Python objects."""
-    part = pq.read_table(part_path(store.path, r), columns=list(_FROM_PART))
-
-    def column(name: str) -> pa.Array:
-        values = part[name].combine_chunks().cast(_FROM_PART[name])
-        return pc.fill_null(values, "") if name in ("v_call", "j_call") else values
-
-    repertoire_id = pa.scalar(store.repertoires["repertoire_id"].iloc[r], pa.string())
-    table = {
-        "repertoire_id": pa.repeat(repertoire_id, len(part)),
-        "sequence_id": column("sequence_id"),
-        "row": pa.array(np.arange(store.offsets[r], store.offsets[r + 1])),
-        **{name: column(name) for name in ("junction_aa", "v_call", "j_call", "duplicate_count")},
-        "attention": pa.array(attention.max(axis=0)),
-        "attention_score": pa.array(scores.max(axis=0)),
-    }
-    if attention.shape[0] > 1:
-        table |= {f"attention_h{h}": pa.array(a) for h, a in enumerate(attention)}
-    return table

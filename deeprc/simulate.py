@@ -34,7 +34,10 @@ from deeprc.parallel import parallel_map
 from deeprc.progress import Progress
 from deeprc.store import AMINO_ACIDS
 
-__all__ = ["MotifSignal", "PublicSignal", "SimulationConfig", "simulate"]
+__all__ = ["LABEL_COLUMN", "MotifSignal", "PublicSignal", "SimulationConfig", "simulate"]
+
+# the column of metadata.tsv that holds a simulated repertoire's (observed) label
+LABEL_COLUMN = "status"
 
 OlgaModel = Literal["human_T_beta", "human_T_alpha", "human_B_heavy"]
 _LOCUS = {"human_T_beta": "TRB", "human_T_alpha": "TRA", "human_B_heavy": "IGH"}
@@ -431,8 +434,9 @@ def simulate(
     """Write a simulated cohort to ``out``; returns the summary also saved as simulation.json.
 
     ``out`` gets one ``<repertoire>.tsv.gz`` per repertoire, ``metadata.tsv`` (repertoire_id,
-    file, status = the observed label), ``truth.tsv`` (repertoire_id, sequence_id, signal) and
-    ``truth_repertoires.tsv`` (true status, observed label, signals carried).
+    file, and the observed label in :data:`LABEL_COLUMN`, status), ``truth.tsv``
+    (repertoire_id, sequence_id, signal) and ``truth_repertoires.tsv`` (true status, observed
+    label, signals carried).
     """
     out = Path(out)
     with atomic_directory(out, overwrite=overwrite, inputs=inputs, command="simulate") as tmp:
@@ -475,7 +479,7 @@ def simulate(
 
 def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list]) -> None:
     names = {0: "negative", 1: "positive"}
-    meta = ["repertoire_id\tfile\tstatus"]
+    meta = [f"repertoire_id\tfile\t{LABEL_COLUMN}"]
     meta += [f"{p.repertoire_id}\t{p.repertoire_id}.tsv.gz\t{names[p.label]}" for p in plans]
     (tmp / "metadata.tsv").write_text("\n".join(meta) + "\n")
     truth = ["repertoire_id\tsequence_id\tsignal"]

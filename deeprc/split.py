@@ -9,17 +9,32 @@ repertoires, and none reads it against another store.
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from typing import TYPE_CHECKING
 
 from deeprc.atomic import atomic_file
 from deeprc.errors import InputError
-from deeprc.store import Store
 
-__all__ = ["final_split", "fixed_split", "make_folds", "read_folds", "split_store", "write_folds"]
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
+    from deeprc.store import Store
+
+__all__ = [
+    "VALIDATION_FRACTION",
+    "final_split",
+    "fixed_split",
+    "make_folds",
+    "read_folds",
+    "split_store",
+    "write_folds",
+]
+
+# The share of the repertoires a model does not test on (of all, for the final model) that is
+# held out for validation: the default here and of deeprc split and deeprc train --all. NumPy,
+# pandas and scikit-learn are imported where they are used, so that the command line reads
+# this without loading them.
+VALIDATION_FRACTION = 0.2
 ROLES = ("train", "validation", "test")
 FOLD_COLUMNS = ("fold", "repertoire_id", "role", "store_fingerprint")
 
@@ -29,15 +44,19 @@ def _hold_out(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``rest`` split into training and a stratified validation part of about ``fraction``
     (at least 2, leaving at least 2 to train on)."""
+    from sklearn.model_selection import train_test_split
+
     n_validation = min(max(2, round(fraction * len(rest))), len(rest) - 2)
     return train_test_split(rest, test_size=n_validation, stratify=labels[rest], random_state=seed)
 
 
 def final_split(
-    store: Store, *, validation_fraction: float = 0.2, seed: int = 0
+    store: Store, *, validation_fraction: float = VALIDATION_FRACTION, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """The roles of the final model: every repertoire trains, except a stratified validation
     part that selects the step and calibrates (as in each fold); no test set."""
+    import numpy as np
+
     store.require_labels("training the final model")
     labels = np.asarray(store.labels)
     if np.bincount(labels, minlength=2).min() < 2:
@@ -58,10 +77,14 @@ def make_folds(
     labels: np.ndarray,
     *,
     k: int = 5,
-    validation_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Each repertoire is in the test set of exactly one fold; validation comes from the rest."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold
+
     labels = np.asarray(labels)
     smallest = np.bincount(labels, minlength=2).min()
     if k < 2 or smallest < k:
@@ -89,13 +112,16 @@ def fixed_split(
     labels: np.ndarray,
     test_ids: list[str],
     *,
-    validation_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
 ) -> pd.DataFrame:
     """One fold (0): train on one cohort, test on another (as with Emerson's two CMV cohorts).
 
     ``test_ids`` name the test cohort; validation is a stratified part of the others.
     """
+    import numpy as np
+    import pandas as pd
+
     ids, labels = np.asarray(ids), np.asarray(labels)
     unknown = sorted(set(test_ids) - set(ids))
     if unknown:
@@ -121,7 +147,7 @@ def split_store(
     out: Path,
     *,
     k: int = 5,
-    validation_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
     test_ids: Path | None = None,
     overwrite: bool = False,
@@ -164,6 +190,9 @@ def read_folds(path: Path, store: Store, fold: int) -> dict[str, np.ndarray]:
     Checks that the table was made from this very store and that no repertoire has two roles
     in one fold (which would put training repertoires into a test set).
     """
+    import numpy as np
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"folds file {path} does not exist; make it with deeprc split")

@@ -16,17 +16,11 @@ from scipy.special import expit
 from scipy.stats import fisher_exact
 from sklearn.metrics import roc_auc_score
 
-from deeprc.baselines import (
-    BASELINES,
-    EmersonBurden,
-    KmerLogistic,
-    fisher_greater,
-    kmer_counts,
-    minmax_kernel,
-    run_baseline,
-)
+from deeprc.baselines import BASELINES, EmersonBurden, KmerLogistic, minmax_kernel, run_baseline
 from deeprc.errors import InputError
 from deeprc.evaluate import evaluate_folds
+from deeprc.features.association import fisher_greater
+from deeprc.features.kmers import kmer_counts
 from deeprc.ingest import ingest
 from deeprc.simulate import MotifSignal, PublicSignal, SimulationConfig, simulate
 from deeprc.split import make_folds

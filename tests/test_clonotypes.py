@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeprc import clonotypes
 from deeprc.baselines import EmersonBurden
-from deeprc.clonotypes import carrier_counts, clonotype_hashes
+from deeprc.features import clonotypes
+from deeprc.features.clonotypes import carrier_counts, clonotype_hashes
 from deeprc.ingest import ingest
 from deeprc.simulate import PublicSignal, SimulationConfig, simulate
 from deeprc.store import Store, gene_name

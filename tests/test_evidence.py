@@ -7,20 +7,17 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from deeprc.classifier import RepertoireClassifier, network_inputs
 from deeprc.cli import main
-from deeprc.clonotypes import clonotype_hashes
-from deeprc.evidence import (
-    CLONOTYPE_PRIOR_GAIN,
-    KMER_PRIOR_GAIN,
-    BurdenEvidence,
-    ClonotypeEvidence,
-    KmerEvidence,
-    evidence_features,
-    training_features,
-)
+from deeprc.features import FeatureSet
+from deeprc.features.burden_evidence import BurdenEvidence
+from deeprc.features.clonotype_evidence import PRIOR_GAIN as CLONOTYPE_PRIOR_GAIN
+from deeprc.features.clonotype_evidence import ClonotypeEvidence
+from deeprc.features.clonotypes import clonotype_hashes
+from deeprc.features.kmer_evidence import PRIOR_GAIN as KMER_PRIOR_GAIN
+from deeprc.features.kmer_evidence import KmerEvidence
 from deeprc.ingest import ingest
 from deeprc.model import ModelConfig, build_model
-from deeprc.model.files import load_model
 from deeprc.outputs import read_predictions
 from deeprc.simulate import PublicSignal, SimulationConfig, simulate
 from deeprc.split import read_folds
@@ -40,6 +37,14 @@ def ten_and_one(h, tmp_path, rows_of) -> tuple[Store, dict[str, int], np.ndarray
     return store, index, np.array([index[r] for r in names[:-1]])
 
 
+def evidence_features(providers: list, store: Store, repertoire: int) -> np.ndarray:
+    return FeatureSet(providers).evidence_of(store, repertoire)
+
+
+def training_features(providers: list, store: Store, train: np.ndarray, seed: int) -> np.ndarray:
+    return FeatureSet(providers).cross_fitted(store, train, seed)
+
+
 def rows_of(store: Store, features: np.ndarray, r: int) -> np.ndarray:
     return features[store.offsets[r] : store.offsets[r + 1]]
 
@@ -51,9 +56,9 @@ def test_clonotype_evidence_is_a_carrier_rate_and_never_counts_the_repertoire_it
     store, index, train = ten_and_one(
         h, tmp_path, lambda r: [everyone, pair if r in ("p0", "p1", "t1") else other]
     )
-    evidence = ClonotypeEvidence.fit(store, train)
+    evidence = ClonotypeEvidence().fit(store, train)
     # everyone: 5 of 5 positives, 5 of 5 negatives; pair: 2 positives; CASSGGGF: 3 + 5
-    carriers = sorted(zip(evidence.positive.tolist(), evidence.negative.tolist(), strict=True))
+    carriers = sorted(zip(evidence.positive_.tolist(), evidence.negative_.tolist(), strict=True))
     assert carriers == [(2, 0), (3, 5), (5, 5)]
     held_out = evidence_features([evidence], store, index["t1"])
     np.testing.assert_allclose(held_out, np.log1p([[100, 100], [40, 0]]), rtol=1e-6)
@@ -79,10 +84,10 @@ def test_cross_fitting_blurs_what_a_clonotypes_evidence_says_of_its_carriers_lab
     ingest(tmp_path / "sim" / "metadata.tsv", tmp_path / "store", label_column="status", threads=1)
     store = Store(tmp_path / "store")
     train, labels = np.arange(40), np.asarray(store.labels)
-    evidence = ClonotypeEvidence.fit(store, train)
-    hashes = evidence.hashes.numpy().view(np.uint64)
-    carriers = np.array([evidence.positive.numpy(), evidence.negative.numpy()], dtype=float).T
-    sizes = np.array([evidence.n_positive, evidence.n_negative], dtype=float)
+    evidence = ClonotypeEvidence().fit(store, train)
+    hashes = evidence.hashes_
+    carriers = np.array([evidence.positive_, evidence.negative_], dtype=float).T
+    sizes = np.array([evidence.n_positive_, evidence.n_negative_], dtype=float)
     crossed = training_features([evidence], store, train, seed=0)
     rows = {"cross-fitted": [], "left out": []}
     for r in train:
@@ -128,7 +133,9 @@ def test_public_clonotypes_are_learned_with_evidence_and_not_without(h, tmp_path
         evidence: h.fold0_test_auc(
             store,
             folds,
-            f"model: {{clonotype_evidence: {evidence}, kmer_evidence: 0}}\n{train}",
+            "evidence: [{name: clonotype}]\n" + train
+            if evidence == "true"
+            else "evidence: []\n" + train,
             tmp_path / evidence,
         )
         for evidence in ("false", "true")
@@ -142,8 +149,8 @@ def test_evidence_starts_the_attention_at_its_scaled_log_ratio(heads):
     """Before training, each head's score of a sequence moves by the gain times the change in
     its evidence: log(1 + positive carriers) - log(1 + negative carriers) for clonotypes, the
     k-mer log-ratio; the junction's columns keep their random start."""
-    cfg = ModelConfig(clonotype_evidence=True, kmer_evidence=4, num_heads=heads)
-    model = build_model(cfg, seed=0)
+    features = FeatureSet([ClonotypeEvidence(), KmerEvidence(4)])
+    model = build_model(ModelConfig(num_heads=heads), network_inputs(features), seed=0)
     instances = torch.zeros(5, model.pooling.key.in_features)
     instances[:, -3:] = torch.tensor(
         [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [3.0, 1.0, 0.5], [0.0, 0.0, -1.0]]
@@ -171,7 +178,7 @@ def test_kmer_evidence_rates_a_sequence_by_its_most_enriched_kmer_fitted_without
         return [h.rec("CSLRFA")] if r == "t1" else [h.rec("CASSGGGE")]
 
     store, index, train = ten_and_one(h, tmp_path, rows)
-    evidence = KmerEvidence.fit(store, train, 4)
+    evidence = KmerEvidence(4).fit(store, train)
     # SLRF: in 2 of 5 positives, no negative: log((2/5 + 1) / (0 + 1))
     held_out = evidence_features([evidence], store, index["t1"])
     np.testing.assert_allclose(held_out, [[np.log(1.4)]], rtol=1e-6)
@@ -191,14 +198,14 @@ def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trai
     store = Store(trained / "store")
     train = np.arange(len(store.repertoires))
     group = np.arange(len(train)) % 5
-    by_group = KmerEvidence.fit(store, train, 3).cross_fitted(store, train, group)
+    by_group = KmerEvidence(3).fit(store, train).cross_fitted(store, train, group, 5)
     assert len(by_group) == 5
     for g, fitted in enumerate(by_group):
-        refit = KmerEvidence.fit(store, train[group != g], 3)
-        assert torch.equal(fitted.positive, refit.positive)
-        assert torch.equal(fitted.negative, refit.negative)
-        assert (fitted.n_positive, fitted.n_negative) == (refit.n_positive, refit.n_negative)
-    ratio = by_group[0]._log_ratio
+        refit = KmerEvidence(3).fit(store, train[group != g])
+        assert np.array_equal(fitted.positive_, refit.positive_)
+        assert np.array_equal(fitted.negative_, refit.negative_)
+        assert (fitted.n_positive_, fitted.n_negative_) == (refit.n_positive_, refit.n_negative_)
+    ratio = by_group[0]._log_ratio()
     start, stop = int(store.offsets[1]), int(store.offsets[2])
     expected = []
     for tokens, length in zip(store.tokens[start:stop], store.lengths[start:stop], strict=True):
@@ -207,7 +214,7 @@ def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trai
             for i in range(int(length) - 2)
         ]
         expected.append(max((ratio[c] for c in codes), default=0.0))
-    np.testing.assert_array_equal(by_group[0].features(store, 1)[:, 0], expected)
+    np.testing.assert_array_equal(by_group[0].transform(store, 1)[:, 0], expected)
     assert len(set(expected)) > 10  # the rows differ: the maximum is not a constant
 
 
@@ -216,7 +223,8 @@ def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path)
     prediction the same numbers training had."""
     experiment = tmp_path / "exp.yaml"
     experiment.write_text(
-        "model: {kmer_evidence: 4}\ntrain: {n_sequences: 300, max_steps: 100, eval_every: 25}\n"
+        "evidence: [{name: kmer, k: 4}]\n"
+        "train: {n_sequences: 300, max_steps: 100, eval_every: 25}\n"
     )
     args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"), "--fold", "0"]
     model_path = tmp_path / "m.pt"
@@ -225,15 +233,16 @@ def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path)
     assert main(["predict", *args, "--model", str(model_path), "--out", str(tmp_path / "p")]) == 0
     predictions = read_predictions(tmp_path / "p")
     assert roc_auc_score(predictions["y"], predictions["score"]) >= 0.9
-    model, _ = load_model(model_path)
+    model = RepertoireClassifier.load(model_path)
     store = Store(trained / "store")
     roles = read_folds(trained / "folds.tsv", store, 0)
-    (loaded,) = model.evidence
+    (loaded,) = model.features.evidence
     # test repertoires read rates from training and validation repertoires, as baselines fit
     held_in = np.concatenate([roles["train"], roles["validation"]])
-    fitted = KmerEvidence.fit(store, held_in, 4)
-    assert torch.equal(loaded.positive, fitted.positive) and loaded.n_positive == fitted.n_positive
-    assert loaded.n_positive + loaded.n_negative == len(held_in) > len(roles["train"])
+    fitted = KmerEvidence(4).fit(store, held_in)
+    assert np.array_equal(loaded.positive_, fitted.positive_)
+    assert loaded.n_positive_ == fitted.n_positive_
+    assert loaded.n_positive_ + loaded.n_negative_ == len(held_in) > len(roles["train"])
 
 
 def test_burden_evidence_marks_the_clonotypes_emersons_test_calls_associated(h, tmp_path):
@@ -242,14 +251,14 @@ def test_burden_evidence_marks_the_clonotypes_emersons_test_calls_associated(h, 
         h, tmp_path, lambda r: [public if r[0] in "pt" else h.rec("CASSGGGF"), h.rec("CASSAF")]
     )
     # one-sided Fisher on 5 + 5 repertoires: p = 1 / C(10, 5) = 0.004 for 5 positives, 0 negatives
-    evidence = BurdenEvidence.fit(store, train, p_threshold=0.01)
-    associated = evidence.hashes.numpy().view(np.uint64)
+    evidence = BurdenEvidence(p_threshold=0.01).fit(store, train)
+    associated = evidence.hashes_
     assert associated.tolist() == [clonotype_hashes(store, index["t1"])[0]]
     np.testing.assert_array_equal(evidence_features([evidence], store, index["t1"]), [[1], [0]])
-    assert len(BurdenEvidence.fit(store, train, p_threshold=0.001).hashes) == 0
+    assert len(BurdenEvidence(p_threshold=0.001).fit(store, train).hashes_) == 0
     # cross-fitted, each group reads 4 + 4 repertoires: p = 1 / C(8, 4) = 0.014, not associated
     assert not training_features([evidence], store, train, seed=0).any()
-    loose = BurdenEvidence.fit(store, train, p_threshold=0.02)
+    loose = BurdenEvidence(p_threshold=0.02).fit(store, train)
     crossed = training_features([loose], store, train, seed=0)
     for name, row in (("p0", [1, 0]), ("p4", [1, 0]), ("n0", [0, 0])):
         np.testing.assert_array_equal(rows_of(store, crossed, index[name])[:, 0], row)
@@ -259,8 +268,8 @@ def test_a_burden_model_starts_as_a_soft_burden_test():
     """Untrained, the output reads only the heads' log-mean-exp, and the attention starts at
     8 x the burden column: the logit grows with the share of associated sequences, whatever
     the junctions."""
-    cfg = ModelConfig(burden_evidence=1e-3, kmer_evidence=0, num_heads=2)
-    model = build_model(cfg, seed=0)
+    burden = network_inputs(FeatureSet([BurdenEvidence(p_threshold=1e-3)]))
+    model = build_model(ModelConfig(num_heads=2), burden, seed=0)
     assert model.starts_as_count and not build_model(ModelConfig(), seed=0).starts_as_count
     torch.manual_seed(1)
     n = 2000
@@ -270,5 +279,5 @@ def test_a_burden_model_starts_as_a_soft_burden_test():
     for associated in (0, 5, 20, 80):
         evidence = torch.zeros(1, n, 1)
         evidence[0, :associated] = 1.0
-        logits.append(model(tokens, lengths, evidence=evidence)[0].item())
+        logits.append(model(tokens, lengths, inputs={"evidence": evidence})[0].item())
     assert logits == sorted(logits) and logits[-1] - logits[0] > 1.0, logits

@@ -3,8 +3,7 @@
 import numpy as np
 
 from deeprc.cli import main
-from deeprc.data import gene_map
-from deeprc.model import ModelConfig, build_model
+from deeprc.features import GeneVocabulary
 from deeprc.store import AMINO_ACIDS, Store, gene_name
 
 COMMON_V = ["TRBV5-1*01", "TRBV6-2*01", "TRBV7-9*01", "TRBV12-3*01", "TRBV28*01"]
@@ -84,11 +83,10 @@ def test_another_stores_genes_map_to_the_models_by_name(h, tmp_path):
     h.write_airr(second / "c.tsv", [h.rec(v_call="TRBV7-9*01"), h.rec(v_call="TRBV99-1*01")])
     h.write_airr(second / "d.tsv", [h.rec(v_call="TRBV7-9*01")])
     h.write_metadata(second / "m.tsv", [("c", "c.tsv", "0"), ("d", "d.tsv", "1")])
-    model = build_model(ModelConfig(gene_embedding=2, kmer_evidence=0), seed=0,
-                        gene_names=Store(h.run_ingest(first / "m.tsv")[1]).gene_names)  # fmt: skip
+    vocabulary = GeneVocabulary(Store(h.run_ingest(first / "m.tsv")[1]).gene_names)
     other = Store(h.run_ingest(second / "m.tsv")[1])
-    table = gene_map(model, other)
-    v_names = model.genes.names["v"]
+    table = vocabulary.table(other)
+    v_names = vocabulary.names["v"]
     mapped = [v_names[table[0, i]] for i in range(len(other.gene_names["v"]))]
     assert other.gene_names["v"] == ["", "TRBV7-9", "TRBV99-1"]
     assert mapped == ["", "TRBV7-9", ""]  # TRBV99-1 is unknown to the model: no call

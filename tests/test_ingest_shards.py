@@ -1,5 +1,7 @@
 """Ingest in shards (a cluster's jobs side by side), merged into the store one ingest writes."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,3 +64,30 @@ def test_a_shard_is_k_of_n(tmp_path, capsys, shard):
         _ingest(metadata, tmp_path / "s", "--shard", shard)
     assert stopped.value.code == 2
     assert "write K/N" in capsys.readouterr().err
+
+
+def test_k_of_n_is_read_selected_and_joined_by_one_module():
+    """deeprc.shards, for ingest --shard and predict --group alike: K/N read and checked, every
+    N-th item from the K-th, and the parts of a merge each once, of one N, in the order of K."""
+    from deeprc import shards
+    from deeprc.errors import InputError
+
+    assert shards.parse("1/3", "--group") == (1, 3)
+    for text in ("3/3", "1", "a/b", "-1/2", "1/0"):
+        with pytest.raises(InputError, match=r"^--group .*write K/N .*\(groups count from 0\)"):
+            shards.parse(text, "--group")
+    assert shards.select(list(range(8)), (1, 3), "--shard") == [1, 4, 7]
+    assert shards.select(range(2), (1, 3), "--shard") == range(1, 2, 3)  # an empty part
+    with pytest.raises(InputError, match=r"^--shard 2/2: write K/N"):
+        shards.select([0, 1], (2, 2), "--shard")
+    assert shards.joined([((1, 2), "b"), ([0, 2], "a")], "--shard") == ["a", "b"]
+    for given, shown in [
+        ([(0, 2)], "0/2"),
+        ([(0, 2), (0, 2)], "0/2, 0/2"),
+        ([(0, 2), (1, 3)], "0/2, 1/3"),
+        ([(1, 2), (2, 2)], "1/2, 2/2"),
+        ([], "none"),
+    ]:
+        message = f"--merge needs groups 0..N-1 of one --group K/N run, once each; got {shown}"
+        with pytest.raises(InputError, match=re.escape(message)):
+            shards.joined([(part, None) for part in given], "--group")

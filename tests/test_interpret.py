@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from deeprc.classifier import RepertoireClassifier
 from deeprc.cli import main
-from deeprc.data import model_inputs, repertoire_chunks
+from deeprc.data import repertoire_chunks
+from deeprc.experiment import Experiment
 from deeprc.interpret import (
     _top_rows,
     integrated_gradients,
@@ -21,17 +23,15 @@ from deeprc.interpret import (
     position_weights,
 )
 from deeprc.model import build_model
-from deeprc.model.files import load_model
 from deeprc.outputs import attention_by_repertoire, read_interpretation, read_predictions
 from deeprc.store import Store
 from deeprc.top import top_sequences
-from deeprc.train import Experiment
 
 
 def test_contributions_sum_to_score_minus_empty_baseline():
     """Completeness of integrated gradients, per sequence, for every head's best score."""
     torch.manual_seed(0)
-    model = build_model(replace(Experiment().model, num_heads=2, kmer_evidence=0), seed=3)
+    model = build_model(replace(Experiment().model, num_heads=2), seed=3)
     with torch.no_grad():
         model.pooling.key.weight.mul_(20)  # scores that differ by O(1) between sequences
     lengths = torch.tensor([5, 12, 9, 1])
@@ -114,24 +114,23 @@ def test_interpret_scores_are_the_models_own_scores(trained):
     """Integrated gradients differentiate the model's own scores: for the same sequences, the
     scores they start from equal those that prediction streamed through the lookup path."""
     store = Store(trained / "store")
-    model, _ = load_model(trained / "fold0.pt")
+    classifier = RepertoireClassifier.load(trained / "fold0.pt")
+    model = classifier.network
     attention = pq.read_table(trained / "pred0" / "attention.parquet").to_pandas()
     index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
     checked = 0
     for repertoire_id, group in attention.groupby("repertoire_id"):
         top = group.nlargest(10, "attention_score")
         rows, r = top["row"].to_numpy(), index[repertoire_id]
-        table, evidence = model_inputs(model, store, r)
-        state = model.final_state(
-            partial(repertoire_chunks, store, r, table=table, evidence=evidence)
-        )
+        inputs = classifier.features.inputs_of(store, r)
+        state = model.final_state(partial(repertoire_chunks, store, r, inputs=inputs))
         _, scores, _ = integrated_gradients(
             model,
             torch.from_numpy(np.asarray(store.tokens[rows])),
             torch.from_numpy(np.asarray(store.lengths[rows], dtype=np.int64)),
             state,
             steps=2,
-            evidence=torch.from_numpy(evidence[rows - int(store.offsets[r])]),
+            inputs={k: torch.from_numpy(v) for k, v in inputs(rows).items()},
         )
         np.testing.assert_allclose(scores, top["attention_score"], rtol=1e-5, atol=1e-5)
         checked += len(rows)

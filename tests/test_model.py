@@ -520,17 +520,11 @@ def test_embedding_rejects_even_kernel():
 # ----------------------------------------------------------------------------- DeepRC
 
 
-def make_deeprc(embedding: str = "lookup", **kwargs) -> DeepRC:
-    kwargs = {
-        "n_kernels": 6,
-        "kernel_size": 3,
-        "hidden_size": 4,
-        "num_heads": 2,
-        "output_hidden": (5,),
-        "kmer_evidence": 0,
-        **kwargs,
-    }
-    return build_model(ModelConfig(embedding=embedding, **kwargs)).to(F64).eval()
+def make_deeprc(embedding: str = "lookup", kernel_size: int = 3, **kwargs) -> DeepRC:
+    encoder = {"name": "cnn", "n_kernels": 6, "kernel_size": kernel_size,
+               "implementation": embedding}  # fmt: skip
+    kwargs = {"hidden_size": 4, "num_heads": 2, "output_hidden": (5,), **kwargs}
+    return build_model(ModelConfig(encoder=encoder, **kwargs)).to(F64).eval()
 
 
 def repertoire(n: int, width: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@ import pytest
 import torch
 from conftest import leftovers, snapshot
 
+import deeprc.classifier as classifier_module
 import deeprc.train as training
 from deeprc.atomic import STAMP, atomic_directory
 from deeprc.cli import main
@@ -154,7 +155,7 @@ def test_train_refuses_an_existing_out_before_training_and_overwrite_starts_afre
         raise AssertionError("trained before refusing the output")
 
     with monkeypatch.context() as patched:
-        patched.setattr(training, "fit", no_training)
+        patched.setattr(classifier_module, "fit", no_training)
         refused(capsys, *args, "--out", mine, says=("exists", "--overwrite"))
         refused(capsys, *args, "--out", mine, "--overwrite", says=("not a model file",))
         refused(capsys, *args, "--out", model, says=("exists", "--overwrite"))
@@ -331,7 +332,7 @@ def test_a_model_file_with_only_its_format_mark_is_a_message(world, tmp_path, ca
 
 def test_a_config_its_weights_do_not_fit_is_refused_before_building_the_network(world, tmp_path):
     saved = torch.load(world / "m0.pt", weights_only=True)
-    saved["experiment"]["model"]["n_kernels"] = 50_000_000  # a 41 GB convolution
+    saved["experiment"]["model"]["encoder"]["n_kernels"] = 50_000_000  # a 41 GB convolution
     huge = tmp_path / "huge.pt"
     torch.save(saved, huge)
     # 6 GiB of address space: building that network fails instead of filling the machine

@@ -17,22 +17,23 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from deeprc.calibration import Platt
+from deeprc.classifier import UNCALIBRATED, RepertoireClassifier
 from deeprc.cli import main
 from deeprc.config import load
-from deeprc.data import score_repertoire
 from deeprc.errors import InputError
+from deeprc.experiment import Experiment, TrainConfig
+from deeprc.features import FeatureSet
 from deeprc.ingest import ingest
 from deeprc.model import ModelConfig, build_model
-from deeprc.model.files import load_model
 from deeprc.outputs import read_predictions
 from deeprc.predict import predict
 from deeprc.simulate import MotifSignal, SimulationConfig, simulate
 from deeprc.split import make_folds, read_folds
 from deeprc.store import Store
-from deeprc.train import Experiment, TrainConfig, ValidationSample, fit, permuted_labels
+from deeprc.train import ValidationSample, fit, permuted_labels
 
 ROOT = Path(__file__).parents[1]
-JUNCTION_ONLY = ModelConfig(kmer_evidence=0)  # fit() alone: no evidence providers fitted
+JUNCTION_ONLY = ModelConfig()  # fit() alone: no evidence providers fitted
 QUICK = TrainConfig(
     n_sequences=200, max_steps=40, eval_every=10, checkpoint_every=10, patience=3, min_steps=0
 )
@@ -56,10 +57,17 @@ def cohort(tmp_path_factory) -> tuple[Store, Path]:
     return Store(root / "store"), root
 
 
+def network_only(network) -> RepertoireClassifier:
+    """A network as a classifier that reads nothing beside the residues, uncalibrated."""
+    return RepertoireClassifier(
+        Experiment(model=JUNCTION_ONLY, evidence=()), FeatureSet([]), network
+    )
+
+
 def _fit(store: Store, root: Path, out: Path, cfg: TrainConfig = QUICK) -> dict:
     roles = read_folds(root / "folds.tsv", store, 0)
-    experiment = Experiment(model=JUNCTION_ONLY, train=cfg)
-    model = build_model(experiment.model, cfg.seed)
+    experiment = Experiment(model=JUNCTION_ONLY, evidence=(), train=cfg)
+    model = build_model(experiment.model, seed=cfg.seed)
     return fit(
         model, store, roles["train"], roles["validation"], cfg,
         out_dir=out, experiment=asdict(experiment),
@@ -107,14 +115,12 @@ def test_same_seed_same_model(cohort, tmp_path):
     torch.set_num_threads(1)
     first = _fit(store, root, tmp_path / "a")
     second = _fit(store, root, tmp_path / "b")
-    for name, tensor in first["best_state"].items():
-        assert torch.equal(tensor, second["best_state"][name]), name
+    for name, tensor in first.best_state.items():
+        assert torch.equal(tensor, second.best_state[name]), name
     other = _fit(store, root, tmp_path / "c", replace(QUICK, seed=1))
-    assert not torch.equal(
-        other["best_state"]["pooling.state"], first["best_state"]["pooling.state"]
-    )
+    assert not torch.equal(other.best_state["pooling.state"], first.best_state["pooling.state"])
     lines = (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()
-    assert len(lines) == len(first["history"]) >= 1
+    assert len(lines) == len(first.history) >= 1
 
 
 def test_a_killed_run_resumes_to_the_same_model(cohort, tmp_path):
@@ -141,13 +147,13 @@ def test_a_killed_run_resumes_to_the_same_model(cohort, tmp_path):
     assert 0 < step < 300
     assert not (tmp_path / "killed.pt").exists()
     subprocess.run([*command, "--out", str(tmp_path / "killed.pt")], check=True, timeout=300)
-    whole, _ = load_model(tmp_path / "whole.pt")
-    resumed, saved = load_model(tmp_path / "killed.pt")
+    whole = RepertoireClassifier.load(tmp_path / "whole.pt").network
+    resumed = RepertoireClassifier.load(tmp_path / "killed.pt")
     for (name, a), (_, b) in zip(
-        whole.state_dict().items(), resumed.state_dict().items(), strict=True
+        whole.state_dict().items(), resumed.network.state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), name
-    assert saved["steps"] == 300 and not list(tmp_path.glob("**/.*tmp*"))
+    assert resumed.record["steps"] == 300 and not list(tmp_path.glob("**/.*tmp*"))
 
 
 def test_a_checkpoint_of_another_run_is_refused(cohort, tmp_path):
@@ -167,7 +173,7 @@ def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tm
         with torch.no_grad():
             logit, association = model(tokens, lengths)
         for chunk in (7, 64, 10_000):
-            streamed, attention, _ = score_repertoire(model, store, repertoire, chunk=chunk)
+            streamed, attention, _ = network_only(model).score(store, repertoire, chunk=chunk)
             assert streamed == pytest.approx(logit.item(), abs=1e-5)
             np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
     several = build_model(replace(JUNCTION_ONLY, num_heads=2, update_steps=3), seed=3).eval()
@@ -176,7 +182,7 @@ def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tm
     lengths = torch.from_numpy(np.array(store.lengths[start:stop], dtype=np.int64))[None]
     with torch.no_grad():
         logit, association = several(tokens, lengths)
-    streamed, attention, _ = score_repertoire(several, store, 1, chunk=50)
+    streamed, attention, _ = network_only(several).score(store, 1, chunk=50)
     assert streamed == pytest.approx(logit.item(), abs=1e-5)
     np.testing.assert_allclose(attention, association[0].numpy(), atol=1e-6)
 
@@ -230,18 +236,53 @@ def test_experiment_config_rejects_unknown_keys(tmp_path):
     assert load(Experiment, ROOT / "deeprc" / "experiments" / "default.yaml") == Experiment()
 
 
+def test_an_experiment_of_deeprc_0_2_says_what_to_write_instead(tmp_path):
+    """Encoder options and evidence were flat keys of model: before; such a file is refused
+    with the lines that mean the same now, which load as that recipe."""
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "model: {n_kernels: 16, embedding: dense, burden_evidence: 1e-3, kmer_evidence: 3}\n"
+    )
+    with pytest.raises(InputError) as error:
+        load(Experiment, path)
+    message = str(error.value)
+    assert message.startswith(
+        f"{path}: model: n_kernels, embedding, burden_evidence, kmer_evidence"
+    )
+    model = message.split("Write '")[1].split("'")[0]
+    evidence = message.split("and '")[1].split("'")[0]
+    assert model == "model: {encoder: {name: cnn, n_kernels: 16, implementation: dense}}"
+    assert evidence == "evidence: [{name: burden, p_threshold: 1e-3}, {name: kmer, k: 3}]"
+    path.write_text(f"{model}\n{evidence}\n")
+    rewritten = load(Experiment, path)
+    assert rewritten.model.encoder["n_kernels"] == 16
+    assert [e["name"] for e in rewritten.evidence] == ["burden", "kmer"]
+
+
+def test_a_model_file_of_deeprc_0_2_is_refused_with_what_to_do(trained, tmp_path, capsys):
+    saved = torch.load(trained / "fold0.pt", weights_only=True)
+    model = saved["experiment"]["model"]
+    encoder = model.pop("encoder")
+    model |= {"encoder": "cnn", "n_kernels": encoder["n_kernels"], "kmer_evidence": 4}
+    old = tmp_path / "old.pt"
+    torch.save(saved, old)
+    assert main(["show-model", str(old)]) == 2
+    error = capsys.readouterr().err
+    assert f"{old} was trained by deeprc" in error and "train it again" in error
+
+
 def test_experiment_floats_may_be_written_as_yaml_reads_1e_4(tmp_path):
     """PyYAML reads 1e-4 (no dot) as a string: a float field takes it, and still refuses
     a word."""
     path = tmp_path / "exp.yaml"
-    path.write_text("model: {burden_evidence: 1e-4}\ntrain: {learning_rate: 3e-3}\n")
+    path.write_text("evidence: [{name: burden, p_threshold: 1e-4}]\ntrain: {learning_rate: 3e-3}\n")
     experiment = load(Experiment, path)
-    assert (experiment.model.burden_evidence, experiment.train.learning_rate) == (1e-4, 3e-3)
+    assert (experiment.evidence[0]["p_threshold"], experiment.train.learning_rate) == (1e-4, 3e-3)
     path.write_text("train: {learning_rate: fast}\n")
     with pytest.raises(InputError, match="learning_rate: expected float, got 'fast'"):
         load(Experiment, path)
-    path.write_text("model: {burden_evidence: 1.5}\n")
-    with pytest.raises(InputError, match="burden_evidence is a p-value threshold"):
+    path.write_text("evidence: [{name: burden, p_threshold: 1.5}]\n")
+    with pytest.raises(InputError, match="p_threshold is a p-value threshold"):
         load(Experiment, path)
 
 
@@ -250,8 +291,8 @@ def test_early_stopping_waits_for_min_steps(cohort, tmp_path, min_steps, stops_a
     """With a learning rate of 0 nothing improves after the first evaluation."""
     cfg = replace(QUICK, learning_rate=0.0, patience=1, min_steps=min_steps)
     state = _fit(*cohort, tmp_path, cfg)
-    assert state["step"] == stops_at
-    assert [h["step"] for h in state["history"]] == list(range(10, stops_at + 1, 10))
+    assert state.step == stops_at
+    assert [h["step"] for h in state.history] == list(range(10, stops_at + 1, 10))
 
 
 def test_platt_scaling_recovers_a_known_logistic_map():
@@ -273,20 +314,21 @@ def test_predicted_probabilities_are_calibrated_on_validation(trained):
     y, score = predictions["y"].to_numpy(), predictions["score"].to_numpy()
     assert roc_auc_score(y, score) == 1.0
     assert ((score >= 0.5) == (y == 1)).all()
-    model, saved = load_model(trained / "fold0.pt")
+    model = RepertoireClassifier.load(trained / "fold0.pt")
+    saved = model.record | {"calibration": model.calibration}
     assert saved["calibration"]["fitted"] and saved["calibration"]["n_repertoires"] >= 2
     slope, intercept = saved["calibration"]["slope"], saved["calibration"]["intercept"]
-    model.calibrate(1.0, 0.0)
+    model.calibration = dict(UNCALIBRATED)
     index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
     rows = [index[r] for r in predictions["repertoire_id"]]
-    raw = np.array([score_repertoire(model, store, r)[0] for r in rows])
+    raw = np.array([model.score(store, r)[0] for r in rows])
     np.testing.assert_allclose(predictions["logit"], slope * raw + intercept, rtol=1e-5, atol=1e-5)
     validation = [index[r] for r in saved["validation_ids"]]
     # calibration scored validation with evidence fitted on training repertoires only; the
     # saved providers were refitted on both afterwards, for test and new repertoires
     train = np.array([index[r] for r in saved["train_ids"]])
-    model.evidence = [provider.refit(store, train) for provider in model.evidence]
-    held_out = [score_repertoire(model, store, r)[0] for r in validation]
+    model.features = model.features.refitted(store, train)
+    held_out = [model.score(store, r)[0] for r in validation]
     platt = Platt().fit(np.array(held_out), store.labels[validation])
     assert (slope, intercept) == pytest.approx((platt.slope, platt.intercept), rel=1e-5)
 
@@ -295,19 +337,16 @@ def test_validation_scores_a_fixed_seeded_sample_or_the_whole_repertoire(cohort)
     """Evaluations cost the sample, not the repertoire; a small repertoire is scored whole."""
     store, root = cohort
     validation = read_folds(root / "folds.tsv", store, 0)["validation"]
-    model = build_model(JUNCTION_ONLY, 0)
-    whole = ValidationSample.draw(
-        model, store, validation, replace(QUICK, validation_sequences=300)
-    )
+    model = build_model(JUNCTION_ONLY, seed=0)
+    none = FeatureSet([])
+    whole = ValidationSample.draw(none, store, validation, replace(QUICK, validation_sequences=300))
     assert whole.logits(model, store).tolist() == pytest.approx(
-        [score_repertoire(model, store, int(r))[0] for r in validation], rel=1e-5
+        [network_only(model).score(store, int(r))[0] for r in validation], rel=1e-5
     )
-    sample = ValidationSample.draw(
-        model, store, validation, replace(QUICK, validation_sequences=50)
-    )
-    again = ValidationSample.draw(model, store, validation, replace(QUICK, validation_sequences=50))
+    sample = ValidationSample.draw(none, store, validation, replace(QUICK, validation_sequences=50))
+    again = ValidationSample.draw(none, store, validation, replace(QUICK, validation_sequences=50))
     other = ValidationSample.draw(
-        model, store, validation, replace(QUICK, validation_sequences=50, seed=1)
+        none, store, validation, replace(QUICK, validation_sequences=50, seed=1)
     )
     drawn = zip(validation, sample.rows, again.rows, other.rows, strict=True)
     for r, rows, same, different in drawn:
@@ -328,7 +367,9 @@ def test_threads_scoring_side_by_side_write_what_one_thread_writes(cohort, tmp_p
     written = {}
     for workers in (1, 3):
         out = tmp_path / f"w{workers}"
-        predictions = predict(model, store, repertoires, out, chunk=50, workers=workers)
+        predictions = predict(
+            network_only(model), store, repertoires, out, chunk=50, workers=workers
+        )
         written[workers] = (predictions, pq.read_table(out / "attention.parquet"))
     pd.testing.assert_frame_equal(written[1][0], written[3][0])
     assert written[1][1].equals(written[3][1])
@@ -343,8 +384,7 @@ def test_training_says_why_it_stopped_which_step_it_kept_and_where_it_went(
     _, root = cohort
     experiment = tmp_path / "exp.yaml"
     experiment.write_text(
-        "model: {kmer_evidence: 0}\n"
-        "train: {n_sequences: 100, max_steps: 2000, eval_every: 5, patience: 1}\n"
+        "evidence: []\ntrain: {n_sequences: 100, max_steps: 2000, eval_every: 5, patience: 1}\n"
     )
     monkeypatch.setenv("DEEPRC_PROGRESS_SECONDS", "0")  # a progress line at every step
     model = tmp_path / "fold0.pt"
@@ -365,7 +405,7 @@ def test_training_says_why_it_stopped_which_step_it_kept_and_where_it_went(
 def test_a_small_calibration_set_is_said_in_the_card_and_the_output(cohort, tmp_path, capsys):
     store, root = cohort
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text("model: {kmer_evidence: 0}\ntrain: {n_sequences: 100, max_steps: 10}\n")
+    experiment.write_text("evidence: []\ntrain: {n_sequences: 100, max_steps: 10}\n")
     model = tmp_path / "fold0.pt"
     assert main(["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
                  "--fold", "0", "--experiment", str(experiment), "--out", str(model),
@@ -400,7 +440,7 @@ def test_permute_labels_trains_a_negative_control_on_shuffled_labels(cohort, tmp
     assert (shuffled != store.labels).any()
     np.testing.assert_array_equal(shuffled, permuted_labels(store.labels, roles, seed=1))
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text("model: {kmer_evidence: 0}\ntrain: {n_sequences: 100, max_steps: 5}\n")
+    experiment.write_text("evidence: []\ntrain: {n_sequences: 100, max_steps: 5}\n")
     model = tmp_path / "control.pt"
     assert main(["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
                  "--fold", "0", "--experiment", str(experiment), "--out", str(model),
@@ -422,7 +462,7 @@ def test_a_negative_controls_checkpoint_is_never_resumed_by_a_run_on_the_true_la
     _, root = cohort
     experiment = tmp_path / "exp.yaml"
     experiment.write_text(
-        "model: {kmer_evidence: 0}\ntrain: {n_sequences: 100, max_steps: 5, checkpoint_every: 5}\n"
+        "evidence: []\ntrain: {n_sequences: 100, max_steps: 5, checkpoint_every: 5}\n"
     )
     args = ["train", "--store", str(root / "store"), "--folds", str(root / "folds.tsv"),
             "--fold", "0", "--experiment", str(experiment), "--threads", "1",

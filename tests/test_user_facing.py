@@ -13,7 +13,7 @@ import pytest
 from deeprc import outputs
 from deeprc.cli import DEFAULT_EXPERIMENT, build_parser, main
 from deeprc.config import load
-from deeprc.train import Experiment
+from deeprc.experiment import Experiment
 
 
 def _scored(directory, rows: list[tuple[str, str, float, float]], labels: dict[str, int]):
@@ -162,7 +162,7 @@ def test_the_depth_warning_needs_an_interval_above_chance_not_a_lucky_mean():
 
 
 def test_the_card_names_the_step_whose_weights_the_file_holds():
-    from deeprc.model.files import kept_validation
+    from deeprc.model_file import kept_validation
 
     # equal AUC, a loss lower by less than training's 1e-3: training kept step 100
     history = [{"step": 100, "val_auc": 0.9, "val_loss": 0.3},

@@ -16,7 +16,7 @@ from deeprc.ingest.exports import detect_export
 from deeprc.ingest.options import IngestOptions
 from deeprc.ingest.quote import quoted, quoted_all
 
-__all__ = ["looks_missing", "positive_class", "read_metadata"]
+__all__ = ["looks_missing", "positive_class", "read_metadata", "read_metadata_table"]
 
 # what R, pandas, Excel and SQL write for a missing value: never a class (compared lower-cased)
 _MISSING = frozenset({"na", "n/a", "#n/a", "<na>", "nan", "null", "none"})
@@ -28,7 +28,13 @@ def looks_missing(value: str) -> bool:
     return value.strip().lower() in _MISSING
 
 
-def _read_table_text(path: Path) -> pd.DataFrame:
+def read_metadata_table(path: Path | str) -> pd.DataFrame:
+    """The metadata table as written, as deeprc ingest and the workflow's configuration check
+    both read it: UTF-8 (a byte order mark dropped), separated by tabs when its first line
+    holds one or its name ends in .tsv or .txt, else by commas; column names as written (a
+    repeated one is refused), every value a string stripped of surrounding white space (an
+    empty or missing cell: ''). Whatever cannot be read is an :class:`InputError`."""
+    path = Path(path)
     try:
         with path.open(encoding="utf-8-sig") as fh:  # -sig: pandas drops a BOM too
             first = fh.readline()
@@ -55,7 +61,7 @@ def _read_table_text(path: Path) -> pd.DataFrame:
             "is unique"
         )
     try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"metadata file {path} is not UTF-8 ({exc}); re-save it as UTF-8"
@@ -66,6 +72,7 @@ def _read_table_text(path: Path) -> pd.DataFrame:
         ) from None
     except pd.errors.ParserError as exc:  # a row with more fields than the header
         raise InputError(f"metadata file {path} could not be read: {exc}") from None
+    return table.apply(lambda col: col.str.strip())
 
 
 def read_metadata(
@@ -83,7 +90,7 @@ def read_metadata(
 
     Without a ``label_column`` every repertoire has the empty label (no label); with one, an
     empty value is an error unless ``allow_unlabelled``."""
-    meta = _read_table_text(path)
+    meta = read_metadata_table(path)
     columns = {"id": id_column, "file": file_column}
     if label_column is not None:
         columns["label"] = label_column
@@ -95,7 +102,6 @@ def read_metadata(
             )
     meta = meta[list(columns.values())].copy()
     meta.columns = ["repertoire_id", "file", "label"][: len(columns)]
-    meta = meta.apply(lambda col: col.str.strip())
     if label_column is None:
         meta["label"] = ""
     meta["line"] = np.arange(len(meta)) + 2

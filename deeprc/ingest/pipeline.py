@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deeprc import __version__
+from deeprc import __version__, shards
 from deeprc.atomic import atomic_directory, refuse_inputs
 from deeprc.errors import InputError
 from deeprc.ingest import airr
@@ -198,7 +198,9 @@ def ingest(
         if merge:
             stats = _merged_shards(meta, options, [Path(m) for m in merge], tmp)
         else:
-            chosen = list(range(len(meta)) if shard is None else range(*_shard(shard, meta)))
+            chosen = list(range(len(meta)))
+            if shard is not None:  # every n-th file from the k-th
+                chosen = shards.select(chosen, shard, "--shard")
             tasks = [(i, meta["path"].iloc[i], parts[i], options) for i in chosen]
             with Progress("ingest", len(tasks), "files") as progress:
                 stats = parallel_map(_ingest_file, tasks, threads, progress=progress)
@@ -259,14 +261,6 @@ def _refuse_empty(report: pd.DataFrame) -> None:
         )
 
 
-def _shard(shard: tuple[int, int], meta: pd.DataFrame) -> tuple[int, int, int]:
-    """``range`` arguments of shard ``k`` of ``n``: every n-th file from the k-th."""
-    k, n = shard
-    if not 0 <= k < n:
-        raise InputError(f"--shard {k}/{n}: give K/N with 0 <= K < N (shards count from 0)")
-    return k, len(meta), n
-
-
 def _files_digest(meta: pd.DataFrame, options: IngestOptions) -> str:
     """What a shard was read from: the metadata's ids and files and the filters."""
     digest = hashlib.sha256(meta[["repertoire_id", "file"]].to_csv(index=False).encode())
@@ -291,14 +285,14 @@ def _write_shard(
 
 
 def _merged_shards(
-    meta: pd.DataFrame, options: IngestOptions, shards: list[Path], tmp: Path
+    meta: pd.DataFrame, options: IngestOptions, directories: list[Path], tmp: Path
 ) -> list[FileStats]:
     """The stats of every file, from shard directories of this very metadata and filters,
     whose parts are linked (or copied, across file systems) into ``tmp``."""
     stats: dict[int, FileStats] = {}
     digest = _files_digest(meta, options)
     records = []
-    for shard in shards:
+    for shard in directories:
         path = shard / SHARD
         if not path.is_file():
             raise InputError(f"{shard} is not a shard of deeprc ingest --shard (no {SHARD})")
@@ -308,15 +302,8 @@ def _merged_shards(
                 f"{shard} was read from other metadata or with other filters than these; "
                 "read the shards again with the same arguments"
             )
-        records.append((shard, record))
-    counts = {record["shard"][1] for _, record in records}
-    got = sorted(record["shard"][0] for _, record in records)
-    if len(counts) != 1 or got != list(range(next(iter(counts)))):
-        given = ", ".join("{}/{}".format(*record["shard"]) for _, record in records)
-        raise InputError(
-            f"--merge needs shards 0..N-1 of one --shard K/N run, each once; got {given}"
-        )
-    for shard, record in records:
+        records.append((record["shard"], (shard, record)))
+    for shard, record in shards.joined(records, "--shard"):
         for key, value in record["stats"].items():
             i = int(key)
             stats[i] = FileStats(**value)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deeprc.errors import InputError
+
 __all__ = ["N_TOKENS", "SequenceEmbedding", "one_hot", "position_features"]
 
 N_TOKENS = 21  # 0 = padding, 1..20 = amino acids (deeprc.store.AMINO_ACIDS)
@@ -49,9 +51,8 @@ def one_hot(tokens: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.T
 class SequenceEmbedding(nn.Module):
     """One vector per sequence: conv (kernels x width) -> SELU -> max over the sequence.
 
-    The ``cnn`` encoder of :data:`deeprc.model.ENCODERS`. An encoder maps ``(n, width)`` tokens
-    and ``(n,)`` lengths to ``(n, output_size)``, and residue channels to the same through
-    :meth:`from_one_hot` (what integrated gradients differentiate).
+    The ``cnn`` encoder of :data:`deeprc.model.ENCODERS` (see :class:`deeprc.model.Encoder`);
+    its differentiable input is the one-hot of the residues, 20 channels per position.
 
     Parameters
     ----------
@@ -72,7 +73,7 @@ class SequenceEmbedding(nn.Module):
     ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
-            raise ValueError("kernel_size must be odd")
+            raise InputError(f"kernel_size must be odd; got {kernel_size}")
         self.n_kernels, self.kernel_size, self.implementation = (
             n_kernels,
             kernel_size,
@@ -155,9 +156,13 @@ class SequenceEmbedding(nn.Module):
         )
 
     def _dense(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.from_one_hot(one_hot(tokens, self.conv.weight.dtype), lengths)
+        return self.from_input(self.differentiable_input(tokens), lengths)
 
-    def from_one_hot(self, residues: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def differentiable_input(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(n, width)`` tokens -> ``(n, 20, width)`` one-hot residue channels."""
+        return one_hot(tokens, self.conv.weight.dtype)
+
+    def from_input(self, residues: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(n, 20, width)`` residue channels (one-hot, or any point on a path to it, for
         integrated gradients) and ``(n,)`` lengths -> ``(n, n_kernels)``; differentiable."""
         width = residues.shape[2]

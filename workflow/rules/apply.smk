@@ -5,18 +5,14 @@
 # The cross-validated metrics of the recipe, kept in the final model's file: the evaluation of
 # metrics.json without its comparisons with the baselines, so that the final model (and the
 # cohorts it scores) need not wait for the baselines.
-rule evaluate_recipe:
+use rule evaluate_model as evaluate_recipe with:
     input:
-        fold_outputs("{results}/predictions/fold{fold}"),
+        predictions=fold_outputs("{results}/predictions/fold{fold}"),
+        baselines=[],
     output:
         "results/{dataset}/final/cv_metrics.json",
     log:
         "logs/evaluate_recipe/{dataset}.log",
-    localrule: True
-    conda:
-        "../envs/deeprc.yaml"
-    shell:
-        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_final:
@@ -47,39 +43,16 @@ rule train_final:
         " --threads {threads} > {log:q} 2>&1"
 
 
-rule select_final:
+use rule select_model as select_final with:
     input:
         expand("results/{{dataset}}/final/seed{seed}.pt", seed=config["seeds"]),
     output:
         "results/{dataset}/final/model.pt",
     log:
         "logs/select_final/{dataset}.log",
-    localrule: True
-    conda:
-        "../envs/deeprc.yaml"
-    shell:
-        "deeprc select-model {input:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule ingest_cohort:
-    input:
-        unpack(cohort_inputs),
-    output:
-        store=directory("results/apply/{cohort}/store"),
-    log:
-        "logs/ingest_cohort/{cohort}.log",
-    conda:
-        "../envs/deeprc.yaml"
-    threads: 2
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=growing_runtime(INGEST_MINUTES_PER_GIB, 15),
-    params:
-        flags=cohort_flags,
-        options=lambda wc: json.dumps(cohort_ingest(wc)),
-    shell:
-        "printf '%s' {params.options:q} | deeprc ingest --options - --metadata {input.metadata:q}"
-        " --out {output.store:q} {params.flags} --threads {threads} > {log:q} 2>&1"
+# ingest_cohort (rules/ingest.smk): the cohort's store
 
 
 rule score_cohort:
@@ -101,18 +74,14 @@ rule score_cohort:
         " --threads {threads} > {log:q} 2>&1"
 
 
-rule evaluate_cohort:
+use rule evaluate_model as evaluate_cohort with:
     input:
-        "results/apply/{cohort}/predictions",
+        predictions="results/apply/{cohort}/predictions",
+        baselines=[],
     output:
         "results/apply/{cohort}/metrics.json",
     log:
         "logs/evaluate_cohort/{cohort}.log",
-    localrule: True
-    conda:
-        "../envs/deeprc.yaml"
-    shell:
-        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 # every unique clonotype of the cohort ranked by its largest attention score

@@ -1,4 +1,3 @@
-import csv
 import difflib
 import json
 import math
@@ -11,9 +10,17 @@ import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 
+# deeprc itself, for what the workflow must read as deeprc does: metadata tables (one reader,
+# for the checks below and for deeprc ingest) and the label column of a simulated cohort
+from deeprc.errors import InputError
+from deeprc.ingest.metadata import read_metadata_table
+from deeprc.simulate import LABEL_COLUMN as SIMULATED_LABEL_COLUMN
+
 # This file's directory (workflow/rules), also when the workflow is a module of another one.
 RULES_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=False))
-SCHEMA = RULES_DIR.parent / "schemas" / "config.schema.yaml"
+SCHEMA = yaml.safe_load(
+    (RULES_DIR.parent / "schemas" / "config.schema.yaml").read_text()
+)
 # The experiment shipped with the package (deeprc train's default), read from this repository.
 PACKAGED_EXPERIMENT = RULES_DIR.parents[1] / "deeprc" / "experiments" / "default.yaml"
 
@@ -72,8 +79,8 @@ TYPE_NAMES = {
 def describe_error(error):
     """What a schema ValidationError says, in one line: what is wrong, what is allowed."""
     kind, value, rule = error.validator, error.instance, error.validator_value
-    if kind == "additionalProperties":
-        allowed = list(error.schema.get("properties", {}))
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        allowed = schema_keys(error.schema)
         return "; ".join(
             f"unknown key {key!r}"
             + did_you_mean(key, allowed, f" (keys: {', '.join(allowed)})")
@@ -117,10 +124,22 @@ def describe_error(error):
     return error.message[:200]
 
 
+def schema_keys(schema):
+    """The keys an object of this (sub)schema may hold: its properties, after those of the
+    definition it refers to ($ref: "#/$defs/...")."""
+    keys = list(schema.get("properties", {}))
+    if "$ref" in schema:
+        referred = SCHEMA
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            referred = referred[part]
+        keys = schema_keys(referred) + keys
+    return keys
+
+
 def schema_problem(config):
-    """Check config against the schema, filling in the default of every key left out; the
+    """Check config against the schema, filling in the default of every key left out (also
+    of the keys a $ref brings in: the validator descends into it, properties and all); the
     first problem (the one nearest the top of the file), or None."""
-    schema = yaml.safe_load(SCHEMA.read_text())
     base = jsonschema.Draft202012Validator
     properties = base.VALIDATORS["properties"]
 
@@ -131,7 +150,7 @@ def schema_problem(config):
                     instance.setdefault(key, json.loads(json.dumps(sub["default"])))
         yield from properties(validator, props, instance, schema)
 
-    validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+    validator = jsonschema.validators.extend(base, {"properties": set_defaults})(SCHEMA)
     errors = list(validator.iter_errors(config))
     if not errors:
         return None
@@ -152,24 +171,14 @@ def missing_path(path, kind="file"):
     return f"no such {kind} {str(path)!r}{place}"
 
 
-def metadata_columns(path):
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
-    return next(csv.reader([first], delimiter="\t" if "\t" in first else ","), [])
-
-
-def listed_files(entry, directory, ingest):
-    """The files a metadata table names; with missing_files: skip, only those that exist
-    (ingest leaves the others out)."""
-    with open(entry["metadata"], newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
-        fh.seek(0)
-        rows = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")
-        column = entry["file_column"]
-        # a row without a file is left to deeprc ingest, which names it
-        # stripped, as deeprc ingest reads them
-        names = [(row.get(column) or "").strip() for row in rows]
-        files = [directory / name for name in names if name]
+def listed_files(entry, directory, ingest, table=None):
+    """The files a metadata table (read as deeprc ingest reads it, unless given) names; with
+    missing_files: skip, only those that exist (ingest leaves the others out)."""
+    if table is None:
+        table = read_metadata_table(entry["metadata"])
+    # no such column, or a row without a file: left to deeprc ingest, which names it
+    names = table[entry["file_column"]] if entry["file_column"] in table.columns else []
+    files = [directory / name for name in names if name]
     skip = ingest["missing_files"] == "skip"
     return [str(f) for f in files if not skip or f.is_file()]
 
@@ -181,10 +190,11 @@ def table_problem(entry, directory, label_column, ingest):
         if problem := missing_path(entry[key], kind):
             return f"{key}: {problem}"
     try:
-        columns = metadata_columns(entry["metadata"])
-        files = listed_files(entry, directory, ingest)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        return f"metadata: cannot read {entry['metadata']}: {e}"
+        table = read_metadata_table(entry["metadata"])
+    except InputError as e:
+        return f"metadata: {e}"
+    columns = list(table.columns)
+    files = listed_files(entry, directory, ingest, table)
     for key in ("id_column", "file_column", "label_column"):
         column = label_column if key == "label_column" else entry[key]
         if column is not None and column not in columns:
@@ -312,7 +322,7 @@ def ingest_flags(wildcards):
     """The dataset's metadata columns and positive label, each quoted for the shell."""
     entry = dataset(wildcards)
     return metadata_flags(
-        entry, data_dir(wildcards), entry.get("label_column", "status")
+        entry, data_dir(wildcards), entry.get("label_column", SIMULATED_LABEL_COLUMN)
     )
 
 

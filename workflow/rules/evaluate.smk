@@ -1,3 +1,6 @@
+# deeprc evaluate, written once: the model's cross-validated metrics, compared with each
+# baseline's. evaluate_baseline, evaluate_control and apply's evaluate_recipe and
+# evaluate_cohort are this rule with other predictions and no baselines (no --compare).
 rule evaluate_model:
     input:
         predictions=fold_outputs("{results}/predictions/fold{fold}"),
@@ -37,18 +40,14 @@ rule baseline_fold:
         " --fold {wildcards.fold} --out {output:q} > {log:q} 2>&1"
 
 
-rule evaluate_baseline:
+use rule evaluate_model as evaluate_baseline with:
     input:
-        fold_outputs("{results}/baselines/{baseline}/fold{fold}"),
+        predictions=fold_outputs("{results}/baselines/{baseline}/fold{fold}"),
+        baselines=[],
     output:
         "results/{dataset}/baselines/{baseline}/metrics.json",
     log:
         "logs/evaluate_baseline/{dataset}/{baseline}.log",
-    localrule: True
-    conda:
-        "../envs/deeprc.yaml"
-    shell:
-        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule interpret_model:
@@ -111,18 +110,16 @@ rule render_report:
 # ------------------------------------------------- the negative control (negative_control: true)
 
 
-rule evaluate_control:
+use rule evaluate_model as evaluate_control with:
     input:
-        fold_outputs("results/{dataset}/negative_control/predictions/fold{fold}"),
+        predictions=fold_outputs(
+            "results/{dataset}/negative_control/predictions/fold{fold}"
+        ),
+        baselines=[],
     output:
         "results/{dataset}/negative_control/metrics.json",
     log:
         "logs/evaluate_control/{dataset}.log",
-    localrule: True
-    conda:
-        "../envs/deeprc.yaml"
-    shell:
-        "deeprc evaluate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 # ------------------------------------------------------ repeated splits (config split_seeds)

@@ -45,6 +45,7 @@ rule train_model:
         " --device {params.device} --threads {threads} {params.control} > {log:q} 2>&1"
 
 
+# deeprc select-model, written once (select_model_repeat, apply's select_final)
 rule select_model:
     input:
         expand(

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from deeprc.progress import tracked
 from deeprc.store import Store, part_path
 
-__all__ = ["carrier_counts", "clonotype_hashes", "clonotype_names"]
+__all__ = ["carrier_counts", "clonotype_hashes", "clonotype_names", "find_clonotypes"]
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -125,3 +125,13 @@ def clonotype_names(store: Store, repertoires: np.ndarray, hashes: np.ndarray) -
         for key, row in zip(h[rows].tolist(), picked, strict=True):
             names.setdefault(key, (row["junction_aa"], row["v_call"] or "", row["j_call"] or ""))
     return names
+
+
+def find_clonotypes(table: np.ndarray, store: Store, repertoire: int) -> np.ndarray:
+    """Each of one repertoire's rows' index in the sorted uint64 hashes ``table``, -1 where
+    its clonotype is not there."""
+    rows = clonotype_hashes(store, repertoire)
+    if not len(table):
+        return np.full(len(rows), -1, dtype=np.int64)
+    where = np.searchsorted(table, rows).clip(max=len(table) - 1)
+    return np.where(table[where] == rows, where, -1)

@@ -1,0 +1,104 @@
+"""An experiment: the network's architecture, the evidence it reads and how it is trained (one
+``configs/experiments/*.yaml`` file, or the packaged default)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from deeprc.features import evidence_options
+from deeprc.model import ModelConfig
+
+__all__ = ["Experiment", "TrainConfig", "same_recipe"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation; ``top_fraction`` < 1 back-propagates only through the most-attended
+    sequences of each sampled repertoire (chosen without gradient), as the original DeepRC does."""
+
+    n_sequences: int = 10_000
+    batch_size: int = 16
+    sampling: Literal["uniform", "count"] = "uniform"
+    top_fraction: float = 0.1
+    learning_rate: float = 1e-2
+    weight_decay: float = 0.0
+    max_steps: int = 2000
+    eval_every: int = 100
+    # each evaluation scores this many sequences of each validation repertoire (a fixed, seeded
+    # sample; all of a smaller one): its cost stays flat in the repertoire size
+    validation_sequences: int = 50_000
+    patience: int = 2
+    min_steps: int = 0
+    checkpoint_every: int = 100
+    seed: int = 0
+
+
+# the keys of the model: block before encoders and evidence had their own entries (deeprc 0.2)
+_ENCODER_KEYS = {
+    "n_kernels": "n_kernels",
+    "kernel_size": "kernel_size",
+    "embedding": "implementation",
+}
+_EVIDENCE_KEYS = ("clonotype_evidence", "burden_evidence", "kmer_evidence")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The network (``model:``), the evidence beside each sequence (``evidence:``, a list of
+    ``{name: <a name in deeprc.features.EVIDENCE>, <its options>}``, completed with their
+    defaults) and the training (``train:``)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    evidence: tuple[dict[str, Any], ...] = ({"name": "kmer", "k": 4},)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        entries = tuple(evidence_options(e, f"evidence[{i}]") for i, e in enumerate(self.evidence))
+        object.__setattr__(self, "evidence", entries)
+
+    @staticmethod
+    def moved_keys(data: dict) -> str | None:
+        """What to write instead, for an experiment in the form of deeprc 0.2 (encoder options
+        and evidence as flat keys of ``model:``); None for a current one."""
+        model = data.get("model")
+        if not isinstance(model, dict):
+            return None
+        old = [k for k in (*_ENCODER_KEYS, *_EVIDENCE_KEYS) if k in model]
+        if not old:
+            return None
+        encoder = model.get("encoder", "cnn")
+        encoder = {"name": encoder} if isinstance(encoder, str) else dict(encoder)
+        encoder |= {new: model[k] for k, new in _ENCODER_KEYS.items() if k in model}
+        evidence = []
+        if model.get("clonotype_evidence"):
+            evidence.append({"name": "clonotype"})
+        if model.get("burden_evidence"):
+            evidence.append({"name": "burden", "p_threshold": model["burden_evidence"]})
+        if model.get("kmer_evidence", 4):
+            evidence.append({"name": "kmer", "k": model.get("kmer_evidence", 4)})
+        return (
+            f"model: {', '.join(old)} are written differently since deeprc 0.3: the encoder "
+            f"is one entry with its options, the evidence a list beside model:. Write "
+            f"'model: {{encoder: {_flow(encoder)}}}' and 'evidence: {_flow(evidence)}' "
+            "(top level; [] for none)"
+        )
+
+
+def _flow(value: Any) -> str:
+    """YAML on one line."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+
+
+def same_recipe(a: dict, b: dict) -> bool:
+    """Two experiments (as saved) alike but for the training seed (the workflow trains
+    several)."""
+
+    def recipe(e: dict) -> dict:
+        e = json.loads(json.dumps(e))  # as read back from JSON: tuples are lists
+        return {**e, "train": {k: v for k, v in e.get("train", {}).items() if k != "seed"}}
+
+    return recipe(a) == recipe(b)

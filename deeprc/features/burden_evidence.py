@@ -1,0 +1,44 @@
+"""Burden evidence: is a sequence's clonotype one that Emerson's test calls associated?"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+
+from deeprc.errors import InputError
+from deeprc.features.association import associated_clonotypes
+from deeprc.features.clonotypes import find_clonotypes
+from deeprc.features.evidence import Evidence
+from deeprc.store import Store
+
+__all__ = ["BurdenEvidence"]
+
+# an associated clonotype starts at attention score 8 (e^8 ~ 3,000 x any other sequence), so
+# that a handful of them among 10,000 sequences moves the heads' log-mean-exp: a soft burden
+PRIOR_GAIN = 8.0
+
+
+class BurdenEvidence(Evidence):
+    """The clonotypes Emerson's burden test calls associated on the training repertoires
+    (:func:`deeprc.features.association.associated_clonotypes` at ``p_threshold``). Per
+    sequence: 1 if its clonotype is one of them, else 0; the attention's log-mean-exp over a
+    repertoire then grows with its burden."""
+
+    name = "burden"
+    size = 1
+    prior = (PRIOR_GAIN,)
+    starts_as_count = True
+
+    def __init__(self, p_threshold: float = 1e-4) -> None:
+        if not 0.0 < p_threshold < 1.0:
+            raise InputError(f"p_threshold is a p-value threshold in (0, 1); got {p_threshold}")
+        self.p_threshold = p_threshold
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> Self:
+        self.hashes_ = associated_clonotypes(store, repertoires, p_threshold=self.p_threshold)[0]
+        return self
+
+    def transform(self, store: Store, repertoire: int) -> np.ndarray:
+        found = find_clonotypes(self.hashes_, store, repertoire) >= 0
+        return found[:, None].astype(np.float32)

@@ -1,0 +1,175 @@
+"""What a classifier reads beside each sequence's residues, fitted on a fold's repertoires.
+
+A :class:`FeatureSet` holds the V and J gene vocabulary (when the model reads genes) and the
+evidence providers, and yields each sequence's inputs **by name** (``genes``, ``evidence``),
+as the network reads them. Validation repertoires read the providers fitted on all training
+repertoires; test and new ones read providers refitted on training and validation repertoires
+(deeprc.classifier). A training repertoire reads numbers fitted without it (cross-fitting in
+stratified groups, :meth:`FeatureSet.training_inputs`), so that its sequences look the way a
+new repertoire's will. Leaving only the repertoire itself out would give its label away: of one
+clonotype's carriers, each positive would read one positive fewer, each negative one negative
+fewer; cross-fitting blurs that (tests/test_evidence.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deeprc.errors import InputError
+from deeprc.features.evidence import Evidence, from_file, to_file
+from deeprc.features.genes import GeneVocabulary, gene_indices
+from deeprc.features.registry import EVIDENCE
+from deeprc.progress import tracked
+from deeprc.store import Store
+
+__all__ = ["EVIDENCE_GROUPS", "FeatureSet", "RowInputs"]
+
+# training repertoires read evidence fitted on the other groups (see training_inputs)
+EVIDENCE_GROUPS = 5
+
+
+@dataclass
+class RowInputs:
+    """The per-sequence inputs of some store rows, by name: ``genes`` ``(n, 2)`` (the model's
+    V and J indices) and ``evidence`` ``(n, m)``, each where the model reads it. ``evidence``
+    holds the rows from ``first_row`` on (one repertoire's, or the whole store's)."""
+
+    store: Store
+    genes: np.ndarray | None  # GeneVocabulary.table of the store
+    evidence: np.ndarray | None
+    first_row: int = 0
+    held: np.ndarray | None = None  # the sorted rows whose evidence is kept (subset)
+
+    def __call__(self, rows: np.ndarray | slice) -> dict[str, np.ndarray]:
+        """The inputs of the store's ``rows`` (global indices, or a slice of them)."""
+        found = {}
+        if self.genes is not None:
+            found["genes"] = gene_indices(self.store, rows, self.genes)
+        if self.evidence is not None:
+            if self.held is not None:
+                local = np.searchsorted(self.held, np.asarray(rows))
+            elif isinstance(rows, slice):
+                local = slice(rows.start - self.first_row, rows.stop - self.first_row)
+            else:
+                local = np.asarray(rows) - self.first_row
+            found["evidence"] = self.evidence[local]
+        return found
+
+    def subset(self, rows: np.ndarray) -> RowInputs:
+        """The same inputs, keeping the evidence of the sorted ``rows`` only (memory)."""
+        if self.evidence is None:
+            return self
+        return RowInputs(self.store, self.genes, self(rows)["evidence"], held=np.asarray(rows))
+
+
+class FeatureSet:
+    """The gene vocabulary (None: the model reads no genes) and the evidence providers."""
+
+    def __init__(self, evidence: list[Evidence], genes: GeneVocabulary | None = None) -> None:
+        self.evidence, self.genes = list(evidence), genes
+
+    @classmethod
+    def from_options(cls, evidence: tuple[dict, ...], store: Store, *, genes: bool) -> FeatureSet:
+        """Unfitted providers of an experiment's ``evidence:`` entries; with ``genes``, the
+        store's gene vocabulary."""
+        providers = [
+            EVIDENCE[e["name"]](**{k: v for k, v in e.items() if k != "name"}) for e in evidence
+        ]
+        return cls(providers, GeneVocabulary(store.gene_names) if genes else None)
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
+        for provider in self.evidence:
+            provider.fit(store, repertoires)
+        return self
+
+    def refitted(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
+        """The same features with the providers fitted anew on ``repertoires``."""
+        kinds = [type(p)(**p.get_params()) for p in self.evidence]
+        return FeatureSet(kinds, self.genes).fit(store, repertoires)
+
+    @property
+    def evidence_size(self) -> int:
+        return sum(p.size for p in self.evidence)
+
+    @property
+    def prior(self) -> tuple[float, ...]:
+        """Each evidence column's weight in the attention's starting score, in column order."""
+        return tuple(w for p in self.evidence for w in p.prior)
+
+    @property
+    def starts_as_count(self) -> bool:
+        return any(p.starts_as_count for p in self.evidence)
+
+    def evidence_of(self, store: Store, repertoire: int) -> np.ndarray | None:
+        """``(n, evidence_size)`` of one repertoire's rows; None without providers."""
+        if not self.evidence:
+            return None
+        return np.concatenate([p.transform(store, repertoire) for p in self.evidence], axis=1)
+
+    def inputs_of(self, store: Store, repertoire: int) -> RowInputs:
+        """The inputs of one repertoire's rows (evidence computed once, for all of them)."""
+        return RowInputs(
+            store, self._table(store), self.evidence_of(store, repertoire),
+            int(store.offsets[repertoire]),
+        )  # fmt: skip
+
+    def training_inputs(self, store: Store, train: np.ndarray, seed: int) -> RowInputs:
+        """The inputs of every store row that training reads: the training repertoires'
+        evidence cross-fitted. The training repertoires fall into ``EVIDENCE_GROUPS`` groups of
+        the same class mix (drawn from ``seed``), and each group reads providers fitted on the
+        other groups: no repertoire's numbers depend on itself."""
+        return RowInputs(store, self._table(store), self.cross_fitted(store, train, seed))
+
+    def cross_fitted(self, store: Store, train: np.ndarray, seed: int) -> np.ndarray | None:
+        """``(n_store_rows, evidence_size)``: the training repertoires' rows filled (see
+        :meth:`training_inputs`), the others zero; None without providers."""
+        if not self.evidence:
+            return None
+        train = np.asarray(train)
+        labels = np.asarray(store.labels)[train]
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # not training's
+        group = np.empty(len(train), dtype=np.int64)
+        for label in (0, 1):
+            members = np.flatnonzero(labels == label)
+            group[rng.permutation(members)] = np.arange(len(members)) % EVIDENCE_GROUPS
+        out = np.zeros((int(store.offsets[-1]), self.evidence_size), dtype=np.float32)
+        fitted = [p.cross_fitted(store, train, group, EVIDENCE_GROUPS) for p in self.evidence]
+        for g in range(EVIDENCE_GROUPS):
+            others = FeatureSet([by_group[g] for by_group in fitted])
+            for r in tracked(
+                train[group == g].tolist(), f"evidence {g + 1}/{EVIDENCE_GROUPS}", "repertoires"
+            ):
+                out[store.offsets[r] : store.offsets[r + 1]] = others.evidence_of(store, r)
+        return out
+
+    def _table(self, store: Store) -> np.ndarray | None:
+        return self.genes.table(store) if self.genes is not None else None
+
+    def unknown_genes(self, store: Store, repertoires: np.ndarray) -> dict[str, dict]:
+        """Genes of ``repertoires`` the vocabulary lacks (read as no call); empty without one."""
+        return self.genes.unknown(store, repertoires) if self.genes is not None else {}
+
+    def to_file(self) -> dict[str, Any]:
+        """Plain values and tensors for the model file."""
+        return {
+            "genes": self.genes.names if self.genes is not None else None,
+            "evidence": [to_file(p) for p in self.evidence],
+        }
+
+    @classmethod
+    def from_file(cls, saved: dict, where: str) -> FeatureSet:
+        providers = []
+        for entry in saved.get("evidence") or []:
+            name = entry.get("name") if isinstance(entry, dict) else entry
+            if name not in EVIDENCE:
+                raise InputError(
+                    f"{where}: its evidence {name!r} "
+                    f"is none of the kinds this deeprc knows ({sorted(EVIDENCE)}); train it "
+                    "again, or register the kind (deeprc.features.register_evidence)"
+                )
+            providers.append(from_file(EVIDENCE[name], entry))
+        genes = saved.get("genes")
+        return cls(providers, GeneVocabulary(genes) if genes else None)

@@ -1,0 +1,94 @@
+"""K-mer evidence: how much more often a sequence's k-mers occur in training positives."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+
+from deeprc.errors import InputError
+from deeprc.features.evidence import Evidence
+from deeprc.features.kmers import kmer_windows, repertoire_kmer_counts
+from deeprc.store import AMINO_ACIDS, Store
+
+__all__ = ["KmerEvidence"]
+
+# k-mer rates (occurrences per repertoire) get this added before their log-ratio, so that
+# k-mers seen a few times do not get large ratios by chance
+PSEUDO_RATE = 1.0
+# the attention starts at gain x the log-ratio: from a random start, a signal in 0.1% of the
+# sequences was found in some folds only (docs/model.md)
+PRIOR_GAIN = 4.0
+
+
+class KmerEvidence(Evidence):
+    """How much more often each k-mer occurs in training positives than in negatives: the
+    occurrences summed over each class (a sequence row counts once). Per sequence: the largest
+    log-ratio of the per-repertoire rates (plus ``PSEUDO_RATE``) over its k-mers."""
+
+    name = "kmer"
+    size = 1
+    prior = (PRIOR_GAIN,)
+
+    def __init__(self, k: int = 4) -> None:
+        if k < 1:
+            raise InputError(f"k is a k-mer length, 1 or more; got {k}")
+        self.k = k
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> Self:
+        train = np.asarray(repertoires, dtype=np.int64)
+        (counts,) = self._counted(store, train, np.zeros(len(train), dtype=np.int64), 1)
+        return self._set(*counts)
+
+    def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
+        """As :meth:`Evidence.cross_fitted`, with each repertoire's k-mers counted once."""
+        counted = self._counted(store, train, group, n_groups, leave_out=True)
+        return [KmerEvidence(self.k)._set(*counts) for counts in counted]
+
+    def _set(self, positive, negative, n_positive, n_negative) -> Self:
+        self.positive_, self.negative_ = positive, negative
+        self.n_positive_, self.n_negative_ = n_positive, n_negative
+        self._ratio = None
+        return self
+
+    def _counted(
+        self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int, *,
+        leave_out: bool = False,
+    ) -> list[tuple]:  # fmt: skip
+        """Per group ``0..n_groups-1``: the k-mer occurrences in positives and negatives and
+        how many of each, counted on the group's repertoires, or with ``leave_out`` on all
+        the others."""
+        y = np.asarray(store.labels)[train].astype(np.int64)
+        totals = np.zeros((n_groups, 2, len(AMINO_ACIDS) ** self.k), dtype=np.int64)
+        for g, label, counts in zip(
+            group, y, repertoire_kmer_counts(store, train, self.k), strict=True
+        ):
+            totals[g, label] += counts
+        n = np.zeros((n_groups, 2), dtype=np.int64)
+        np.add.at(n, (group, y), 1)
+        if leave_out:
+            totals, n = totals.sum(axis=0) - totals, n.sum(axis=0) - n
+        return [(t[1], t[0], int(c[1]), int(c[0])) for t, c in zip(totals, n, strict=True)]
+
+    def _log_ratio(self) -> np.ndarray:
+        """Per k-mer log-ratio of the class rates, as float32 (the features' type: rounding
+        first keeps the order, so each row's maximum is the same)."""
+        if getattr(self, "_ratio", None) is None:
+            rates = [
+                total / max(n, 1) + PSEUDO_RATE
+                for total, n in (
+                    (self.positive_, self.n_positive_), (self.negative_, self.n_negative_)
+                )
+            ]  # fmt: skip
+            self._ratio = np.log(rates[0] / rates[1]).astype(np.float32)
+        return self._ratio
+
+    def transform(self, store: Store, repertoire: int) -> np.ndarray:
+        """``(n, 1)`` (0 for rows shorter than k)."""
+        start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
+        best = np.zeros((stop - start, 1), dtype=np.float32)
+        tokens, lengths = store.tokens[start:stop], store.lengths[start:stop]
+        ratio = self._log_ratio()
+        for rows, codes in kmer_windows(tokens, lengths, self.k):
+            best[rows, 0] = ratio[codes].max(axis=1)
+        return best

@@ -1,0 +1,46 @@
+"""The evidence kinds by name: what an experiment's ``evidence:`` entries and model files name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deeprc.config import build_call
+from deeprc.errors import InputError
+from deeprc.features.burden_evidence import BurdenEvidence
+from deeprc.features.clonotype_evidence import ClonotypeEvidence
+from deeprc.features.evidence import Evidence
+from deeprc.features.kmer_evidence import KmerEvidence
+
+__all__ = ["EVIDENCE", "evidence_options", "register_evidence"]
+
+EVIDENCE: dict[str, type[Evidence]] = {
+    kind.name: kind for kind in (ClonotypeEvidence, BurdenEvidence, KmerEvidence)
+}
+
+
+def register_evidence(kind: type[Evidence]) -> type[Evidence]:
+    """Make an :class:`Evidence` subclass available by its ``name`` (usable as a decorator)."""
+    if kind.name in EVIDENCE and EVIDENCE[kind.name] is not kind:
+        raise ValueError(f"an evidence kind named {kind.name!r} exists already")
+    EVIDENCE[kind.name] = kind
+    return kind
+
+
+def evidence_options(entry: Any, where: str) -> dict[str, Any]:
+    """One ``evidence:`` entry (``{name: kmer, k: 4}``, or a name alone for its defaults)
+    checked and completed with the kind's defaults; ``where`` prefixes errors."""
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise InputError(f"{where}: expected a mapping with a name, e.g. {{name: kmer, k: 4}}; "
+                         f"got {entry!r}")  # fmt: skip
+    options = dict(entry)
+    name = options.pop("name")
+    if name not in EVIDENCE:
+        raise InputError(f"{where}: name {name!r} is not an evidence kind: {sorted(EVIDENCE)}")
+    params = build_call(EVIDENCE[name], options, f"{where} ({name})")
+    try:
+        EVIDENCE[name](**params)  # the kind's own checks of its values
+    except InputError as exc:
+        raise InputError(f"{where} ({name}): {exc}") from None
+    return {"name": name, **params}

@@ -1,0 +1,77 @@
+"""Sequence encoders by name, and the interface every encoder follows.
+
+An experiment chooses one as ``encoder: {name: cnn, n_kernels: 32, ...}``: the name picks the
+class from :data:`ENCODERS`, the other keys are its constructor's parameters (checked against
+its signature). A new encoder is one module with a class that follows :class:`Encoder` and one
+entry here (or :func:`register_encoder` from outside the package).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from deeprc.config import build_call
+from deeprc.errors import InputError
+from deeprc.model.embedding import SequenceEmbedding
+
+__all__ = ["ENCODERS", "Encoder", "build_encoder", "encoder_options", "register_encoder"]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """One vector per sequence, from its residue tokens.
+
+    ``output_size``: the vector's size. Called with ``(n, width)`` tokens (0: padding,
+    1..20: residues) and ``(n,)`` lengths, returns ``(n, output_size)``. Integrated gradients
+    need an input they can move along a path: :meth:`differentiable_input` maps tokens to
+    ``(n, channels, width)`` floats (the baseline is all zeros) and :meth:`from_input` encodes
+    any point on that path, differentiably; ``from_input(differentiable_input(t), l)`` equals
+    ``encoder(t, l)``. Contributions are summed over the channels of each position.
+    """
+
+    output_size: int
+
+    def __call__(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
+
+    def differentiable_input(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+    def from_input(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
+
+
+ENCODERS: dict[str, type[nn.Module]] = {"cnn": SequenceEmbedding}
+
+
+def register_encoder(name: str, kind: type[nn.Module]) -> type[nn.Module]:
+    """Make an encoder class (an ``nn.Module`` following :class:`Encoder`) available by name."""
+    if name in ENCODERS and ENCODERS[name] is not kind:
+        raise ValueError(f"an encoder named {name!r} exists already")
+    ENCODERS[name] = kind
+    return kind
+
+
+def encoder_options(entry: Any, where: str) -> dict[str, Any]:
+    """An ``encoder:`` entry (``{name: cnn, n_kernels: 32}``, or a name alone for its
+    defaults) checked and completed with the encoder's defaults; ``where`` prefixes errors."""
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise InputError(
+            f"{where}: expected a mapping with a name, e.g. {{name: cnn, n_kernels: 32}}; "
+            f"got {entry!r}"
+        )
+    options = dict(entry)
+    name = options.pop("name")
+    if name not in ENCODERS:
+        raise InputError(f"{where} {name!r} is not one of {sorted(ENCODERS)}")
+    return {"name": name, **build_call(ENCODERS[name], options, f"{where} ({name})")}
+
+
+def build_encoder(options: dict[str, Any]) -> nn.Module:
+    """The encoder a completed ``encoder:`` entry (:func:`encoder_options`) describes."""
+    encoder = ENCODERS[options["name"]](**{k: v for k, v in options.items() if k != "name"})
+    if not isinstance(encoder, Encoder):
+        raise TypeError(f"encoder {options['name']!r} does not follow deeprc.model.Encoder")
+    return encoder
