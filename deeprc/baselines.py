@@ -234,7 +234,7 @@ class MinMaxSVM(_Baseline):
 class EmersonBurden(_Baseline):
     """Burden of disease-associated public clonotypes (Emerson et al. 2017).
 
-    A clonotype (junction, V gene, J gene; :mod:`deeprc.clonotypes`) found in at least
+    A clonotype (junction, V gene, J gene; :mod:`deeprc.features.clonotypes`) found in at least
     ``min_positive`` positive training repertoires is tested with a one-sided Fisher's exact
     test (presence in positives vs negatives); those with ``p < p_threshold`` are associated
     (``associated_``). A repertoire scores the number of associated clonotypes it carries,

@@ -166,7 +166,8 @@ class RepertoireClassifier:
         logits = np.array([self.score(store, int(r))[0] for r in repertoires])
         y = store.labels[repertoires]
         if len(np.unique(y)) < 2:
-            self.calibration |= {"n_repertoires": len(y)}
+            self.calibration = {"slope": 1.0, "intercept": 0.0, "n_repertoires": len(y),
+                                "fitted": False}  # fmt: skip
             return self.calibration
         platt = Platt().fit(logits, y)
         self.calibration = {"slope": platt.slope, "intercept": platt.intercept,
@@ -216,16 +217,16 @@ class RepertoireClassifier:
     def save(self, path: Path, *, overwrite: bool = False, inputs: tuple[Path, ...] = ()) -> None:
         """The model file: weights, recipe, features, calibration and the record of its
         training, with the version and time (``overwrite``, ``inputs``: deeprc.atomic)."""
+        saved_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.record |= {"deeprc_version": __version__, "saved_at": saved_at}
         save_torch(
             {
                 **self.record,
                 "format": MODEL_FORMAT,
                 "model_state": self.network.state_dict(),
                 "experiment": asdict(self.experiment),
-                "deeprc_version": __version__,
                 "calibration": self.calibration,
                 **self.features.to_file(),  # genes (vocabulary) and evidence (providers)
-                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             },
             Path(path), overwrite=overwrite, inputs=inputs,
         )  # fmt: skip
@@ -276,6 +277,7 @@ class RepertoireClassifier:
         scores = []
         for path in paths:
             saved = read_model_file(path)
+            _experiment(Path(path), saved)  # one of an older deeprc is refused here already
             if not saved["history"]:
                 raise InputError(f"{path} records no validation, so it cannot be compared")
             best = kept_validation(saved)
@@ -328,7 +330,10 @@ def _network(path: Path, experiment: Experiment, features: FeatureSet, weights: 
             "train it again"
         )
     network = build_model(experiment.model, inputs)
-    network.load_state_dict(weights)
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: the weights do not fit the model's config ({exc})") from None
     return network.eval()
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from deeprc.errors import InputError
 
-__all__ = ["add_flags", "build", "build_call", "flags_over_file", "load"]
+__all__ = ["add_flags", "build", "build_call", "flags_over_file", "load", "named_options"]
 
 T = TypeVar("T")
 
@@ -110,7 +110,10 @@ def build_call(cls: type, data: Any, where: str) -> dict[str, Any]:
     filled in (what a model file records). For parts chosen by name (encoders, evidence)."""
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a mapping of {cls.__name__} options, got {data!r}")
-    params = inspect.signature(cls).parameters
+    params = {
+        k: p for k, p in inspect.signature(cls).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and k != "name"
+    }  # fmt: skip
     for key in data:
         if key not in params:
             close = difflib.get_close_matches(str(key), params, n=1)
@@ -126,6 +129,21 @@ def build_call(cls: type, data: Any, where: str) -> dict[str, Any]:
         else p.default
         for key, p in params.items()
     }
+
+
+def named_options(entry: Any, registry: dict[str, type], where: str, example: str) -> dict:
+    """An entry that picks a part by name from ``registry`` with its options (``{name: cnn,
+    n_kernels: 32}``, or a name alone for its defaults), checked and completed with the part's
+    defaults (:func:`build_call`); ``where`` prefixes errors."""
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise InputError(f"{where}: expected a mapping with a name, e.g. {example}; got {entry!r}")
+    options = dict(entry)
+    name = options.pop("name")
+    if name not in registry:
+        raise InputError(f"{where} {name!r} is not one of {sorted(registry)}")
+    return {"name": name, **build_call(registry[name], options, f"{where} ({name})")}
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

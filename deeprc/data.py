@@ -17,8 +17,8 @@ __all__ = ["CHUNK", "Batch", "repertoire_batch", "repertoire_chunks", "sample_se
 
 CHUNK = 20_000  # sequences of a repertoire embedded at once when it is scored whole
 
-# the store rows' other inputs by name (deeprc.features.RowInputs)
-RowInputs = Callable[[np.ndarray | slice], dict[str, np.ndarray]]
+# store rows -> their other inputs by name (deeprc.features.RowInputs is one)
+InputsOf = Callable[[np.ndarray | slice], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -69,9 +69,7 @@ def sample_sequences(
     return start + np.sort(rng.choice(size, n, replace=False, p=p))
 
 
-def repertoire_batch(
-    store: Store, rows: list[np.ndarray], inputs: RowInputs | None = None
-) -> Batch:
+def repertoire_batch(store: Store, rows: list[np.ndarray], inputs: InputsOf | None = None) -> Batch:
     """One :class:`Batch` of the store's ``rows`` of each repertoire, padded with length-0
     rows, with their ``inputs`` (the rows' other inputs, by name)."""
     n = max(len(r) for r in rows)
@@ -96,7 +94,7 @@ def repertoire_chunks(
     store: Store,
     repertoire: int,
     chunk: int = CHUNK,
-    inputs: RowInputs | None = None,
+    inputs: InputsOf | None = None,
     rows: np.ndarray | None = None,
 ) -> Iterator[Batch]:
     """One whole repertoire (or its store ``rows``, sorted) as :class:`Batch` es of ``(n,

@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -200,7 +200,7 @@ def fit(
                 "optimiser_state": optimiser.state_dict(),
                 "numpy_rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(),
-                "state": asdict(state),
+                "state": {f.name: getattr(state, f.name) for f in fields(state)},
                 "deeprc_version": __version__,
             },
             checkpoint_path,

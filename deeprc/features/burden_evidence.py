@@ -36,6 +36,13 @@ class BurdenEvidence(Evidence):
         self.p_threshold = p_threshold
 
     def fit(self, store: Store, repertoires: np.ndarray) -> Self:
+        y = np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)]
+        smallest = np.bincount(y, minlength=2).min()
+        if smallest < 2:
+            raise InputError(
+                f"burden evidence needs at least 2 training repertoires of each class to test "
+                f"clonotypes; the smaller class has {smallest}"
+            )
         self.hashes_ = associated_clonotypes(store, repertoires, p_threshold=self.p_threshold)[0]
         return self
 

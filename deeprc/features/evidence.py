@@ -20,7 +20,6 @@ import inspect
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import torch
 
 from deeprc.store import Store
 
@@ -47,14 +46,18 @@ class Evidence:
         raise NotImplementedError
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor's parameters (an experiment's evidence entry, less its name)."""
+        """The constructor's parameters (an experiment's evidence entry, less its name), each
+        kept as an attribute of the same name."""
         return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    def clone(self) -> Self:
+        """Unfitted, with the same parameters."""
+        return type(self)(**self.get_params())
 
     def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
         """One provider per group ``0..n_groups-1``, each fitted on the training repertoires
         of the other groups (a kind may count each repertoire once for all of them)."""
-        kind = type(self)
-        return [kind(**self.get_params()).fit(store, train[group != g]) for g in range(n_groups)]
+        return [self.clone().fit(store, train[group != g]) for g in range(n_groups)]
 
     def fitted(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_")}
@@ -63,6 +66,8 @@ class Evidence:
 def to_file(provider: Evidence) -> dict[str, Any]:
     """A fitted provider as a model file holds it: its name, parameters and fitted attributes,
     as tensors and plain values only (NumPy arrays as tensors, their types under ``dtypes``)."""
+    import torch  # here: the baselines stand on these features without PyTorch
+
     entry: dict[str, Any] = {"name": provider.name, **provider.get_params()}
     dtypes = []
     for key, value in provider.fitted().items():

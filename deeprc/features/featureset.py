@@ -50,7 +50,11 @@ class RowInputs:
             found["genes"] = gene_indices(self.store, rows, self.genes)
         if self.evidence is not None:
             if self.held is not None:
-                local = np.searchsorted(self.held, np.asarray(rows))
+                if isinstance(rows, slice):
+                    rows = np.arange(rows.start, rows.stop)
+                local = np.searchsorted(self.held, rows).clip(max=len(self.held) - 1)
+                if not np.array_equal(self.held[local], rows):
+                    raise ValueError("rows outside the subset these inputs hold")
             elif isinstance(rows, slice):
                 local = slice(rows.start - self.first_row, rows.stop - self.first_row)
             else:
@@ -87,8 +91,7 @@ class FeatureSet:
 
     def refitted(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
         """The same features with the providers fitted anew on ``repertoires``."""
-        kinds = [type(p)(**p.get_params()) for p in self.evidence]
-        return FeatureSet(kinds, self.genes).fit(store, repertoires)
+        return FeatureSet([p.clone() for p in self.evidence], self.genes).fit(store, repertoires)
 
     @property
     def evidence_size(self) -> int:
@@ -163,13 +166,19 @@ class FeatureSet:
     def from_file(cls, saved: dict, where: str) -> FeatureSet:
         providers = []
         for entry in saved.get("evidence") or []:
-            name = entry.get("name") if isinstance(entry, dict) else entry
+            name = entry.get("name") if isinstance(entry, dict) else None
             if name not in EVIDENCE:
                 raise InputError(
-                    f"{where}: its evidence {name!r} "
-                    f"is none of the kinds this deeprc knows ({sorted(EVIDENCE)}); train it "
-                    "again, or register the kind (deeprc.features.register_evidence)"
+                    f"{where}: its evidence {name or entry!r} is none of the kinds this deeprc "
+                    f"knows ({sorted(EVIDENCE)}); train it again, or register the kind "
+                    "(deeprc.features.register_evidence)"
                 )
-            providers.append(from_file(EVIDENCE[name], entry))
+            try:
+                providers.append(from_file(EVIDENCE[name], entry))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise InputError(
+                    f"{where}: its {name} evidence is damaged or was saved by another deeprc "
+                    f"({type(exc).__name__}: {exc}); train it again"
+                ) from None
         genes = saved.get("genes")
         return cls(providers, GeneVocabulary(genes) if genes else None)

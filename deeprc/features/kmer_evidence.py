@@ -43,7 +43,7 @@ class KmerEvidence(Evidence):
     def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
         """As :meth:`Evidence.cross_fitted`, with each repertoire's k-mers counted once."""
         counted = self._counted(store, train, group, n_groups, leave_out=True)
-        return [KmerEvidence(self.k)._set(*counts) for counts in counted]
+        return [self.clone()._set(*counts) for counts in counted]
 
     def _set(self, positive, negative, n_positive, n_negative) -> Self:
         self.positive_, self.negative_ = positive, negative

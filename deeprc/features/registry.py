@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprc.config import build_call
+from deeprc.config import named_options
 from deeprc.errors import InputError
 from deeprc.features.burden_evidence import BurdenEvidence
 from deeprc.features.clonotype_evidence import ClonotypeEvidence
@@ -29,18 +29,10 @@ def register_evidence(kind: type[Evidence]) -> type[Evidence]:
 def evidence_options(entry: Any, where: str) -> dict[str, Any]:
     """One ``evidence:`` entry (``{name: kmer, k: 4}``, or a name alone for its defaults)
     checked and completed with the kind's defaults; ``where`` prefixes errors."""
-    if isinstance(entry, str):
-        entry = {"name": entry}
-    if not isinstance(entry, dict) or "name" not in entry:
-        raise InputError(f"{where}: expected a mapping with a name, e.g. {{name: kmer, k: 4}}; "
-                         f"got {entry!r}")  # fmt: skip
-    options = dict(entry)
-    name = options.pop("name")
-    if name not in EVIDENCE:
-        raise InputError(f"{where}: name {name!r} is not an evidence kind: {sorted(EVIDENCE)}")
-    params = build_call(EVIDENCE[name], options, f"{where} ({name})")
+    options = named_options(entry, EVIDENCE, where, "{name: kmer, k: 4}")
+    name, params = options["name"], {k: v for k, v in options.items() if k != "name"}
     try:
         EVIDENCE[name](**params)  # the kind's own checks of its values
     except InputError as exc:
         raise InputError(f"{where} ({name}): {exc}") from None
-    return {"name": name, **params}
+    return options

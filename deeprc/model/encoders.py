@@ -13,8 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from deeprc.config import build_call
-from deeprc.errors import InputError
+from deeprc.config import named_options
 from deeprc.model.embedding import SequenceEmbedding
 
 __all__ = ["ENCODERS", "Encoder", "build_encoder", "encoder_options", "register_encoder"]
@@ -55,18 +54,7 @@ def register_encoder(name: str, kind: type[nn.Module]) -> type[nn.Module]:
 def encoder_options(entry: Any, where: str) -> dict[str, Any]:
     """An ``encoder:`` entry (``{name: cnn, n_kernels: 32}``, or a name alone for its
     defaults) checked and completed with the encoder's defaults; ``where`` prefixes errors."""
-    if isinstance(entry, str):
-        entry = {"name": entry}
-    if not isinstance(entry, dict) or "name" not in entry:
-        raise InputError(
-            f"{where}: expected a mapping with a name, e.g. {{name: cnn, n_kernels: 32}}; "
-            f"got {entry!r}"
-        )
-    options = dict(entry)
-    name = options.pop("name")
-    if name not in ENCODERS:
-        raise InputError(f"{where} {name!r} is not one of {sorted(ENCODERS)}")
-    return {"name": name, **build_call(ENCODERS[name], options, f"{where} ({name})")}
+    return named_options(entry, ENCODERS, where, "{name: cnn, n_kernels: 32}")
 
 
 def build_encoder(options: dict[str, Any]) -> nn.Module:

@@ -13,6 +13,7 @@ use rule evaluate_model as evaluate_recipe with:
         "results/{dataset}/final/cv_metrics.json",
     log:
         "logs/evaluate_recipe/{dataset}.log",
+    localrule: True
 
 
 rule train_final:
@@ -50,6 +51,7 @@ use rule select_model as select_final with:
         "results/{dataset}/final/model.pt",
     log:
         "logs/select_final/{dataset}.log",
+    localrule: True
 
 
 # ingest_cohort (rules/ingest.smk): the cohort's store
@@ -82,6 +84,7 @@ use rule evaluate_model as evaluate_cohort with:
         "results/apply/{cohort}/metrics.json",
     log:
         "logs/evaluate_cohort/{cohort}.log",
+    localrule: True
 
 
 # every unique clonotype of the cohort ranked by its largest attention score

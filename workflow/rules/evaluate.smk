@@ -48,6 +48,7 @@ use rule evaluate_model as evaluate_baseline with:
         "results/{dataset}/baselines/{baseline}/metrics.json",
     log:
         "logs/evaluate_baseline/{dataset}/{baseline}.log",
+    localrule: True
 
 
 rule interpret_model:
@@ -120,6 +121,7 @@ use rule evaluate_model as evaluate_control with:
         "results/{dataset}/negative_control/metrics.json",
     log:
         "logs/evaluate_control/{dataset}.log",
+    localrule: True
 
 
 # ------------------------------------------------------ repeated splits (config split_seeds)
