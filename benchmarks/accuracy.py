@@ -31,7 +31,10 @@ COHORTS = [
     "public_clonotypes",
     "hard",
 ]
-BASELINES = ["kmer3_logistic", "kmer4_logistic", "minmax_svm", "emerson_burden", "repertoire_size"]
+BASELINES = [
+    "kmer3_logistic", "kmer4_logistic", "minmax_svm", "emerson_burden", "repertoire_size",
+    "gapped_kmer_burden",
+]  # fmt: skip
 
 
 def deeprc(*args: object, log: Path | None = None) -> float:

@@ -4,6 +4,9 @@
 * ``MinMaxSVM``: an SVM with the MinMax kernel on k-mer counts (DeepRC paper's SVM baseline).
 * ``EmersonBurden``: Fisher's exact test for disease-associated public clonotypes and the
   per-repertoire burden of them (Emerson et al. 2017, the CMV study).
+* ``GappedKmerBurden``: the same test on gapped k-mers (four residues over six positions), the
+  p-value threshold chosen by inner cross-validation: what the 2025 AIRR-ML benchmark's winning
+  pipelines built by hand.
 * ``RepertoireSize``: a confound check, not a method: sequencing depth alone.
 
 Each has ``fit(store, repertoires)``, ``decision`` (higher = more likely positive), ``log_odds``
@@ -24,6 +27,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegressionCV
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -32,7 +36,8 @@ from deeprc import outputs
 from deeprc.atomic import atomic_directory
 from deeprc.calibration import Platt
 from deeprc.errors import InputError
-from deeprc.features.association import associated_clonotypes
+from deeprc.features import gapped
+from deeprc.features.association import associated_clonotypes, fisher_greater
 from deeprc.features.clonotypes import clonotype_hashes, clonotype_names
 from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
@@ -41,6 +46,7 @@ from deeprc.store import Store
 __all__ = [
     "BASELINES",
     "EmersonBurden",
+    "GappedKmerBurden",
     "KmerLogistic",
     "MinMaxSVM",
     "RepertoireSize",
@@ -275,6 +281,75 @@ class EmersonBurden(_Baseline):
         return burden
 
 
+@dataclass
+class GappedKmerBurden(_Baseline):
+    """Burden of gapped k-mers that go with the positive class.
+
+    A pattern (:mod:`deeprc.features.gapped`) carried by at least ``min_positive`` positive
+    training repertoires is tested with a one-sided Fisher's exact test (presence in positives
+    vs negatives); a repertoire scores the number of patterns at ``p < threshold`` it carries.
+    The threshold is the one of ``p_thresholds`` with the best mean AUC over stratified inner
+    folds of the training repertoires (the patterns tested on each inner training part), and
+    the probabilities come from Platt scaling of those inner held-out scores.
+    """
+
+    p_thresholds: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+    min_positive: int = 2
+    max_folds: int = 5
+    seed: int = 0
+
+    def _p_values(self, bits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Each pattern's one-sided Fisher p-value on repertoires with ``bits`` and labels
+        ``y`` (1 for those carried by fewer than ``min_positive`` positives), and its
+        positive and negative carriers."""
+        carriers = [np.zeros(gapped.N_PATTERNS, dtype=np.int64) for _ in (0, 1)]
+        for row, label in zip(bits, y, strict=True):
+            carriers[label] += np.unpackbits(row).astype(np.int64)
+        negative, positive = carriers
+        tested = positive >= self.min_positive
+        p = np.ones(gapped.N_PATTERNS)
+        n_positive = int(y.sum())
+        p[tested] = fisher_greater(
+            positive[tested], negative[tested], n_positive, len(y) - n_positive
+        )
+        return p, positive, negative
+
+    @staticmethod
+    def _burden(bits: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        return np.array([np.count_nonzero(np.unpackbits(row)[chosen]) for row in bits], float)
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> GappedKmerBurden:
+        y = _labels(store, repertoires)
+        bits = gapped.presence(store, repertoires)
+        held_out = np.zeros((len(self.p_thresholds), len(y)))
+        aucs = np.zeros(len(self.p_thresholds))
+        folds = list(_inner_folds(y, self.max_folds, self.seed).split(bits, y))
+        for inner, outer in folds:
+            p = self._p_values(bits[inner], y[inner])[0]
+            for t, threshold in enumerate(self.p_thresholds):
+                held_out[t, outer] = self._burden(bits[outer], np.flatnonzero(p < threshold))
+                if len(np.unique(y[outer])) == 2:
+                    aucs[t] += roc_auc_score(y[outer], held_out[t, outer]) / len(folds)
+        best = int(np.argmax(aucs))  # ties: the first, the loosest threshold
+        self.threshold_, self.inner_auc_ = self.p_thresholds[best], float(aucs[best])
+        p, positive, negative = self._p_values(bits, y)
+        self.associated_codes_ = np.flatnonzero(p < self.threshold_)
+        order = np.argsort(p[self.associated_codes_], kind="stable")
+        codes = self.associated_codes_[order]
+        self.associated_ = pd.DataFrame({
+            "pattern": [gapped.pattern_name(c) for c in codes],
+            "n_positive": positive[codes], "n_negative": negative[codes], "p_value": p[codes],
+        })  # fmt: skip
+        self.calibration_ = Platt().fit(held_out[best], y)
+        return self
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {outputs.ASSOCIATED_PATTERNS: self.associated_}
+
+    def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        return self._burden(gapped.presence(store, repertoires), self.associated_codes_)
+
+
 def _depth(store: Store, repertoires: np.ndarray) -> np.ndarray:
     """``(n, 2)``: log of each repertoire's number of sequences and of its total count."""
     table = store.repertoires.iloc[np.asarray(repertoires, dtype=np.int64)]
@@ -322,6 +397,7 @@ BASELINES: dict[str, Callable[[int], _Baseline]] = {
     "kmer4_logistic": lambda seed: KmerLogistic(k=4, seed=seed),
     "minmax_svm": lambda seed: MinMaxSVM(k=4, seed=seed),
     "emerson_burden": lambda seed: EmersonBurden(),  # no random choices
+    "gapped_kmer_burden": lambda seed: GappedKmerBurden(seed=seed),
     "repertoire_size": lambda seed: RepertoireSize(seed=seed),
 }
 

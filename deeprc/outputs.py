@@ -54,6 +54,7 @@ TOP_SEQUENCES = "top_sequences.parquet"
 MOTIFS = "motifs.tsv"
 INTERPRETATION = "interpretation.json"
 ASSOCIATED_CLONOTYPES = "associated_clonotypes.tsv"
+ASSOCIATED_PATTERNS = "associated_patterns.tsv"  # the gapped-k-mer burden test's
 # a simulated cohort (deeprc simulate) beside its AIRR files and metadata
 TRUTH = "truth.tsv"
 TRUTH_REPERTOIRES = "truth_repertoires.tsv"

@@ -14,6 +14,7 @@ from deeprc.features.burden_evidence import BurdenEvidence
 from deeprc.features.clonotype_evidence import PRIOR_GAIN as CLONOTYPE_PRIOR_GAIN
 from deeprc.features.clonotype_evidence import ClonotypeEvidence
 from deeprc.features.clonotypes import clonotype_hashes
+from deeprc.features.gapped_evidence import GappedEvidence
 from deeprc.features.kmer_evidence import PRIOR_GAIN as KMER_PRIOR_GAIN
 from deeprc.features.kmer_evidence import KmerEvidence
 from deeprc.ingest import ingest
@@ -191,6 +192,27 @@ def test_kmer_evidence_rates_a_sequence_by_its_most_enriched_kmer_fitted_without
     assert rows_of(store, features, index["n2"])[0, 0] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_gapped_evidence_rates_a_sequence_by_its_most_enriched_gapped_kmer(h, tmp_path):
+    """S.L.RF in CASWLARFE (p0, p1) and in CSYLQRFA (t1), which share no contiguous 4-mer:
+    the gapped k-mer evidence rates t1's row as the k-mer evidence rated a shared 4-mer."""
+
+    def rows(r: str) -> list:
+        if r in ("p0", "p1"):
+            return [h.rec("CASWLARFE")]
+        return [h.rec("CSYLQRFA")] if r == "t1" else [h.rec("CASSGGGE")]
+
+    store, index, train = ten_and_one(h, tmp_path, rows)
+    evidence = GappedEvidence().fit(store, train)
+    # S.L.RF: in 2 of 5 positives, no negative: log((2/5 + 1) / (0 + 1))
+    np.testing.assert_allclose(
+        evidence_features([evidence], store, index["t1"]), [[np.log(1.4)]], rtol=1e-6
+    )
+    assert not KmerEvidence(4).fit(store, train).transform(store, index["t1"]).any()
+    features = training_features([evidence], store, train, seed=0)
+    # p0 reads the other groups: p1 carries its every pattern, 1 of 4 positives
+    np.testing.assert_allclose(rows_of(store, features, index["p0"]), np.log(1.25), rtol=1e-6)
+
+
 def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trained):
     """Cross-fitting counts each repertoire's k-mers once for all groups; each group's rates
     are those of a refit on the other groups, and a row reads the largest log-ratio of its
@@ -243,6 +265,26 @@ def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path)
     assert np.array_equal(loaded.positive_, fitted.positive_)
     assert loaded.n_positive_ == fitted.n_positive_
     assert loaded.n_positive_ + loaded.n_negative_ == len(held_in) > len(roles["train"])
+
+
+def test_a_model_with_gapped_evidence_trains_saves_and_predicts(trained, tmp_path):
+    """The gapped k-mer rates (960,000 per class) travel in the model file as k-mer rates do."""
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(
+        "evidence: [{name: gapped}, {name: kmer, k: 4}]\n"
+        "train: {n_sequences: 100, max_steps: 2, eval_every: 1}\n"
+    )
+    args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"), "--fold", "0"]
+    model_path = tmp_path / "m.pt"
+    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model_path),
+                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
+    assert main(["predict", *args, "--model", str(model_path), "--out", str(tmp_path / "p")]) == 0
+    gapped, _ = RepertoireClassifier.load(model_path).features.evidence
+    store = Store(trained / "store")
+    roles = read_folds(trained / "folds.tsv", store, 0)
+    fitted = GappedEvidence().fit(store, np.concatenate([roles["train"], roles["validation"]]))
+    assert np.array_equal(gapped.positive_, fitted.positive_) and gapped.positive_.sum() > 0
+    np.testing.assert_array_equal(gapped.transform(store, 0), fitted.transform(store, 0))
 
 
 def test_burden_evidence_marks_the_clonotypes_emersons_test_calls_associated(h, tmp_path):

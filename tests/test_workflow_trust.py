@@ -10,6 +10,8 @@ import pytest
 import yaml
 from conftest import ROOT, snakemake
 
+from deeprc.baselines import BASELINES
+
 EXAMPLE = ROOT / "data" / "example" / "metadata.tsv"
 
 
@@ -210,13 +212,13 @@ def test_a_dry_run_plans_the_negative_control_and_the_repeated_splits(tmp_path):
 def test_by_default_there_is_no_control_and_no_repeat_and_repertoire_size_is_a_baseline(
     tmp_path,
 ):
-    """The schema's defaults: one split seed, no negative control, all five baselines; the
+    """The schema's defaults: one split seed, no negative control, every baseline; the
     packaged experiment (deeprc/experiments/default.yaml) is an input of training."""
     jobs = planned(dry_run(tmp_path, {"datasets": {"ex": dataset()}}))
     assert not [rule for rule in jobs if rule.endswith(("_control", "_repeat"))]
     baselines = {job["wildcards"].split("baseline=")[1].split(",")[0]
                  for job in jobs["evaluate_baseline"]}  # fmt: skip
-    assert "repertoire_size" in baselines and len(baselines) == 5
+    assert "repertoire_size" in baselines and baselines == set(BASELINES)
     (report,) = jobs["render_report"]
     assert "--repeat" not in report["shell"] and "--negative-control" not in report["shell"]
     assert "--split-seed 0" in report["shell"]

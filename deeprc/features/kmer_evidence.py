@@ -1,7 +1,9 @@
-"""K-mer evidence: how much more often a sequence's k-mers occur in training positives."""
+"""K-mer evidence: how much more often a sequence's k-mers occur in training positives; and the
+ratio of class rates that the gapped k-mer evidence shares."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Self
 
 import numpy as np
@@ -11,7 +13,7 @@ from deeprc.features.evidence import Evidence
 from deeprc.features.kmers import kmer_windows, repertoire_kmer_counts
 from deeprc.store import AMINO_ACIDS, Store
 
-__all__ = ["KmerEvidence"]
+__all__ = ["KmerEvidence", "RateRatioEvidence"]
 
 # k-mer rates (occurrences per repertoire) get this added before their log-ratio, so that
 # k-mers seen a few times do not get large ratios by chance
@@ -21,19 +23,24 @@ PSEUDO_RATE = 1.0
 PRIOR_GAIN = 4.0
 
 
-class KmerEvidence(Evidence):
-    """How much more often each k-mer occurs in training positives than in negatives: the
-    occurrences summed over each class (a sequence row counts once). Per sequence: the largest
-    log-ratio of the per-repertoire rates (plus ``PSEUDO_RATE``) over its k-mers."""
+class RateRatioEvidence(Evidence):
+    """How much more often each word (a k-mer, a gapped k-mer) occurs in training positives
+    than in negatives: the occurrences summed over each class (a sequence row counts once).
+    Per sequence: the largest log-ratio of the per-repertoire rates (plus ``PSEUDO_RATE``)
+    over its words. A kind says what its words are: :meth:`words`, :meth:`counts`,
+    ``n_words``."""
 
-    name = "kmer"
     size = 1
     prior = (PRIOR_GAIN,)
+    n_words: int
 
-    def __init__(self, k: int = 4) -> None:
-        if k < 1:
-            raise InputError(f"k is a k-mer length, 1 or more; got {k}")
-        self.k = k
+    def words(self, tokens: np.ndarray, lengths: np.ndarray) -> Iterator[tuple]:
+        """Rows of one length at a time: their indices and their words' codes ``(rows, m)``."""
+        raise NotImplementedError
+
+    def counts(self, store: Store, repertoires: np.ndarray) -> Iterator[np.ndarray]:
+        """Each repertoire's ``(n_words,)`` occurrence counts in turn."""
+        raise NotImplementedError
 
     def fit(self, store: Store, repertoires: np.ndarray) -> Self:
         train = np.asarray(repertoires, dtype=np.int64)
@@ -59,10 +66,8 @@ class KmerEvidence(Evidence):
         how many of each, counted on the group's repertoires, or with ``leave_out`` on all
         the others."""
         y = np.asarray(store.labels)[train].astype(np.int64)
-        totals = np.zeros((n_groups, 2, len(AMINO_ACIDS) ** self.k), dtype=np.int64)
-        for g, label, counts in zip(
-            group, y, repertoire_kmer_counts(store, train, self.k), strict=True
-        ):
+        totals = np.zeros((n_groups, 2, self.n_words), dtype=np.int64)
+        for g, label, counts in zip(group, y, self.counts(store, train), strict=True):
             totals[g, label] += counts
         n = np.zeros((n_groups, 2), dtype=np.int64)
         np.add.at(n, (group, y), 1)
@@ -84,11 +89,29 @@ class KmerEvidence(Evidence):
         return self._ratio
 
     def transform(self, store: Store, repertoire: int) -> np.ndarray:
-        """``(n, 1)`` (0 for rows shorter than k)."""
+        """``(n, 1)`` (0 for rows too short for any word)."""
         start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
         best = np.zeros((stop - start, 1), dtype=np.float32)
         tokens, lengths = store.tokens[start:stop], store.lengths[start:stop]
         ratio = self._log_ratio()
-        for rows, codes in kmer_windows(tokens, lengths, self.k):
+        for rows, codes in self.words(tokens, lengths):
             best[rows, 0] = ratio[codes].max(axis=1)
         return best
+
+
+class KmerEvidence(RateRatioEvidence):
+    """Rate ratios of the k-mers (contiguous)."""
+
+    name = "kmer"
+
+    def __init__(self, k: int = 4) -> None:
+        if k < 1:
+            raise InputError(f"k is a k-mer length, 1 or more; got {k}")
+        self.k = k
+        self.n_words = len(AMINO_ACIDS) ** k
+
+    def words(self, tokens: np.ndarray, lengths: np.ndarray) -> Iterator[tuple]:
+        return kmer_windows(tokens, lengths, self.k)
+
+    def counts(self, store: Store, repertoires: np.ndarray) -> Iterator[np.ndarray]:
+        return repertoire_kmer_counts(store, repertoires, self.k)
