@@ -326,8 +326,9 @@ class GappedKmerBurden(_Baseline):
         folds = list(_inner_folds(y, self.max_folds, self.seed).split(bits, y))
         for inner, outer in folds:
             p = self._p_values(bits[inner], y[inner])[0]
+            present = np.unpackbits(bits[outer], axis=1).astype(bool)  # once for all thresholds
             for t, threshold in enumerate(self.p_thresholds):
-                held_out[t, outer] = self._burden(bits[outer], np.flatnonzero(p < threshold))
+                held_out[t, outer] = present[:, p < threshold].sum(axis=1)
                 if len(np.unique(y[outer])) == 2:
                     aucs[t] += roc_auc_score(y[outer], held_out[t, outer]) / len(folds)
         best = int(np.argmax(aucs))  # ties: the first, the loosest threshold

@@ -358,21 +358,19 @@ def _run_train(args: argparse.Namespace) -> None:
             cv = cross_validation_card(args.cv_metrics, store, experiment)
     else:
         roles, cv = read_folds(args.folds, store, args.fold), None
-    RepertoireClassifier.fit(
+    classifier = RepertoireClassifier.fit(
         store, args.out, experiment=experiment, roles=roles, device=_torch_device(args.device),
         cross_validation=cv, permute_labels=args.permute_labels, overwrite=args.overwrite,
         inputs=tuple(filter(None, [args.experiment, args.folds, args.cv_metrics])),
     )  # fmt: skip
     which = "final model" if args.all else f"fold {args.fold}"
-    print("\n".join(_training_summary(which, experiment.train, args.out)))
+    card = classifier.card(args.out)
+    print("\n".join(_training_summary(which, experiment.train, card, args.out)))
 
 
-def _training_summary(which: str, cfg, out: Path) -> list[str]:
+def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
     """How training ended, which step's model was kept, and where it went (from the model
-    file, as show-model reads it)."""
-    from deeprc.classifier import RepertoireClassifier
-
-    card = RepertoireClassifier.load(out).card(out)
+    card, as show-model shows it)."""
     best, steps = card["best_validation"], card["steps"]
     if steps < cfg.max_steps:
         why = (
