@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py --out accuracy                       # every cohort, seed 0
     python benchmarks/accuracy.py --out accuracy --cohorts motif_0.1pct --split-seeds 0 1 2
+    python benchmarks/accuracy.py --out draws --draws 20 --seed 1     # cohorts drawn at random
 
 A cohort is a preset of configs/simulate/ (simulated once, ingested once); each split seed
 gives its own k folds, on which DeepRC (one experiment file per `--experiment NAME=PATH`) and
@@ -9,18 +10,25 @@ every baseline are trained and tested. Each step calls the deeprc command line a
 when its output exists, so a stopped run resumes where it stopped (outputs are written to a
 temporary path and renamed). Writes OUT/accuracy.md (the table) and OUT/accuracy.json (every
 fold's test ROC AUC, seconds and top-100 precision); a later run with other cohorts or seeds
-adds its rows to them.
+adds its rows to them. With ``--draws N --seed S`` the cohorts are N designs drawn at random
+(benchmarks/cohort_draws.py, each written to OUT/designs/) instead of presets, and OUT/draws.md
+gets one row per draw (its design, each method's mean AUC, model minus the best baseline,
+seconds per fold) and the summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
+from cohort_draws import draw_design, kinds_of, summary
 
 REPO = Path(__file__).resolve().parent.parent
 COHORTS = [
@@ -49,10 +57,14 @@ def deeprc(*args: object, log: Path | None = None) -> float:
 
 
 def timed_once(seconds_file: Path, output: Path, *args: object) -> float:
-    """Run a command unless its output exists; its seconds, kept beside the output."""
-    if not output.exists():
+    """Run a command unless its seconds, kept beside its output, are; an output without them
+    (the run stopped in between) is made again."""
+    if not seconds_file.exists():
+        if output.is_dir():
+            shutil.rmtree(output)
+        output.unlink(missing_ok=True)
         seconds = deeprc(*args, log=seconds_file.with_suffix(".log"))
-        seconds_file.write_text(f"{seconds}\n")
+        write_text(seconds_file, f"{seconds}\n")
     return float(seconds_file.read_text())
 
 
@@ -161,6 +173,8 @@ def main() -> None:
         default=COHORTS,
         help="names of configs/simulate presets, or simulation YAML files",
     )
+    parser.add_argument("--draws", type=int, help="N cohorts drawn at random, not presets")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --draws")
     parser.add_argument("--split-seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--k", type=int, default=5, help="folds")
     parser.add_argument(
@@ -180,10 +194,13 @@ def main() -> None:
 
     saved = args.out / "accuracy.json"
     results = json.loads(saved.read_text()) if saved.exists() else {}
-    for given in args.cohorts:
-        preset = (
-            Path(given) if given.endswith(".yaml") else REPO / "configs/simulate" / f"{given}.yaml"
-        )
+    presets = [
+        Path(given) if given.endswith(".yaml") else REPO / "configs/simulate" / f"{given}.yaml"
+        for given in args.cohorts
+    ]
+    if args.draws:
+        presets = drawn_presets(args.out / "designs", args.draws, args.seed)
+    for preset in presets:
         name = preset.stem
         cohort = args.out / name
         cohort.mkdir(parents=True, exist_ok=True)
@@ -197,16 +214,80 @@ def main() -> None:
             results.setdefault(name, {})[str(seed)] = run_seed(cohort, seed, args, experiments)
             write_results(args.out, results)
         print(table({name: results[name]}), flush=True)
+        if args.draws:
+            write_text(args.out / "draws.md", draws_table(results, presets, args))
+
+
+def drawn_presets(designs: Path, n: int, seed: int) -> list[Path]:
+    """The simulation configs of draws 0..n-1 of ``seed``, written once (a rerun reads them)."""
+    designs.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(n):
+        path = designs / f"draw{seed}_{index:02d}.yaml"
+        if not path.exists():
+            write_text(path, yaml.safe_dump(draw_design(seed, index, str(REPO)), sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def draws_table(results: dict, presets: list[Path], args) -> str:
+    """One row per draw run so far (its design; each method's mean test AUC over the folds of
+    the first split seed; each DeepRC recipe minus the best baseline, and its seconds per fold),
+    then per recipe: the share of draws within 0.02 of the best baseline, the median
+    difference, and the mean difference where the signals mix kinds."""
+    rows = []
+    for preset in presets:
+        result = results.get(preset.stem, {}).get(str(args.split_seeds[0]))
+        if result:
+            rows.append((preset, yaml.safe_load(preset.read_text()), result))
+    if not rows:
+        return ""
+    experiments = [n for n in rows[0][2] if "precision_at_100" in rows[0][2][n]]
+    baselines = [n for n in rows[0][2] if n not in experiments]
+    head = ["draw", "design", "kinds", *experiments, *baselines, "best baseline"]
+    head += [f"{e} - best" for e in experiments] + [f"{e} s/fold" for e in experiments]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    differences: dict[str, list[tuple[float, bool]]] = {e: [] for e in experiments}
+    for preset, design, result in rows:
+        mean = {name: statistics.mean(run["roc_auc"]) for name, run in result.items()}
+        best = max(baselines, key=mean.__getitem__)
+        kinds = kinds_of(design)
+        row = [preset.stem, summary(design), "+".join(kinds)]
+        row += [f"{mean[n]:.3f}" for n in experiments + baselines] + [f"{best} {mean[best]:.3f}"]
+        for e in experiments:
+            differences[e].append((mean[e] - mean[best], len(kinds) > 1))
+            row.append(f"{mean[e] - mean[best]:+.3f}")
+        row += [f"{statistics.mean(result[e]['seconds']):.0f}" for e in experiments]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for e, found in differences.items():
+        values = [d for d, _ in found]
+        mixed = [d for d, is_mixed in found if is_mixed]
+        close = sum(d >= -0.02 for d in values)
+        lines.append(
+            f"- **{e}**: {len(values)} draws; within 0.02 of the best baseline in "
+            f"{close} ({100 * close / len(values):.0f}%); "
+            f"median difference {statistics.median(values):+.3f}; "
+            + (
+                f"mixed kinds: {len(mixed)} draws, mean {statistics.mean(mixed):+.3f}, "
+                f"min {min(mixed):+.3f}"
+                if mixed
+                else "no draw mixes kinds"
+            )
+        )
+    return "\n".join(lines) + "\n"
 
 
 def write_results(out: Path, results: dict) -> None:
-    for path, text in (
-        (out / "accuracy.json", json.dumps(results, indent=1) + "\n"),
-        (out / "accuracy.md", table(results)),
-    ):
-        partial = path.with_suffix(".partial")
-        partial.write_text(text)
-        partial.replace(path)
+    write_text(out / "accuracy.json", json.dumps(results, indent=1) + "\n")
+    write_text(out / "accuracy.md", table(results))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write through a temporary file, so that a stopped run leaves the old file whole."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 if __name__ == "__main__":

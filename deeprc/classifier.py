@@ -59,12 +59,13 @@ _FROM_PART = {
 }
 
 
-def network_inputs(features: FeatureSet) -> NetworkInputs:
-    """What the network reads beside the residues, from the features that give it."""
+def network_inputs(features: FeatureSet, *, count: bool = False) -> NetworkInputs:
+    """What the network reads beside the residues, from the features that give it; with
+    ``count``, the network starts as the soft burden of its evidence whatever its kind."""
     return NetworkInputs(
         genes=features.genes.sizes if features.genes is not None else None,
         evidence_prior=features.prior,
-        starts_as_count=features.starts_as_count,
+        starts_as_count=features.starts_as_count or (count and bool(features.evidence)),
     )
 
 
@@ -127,15 +128,28 @@ class RepertoireClassifier:
         check_file_output(out, kind="model", overwrite=overwrite, inputs=inputs)
         if permute_labels is not None:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
-        classifier = cls.new(experiment, store)
-        classifier.features.fit(store, roles["train"])
+        features = FeatureSet.from_options(
+            experiment.evidence, store, genes=bool(experiment.model.gene_embedding)
+        ).fit(store, roles["train"])
+        training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
+        selection = None
+        if experiment.select_evidence and features.evidence:
+            features, training_inputs, selection = features.selected(
+                store, roles["train"], training_inputs
+            )
+        network = build_model(
+            experiment.model,
+            network_inputs(features, count=experiment.select_evidence),
+            experiment.train.seed,
+        )
+        classifier = cls(experiment, features, network)
         with locked(out):
             if overwrite and out.exists():  # the finished run's checkpoint would only resume it
                 discard_checkpoint(out.with_suffix(".work") / "checkpoint.pt")
             state = fit(
                 classifier.network, store, roles["train"], roles["validation"], experiment.train,
                 out_dir=out.with_suffix(".work"), experiment=asdict(experiment),
-                features=classifier.features, device=device,
+                features=classifier.features, inputs=training_inputs, device=device,
             )  # fmt: skip
             classifier.network.load_state_dict(state.best_state)
             classifier.calibrate(store, roles["validation"])
@@ -153,6 +167,7 @@ class RepertoireClassifier:
                 "steps": state.step,
                 "history": state.history,
                 "best_step": state.best.get("step"),
+                "evidence_selection": selection,
                 "data": _data_card(store, roles) | {"permuted_labels_seed": permute_labels},
                 "cross_validation": cross_validation,
             }
@@ -260,6 +275,7 @@ class RepertoireClassifier:
             "experiment": json.loads(json.dumps(asdict(self.experiment))),
             "genes": {k: len(v) - 1 for k, v in saved_genes.items()},
             "evidence": [p.name for p in self.features.evidence],
+            "evidence_selection": record.get("evidence_selection"),
             "steps": record["steps"],
             "best_validation": {k: best[k] for k in ("step", "val_auc", "val_loss") if k in best},
             "calibration": self.calibration,

@@ -379,11 +379,16 @@ def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
         )
     else:
         why = f"ran all {steps} steps (train.max_steps)"
-    lines = [
-        f"{which}: {why}",
+    lines = [f"{which}: {why}"]
+    if selection := card.get("evidence_selection"):
+        lines.append(
+            f"evidence chosen by the training repertoires: {', '.join(selection['chosen'])} "
+            f"(soft-burden AUC {selection['chosen_auc']:.3f})"
+        )
+    lines.append(
         f"kept the model of step {best.get('step', '?')}: validation AUC {best['val_auc']:.3f}, "
-        f"loss {best['val_loss']:.3f}",
-    ]
+        f"loss {best['val_loss']:.3f}"
+    )
     if note := (card["calibration"] or {}).get("note"):
         lines.append(f"note: {note}")
     if (card["data"] or {}).get("permuted_labels_seed") is not None:
@@ -431,6 +436,15 @@ def _card_lines(card: dict) -> list[str]:
     lines += [
         f"encoder          {model['encoder']['name']} ({json.dumps(model, sort_keys=True)})",
         f"genes            {genes}; evidence: {', '.join(card['evidence']) or 'none'}",
+    ]
+    selection = card.get("evidence_selection")
+    if selection:
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in selection["soft_burden_auc"].items())
+        lines.append(
+            f"evidence chosen  {', '.join(selection['chosen'])} (training repertoires' "
+            f"cross-fitted soft-burden AUC {selection['chosen_auc']:.3f}; each alone: {aucs})"
+        )
+    lines += [
         f"training         {json.dumps(train, sort_keys=True)}",
         f"steps            {card['steps']}, best validation {json.dumps(card['best_validation'])}",
         f"calibration      {json.dumps(card['calibration'])}",

@@ -50,10 +50,15 @@ _EVIDENCE_KEYS = ("clonotype_evidence", "burden_evidence", "kmer_evidence")
 class Experiment:
     """The network (``model:``), the evidence beside each sequence (``evidence:``, a list of
     ``{name: <a name in deeprc.features.EVIDENCE>, <its options>}``, completed with their
-    defaults) and the training (``train:``)."""
+    defaults), whether the fold's training repertoires choose among them
+    (``select_evidence:``) and the training (``train:``)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     evidence: tuple[dict[str, Any], ...] = ({"name": "kmer", "k": 4},)
+    # read only the providers whose cross-fitted soft burden separates the training
+    # repertoires (FeatureSet.selected); the network then starts as that soft burden, and
+    # its untrained start is a candidate for the kept model
+    select_evidence: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:

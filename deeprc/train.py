@@ -149,10 +149,12 @@ def fit(
     out_dir: Path,
     experiment: dict,
     features: FeatureSet | None = None,
+    inputs: RowInputs | None = None,
     device: torch.device | None = None,
 ) -> TrainingState:
     """Train ``network`` reading ``features`` (fitted on ``train``; none by default), resuming
-    from ``out_dir/checkpoint.pt`` when it holds this very run.
+    from ``out_dir/checkpoint.pt`` when it holds this very run. ``inputs``: the training rows'
+    inputs when computed already (:meth:`FeatureSet.training_inputs`, or chosen from them).
 
     Returns the final state: ``best_state`` (the weights with the best validation AUC, ties
     broken by a clearly lower validation loss), ``history`` (one dict per evaluation), ``step``.
@@ -208,7 +210,7 @@ def fit(
 
     labels = store.labels
     # training repertoires read evidence fitted without them (cross-fitted, deeprc.features)
-    inputs = features.training_inputs(store, train, cfg.seed)
+    inputs = inputs if inputs is not None else features.training_inputs(store, train, cfg.seed)
     weights = _class_weights(labels[train]).to(device)
     checked = ValidationSample.draw(features, store, np.asarray(validation), cfg)
     started = time.perf_counter()

@@ -25,10 +25,23 @@ from deeprc.features.registry import EVIDENCE
 from deeprc.progress import tracked
 from deeprc.store import Store
 
-__all__ = ["EVIDENCE_GROUPS", "FeatureSet", "RowInputs"]
+__all__ = ["EVIDENCE_GROUPS", "SELECTION_GAIN", "FeatureSet", "RowInputs", "describe"]
 
 # training repertoires read evidence fitted on the other groups (see training_inputs)
 EVIDENCE_GROUPS = 5
+# a further provider is read when it raises the training repertoires' soft-burden AUC this much
+SELECTION_GAIN = 0.01
+
+
+def describe(provider: Evidence) -> str:
+    """A provider's name with its parameters: ``kmer(k=4)``."""
+    params = ", ".join(f"{k}={v}" for k, v in provider.get_params().items())
+    return f"{provider.name}({params})"
+
+
+def _log_mean_exp(values: np.ndarray) -> float:
+    top = float(values.max()) if len(values) else 0.0
+    return top + float(np.log(np.mean(np.exp(values - top)))) if len(values) else 0.0
 
 
 @dataclass
@@ -147,6 +160,57 @@ class FeatureSet:
             ):
                 out[store.offsets[r] : store.offsets[r + 1]] = others.evidence_of(store, r)
         return out
+
+    def selected(
+        self, store: Store, train: np.ndarray, inputs: RowInputs
+    ) -> tuple[FeatureSet, RowInputs, dict[str, Any]]:
+        """The providers whose evidence separates the training repertoires, and their inputs.
+
+        Each provider's evidence (cross-fitted, ``inputs`` from :meth:`training_inputs`) makes a
+        soft burden per training repertoire: the log-mean-exp of its starting attention scores
+        (the score that :meth:`prior` gives), what a network starting as a count computes
+        (deeprc.model.count_on_start). The provider whose soft burden has the highest ROC AUC
+        is kept; each other one, best first, is added when the soft burden of the kept ones
+        and it together gains ``SELECTION_GAIN`` AUC. Cross-fitted numbers were fitted without
+        the repertoire that reads them, so the AUCs hold for new repertoires, and 80% of a
+        fold's repertoires choose, not the few validation ones. Returns the chosen features,
+        their inputs and a record of the choice (each provider's AUC, the chosen ones')."""
+        from sklearn.metrics import roc_auc_score  # lazy: importing deeprc stays quick
+
+        train = np.asarray(train)
+        labels = np.asarray(store.labels)[train]
+        starts = np.cumsum([0] + [p.size for p in self.evidence])
+        prior = np.asarray(self.prior, dtype=np.float64)
+
+        def soft_burden_auc(chosen: list[int]) -> float:
+            columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
+            scores = [
+                _log_mean_exp(
+                    inputs.evidence[store.offsets[r] : store.offsets[r + 1], columns]
+                    @ prior[columns]
+                )
+                for r in train.tolist()
+            ]
+            return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else 0.5
+
+        names = [describe(p) for p in self.evidence]
+        alone = [soft_burden_auc([i]) for i in range(len(self.evidence))]
+        order = sorted(range(len(alone)), key=lambda i: -alone[i])
+        chosen, best = order[:1], alone[order[0]]
+        for i in order[1:]:
+            together = soft_burden_auc([*chosen, i])
+            if together >= best + SELECTION_GAIN:
+                chosen, best = [*chosen, i], together
+        chosen.sort()
+        columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
+        features = FeatureSet([self.evidence[i] for i in chosen], self.genes)
+        kept = RowInputs(store, inputs.genes, np.ascontiguousarray(inputs.evidence[:, columns]))
+        record = {
+            "soft_burden_auc": {name: round(a, 4) for name, a in zip(names, alone, strict=True)},
+            "chosen": [names[i] for i in chosen],
+            "chosen_auc": round(best, 4),
+        }
+        return features, kept, record
 
     def _table(self, store: Store) -> np.ndarray | None:
         return self.genes.table(store) if self.genes is not None else None
