@@ -645,6 +645,14 @@ def _model_section(card: dict, provenance: dict) -> str:
                          f"{provenance.get('store_fingerprint')})"),
         ("written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]  # fmt: skip
+    rows.append(("evidence the attention reads", ", ".join(card["evidence"]) or "none"))
+    if selection := card.get("evidence_selection"):
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in selection["soft_burden_auc"].items())
+        rows.append((
+            "evidence chosen by the training repertoires",
+            f"{', '.join(selection['chosen'])}: soft-burden AUC {selection['chosen_auc']:.3f} "
+            f"(cross-fitted; each candidate alone: {aucs})",
+        ))  # fmt: skip
     for key, unseen in (provenance.get("unknown_genes") or {}).items():
         if unseen:
             rows.append((f"{key.upper()} genes the model never saw (read as no call)",

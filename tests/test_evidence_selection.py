@@ -48,7 +48,7 @@ def test_a_model_that_chooses_its_evidence_starts_as_its_soft_burden_and_says_so
 ):
     experiment = tmp_path / "exp.yaml"
     experiment.write_text(
-        "evidence: [{name: burden, p_threshold: 1.0e-2}, {name: kmer, k: 4}]\n"
+        "evidence: [{name: burden, p_threshold: 1.0e-2}, {name: kmer, k: 4}, {name: gapped}]\n"
         "select_evidence: true\n"
         "train: {n_sequences: 300, max_steps: 2, eval_every: 1}\n"
     )
@@ -66,3 +66,10 @@ def test_a_model_that_chooses_its_evidence_starts_as_its_soft_burden_and_says_so
     assert main(["show-model", str(model_path)]) == 0
     assert "evidence chosen  kmer(k=4)" in capsys.readouterr().out
     assert main(["predict", *args, "--model", str(model_path), "--out", str(tmp_path / "p")]) == 0
+    report = tmp_path / "r.html"
+    assert main(["report", "--store", str(trained / "store"), "--predictions",
+                 str(tmp_path / "p"), "--out", str(report)]) == 0  # fmt: skip
+    page = report.read_text()
+    assert (
+        "evidence chosen by the training repertoires" in page and "kmer(k=4): soft-burden" in page
+    )

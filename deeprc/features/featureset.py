@@ -36,7 +36,7 @@ SELECTION_GAIN = 0.01
 def describe(provider: Evidence) -> str:
     """A provider's name with its parameters: ``kmer(k=4)``."""
     params = ", ".join(f"{k}={v}" for k, v in provider.get_params().items())
-    return f"{provider.name}({params})"
+    return f"{provider.name}({params})" if params else provider.name
 
 
 def _log_mean_exp(values: np.ndarray) -> float:
