@@ -458,22 +458,29 @@ def immunarch_airr(tmp_path_factory: pytest.TempPathFactory) -> ImmunarchAIRR:
 # Test modules reach the helpers above through these fixtures (no import of conftest needed).
 
 
-def fold0_test_auc(store: Path, folds: Path, experiment: str, out: Path) -> float:
-    """Train on fold 0 with the experiment given as YAML text, predict its test set with
-    ``deeprc`` commands, and return the test ROC AUC."""
-    from sklearn.metrics import roc_auc_score
-
+def train_fold0(store: Path, folds: Path, experiment: str, out: Path) -> tuple[Path, Path]:
+    """Train on fold 0 with the experiment given as YAML text and predict its test set with
+    ``deeprc`` commands (one thread, no progress); the model file and the predictions, in
+    ``out``."""
     from deeprc.cli import main
-    from deeprc.outputs import read_predictions
 
-    out.mkdir()
+    out.mkdir(exist_ok=True)
     (out / "experiment.yaml").write_text(experiment)
+    model, predictions = out / "model.pt", out / "predictions"
     args = ["--store", str(store), "--folds", str(folds), "--fold", "0"]
     assert main(["train", *args, "--experiment", str(out / "experiment.yaml"), "--threads", "1",
-                 "--out", str(out / "model.pt"), "--no-progress"]) == 0  # fmt: skip
-    assert main(["predict", *args, "--model", str(out / "model.pt"),
-                 "--out", str(out / "predictions")]) == 0  # fmt: skip
-    predictions = read_predictions(out / "predictions")
+                 "--out", str(model), "--no-progress"]) == 0  # fmt: skip
+    assert main(["predict", *args, "--model", str(model), "--out", str(predictions)]) == 0
+    return model, predictions
+
+
+def fold0_test_auc(store: Path, folds: Path, experiment: str, out: Path) -> float:
+    """:func:`train_fold0`'s test ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from deeprc.outputs import read_predictions
+
+    predictions = read_predictions(train_fold0(store, folds, experiment, out)[1])
     return float(roc_auc_score(predictions["y"], predictions["score"]))
 
 
@@ -512,6 +519,7 @@ class Helpers(NamedTuple):
     productive_flag: Callable[[pd.Series, pd.Series], pd.Series]
     amino_acids_re: str
     airr_required: tuple[str, ...]
+    train_fold0: Callable[[Path, Path, str, Path], tuple[Path, Path]]
     fold0_test_auc: Callable[[Path, Path, str, Path], float]
     render_in_chromium: Callable[[Path, Path], int]
 
@@ -532,6 +540,7 @@ def h() -> Helpers:
         productive_flag=productive_flag,
         amino_acids_re=AMINO_ACIDS_RE,
         airr_required=AIRR_REQUIRED,
+        train_fold0=train_fold0,
         fold0_test_auc=fold0_test_auc,
         render_in_chromium=render_in_chromium,
     )

@@ -240,20 +240,17 @@ def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trai
     assert len(set(expected)) > 10  # the rows differ: the maximum is not a constant
 
 
-def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path):
+def test_a_model_with_kmer_evidence_trains_saves_and_predicts(h, trained, tmp_path):
     """The fitted k-mer rates travel in the model file (loaded with weights_only) and give
     prediction the same numbers training had."""
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
+    experiment = (
         "evidence: [{name: kmer, k: 4}]\n"
         "train: {n_sequences: 300, max_steps: 100, eval_every: 25}\n"
     )
-    args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"), "--fold", "0"]
-    model_path = tmp_path / "m.pt"
-    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model_path),
-                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
-    assert main(["predict", *args, "--model", str(model_path), "--out", str(tmp_path / "p")]) == 0
-    predictions = read_predictions(tmp_path / "p")
+    model_path, predicted = h.train_fold0(
+        trained / "store", trained / "folds.tsv", experiment, tmp_path
+    )
+    predictions = read_predictions(predicted)
     assert roc_auc_score(predictions["y"], predictions["score"]) >= 0.9
     model = RepertoireClassifier.load(model_path)
     store = Store(trained / "store")
@@ -267,18 +264,13 @@ def test_a_model_with_kmer_evidence_trains_saves_and_predicts(trained, tmp_path)
     assert loaded.n_positive_ + loaded.n_negative_ == len(held_in) > len(roles["train"])
 
 
-def test_a_model_with_gapped_evidence_trains_saves_and_predicts(trained, tmp_path):
+def test_a_model_with_gapped_evidence_trains_saves_and_predicts(h, trained, tmp_path):
     """The gapped k-mer rates (960,000 per class) travel in the model file as k-mer rates do."""
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
+    experiment = (
         "evidence: [{name: gapped}, {name: kmer, k: 4}]\n"
         "train: {n_sequences: 100, max_steps: 2, eval_every: 1}\n"
     )
-    args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"), "--fold", "0"]
-    model_path = tmp_path / "m.pt"
-    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model_path),
-                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
-    assert main(["predict", *args, "--model", str(model_path), "--out", str(tmp_path / "p")]) == 0
+    model_path, _ = h.train_fold0(trained / "store", trained / "folds.tsv", experiment, tmp_path)
     gapped, _ = RepertoireClassifier.load(model_path).features.evidence
     store = Store(trained / "store")
     roles = read_folds(trained / "folds.tsv", store, 0)

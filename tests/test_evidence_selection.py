@@ -44,18 +44,16 @@ def test_the_training_repertoires_choose_the_evidence_of_the_signals_kind(kind, 
 
 
 def test_a_model_that_chooses_its_evidence_starts_as_its_soft_burden_and_says_so(
-    trained, tmp_path, capsys
+    h, trained, tmp_path, capsys
 ):
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
+    experiment = (
         "evidence: [{name: burden, p_threshold: 1.0e-2}, {name: kmer, k: 4}, {name: gapped}]\n"
         "select_evidence: true\n"
         "train: {n_sequences: 300, max_steps: 2, eval_every: 1}\n"
     )
-    args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"), "--fold", "0"]
-    model_path = tmp_path / "m.pt"
-    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model_path),
-                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
+    model_path, predictions = h.train_fold0(
+        trained / "store", trained / "folds.tsv", experiment, tmp_path
+    )
     assert "evidence chosen by the training repertoires: kmer(k=4)" in capsys.readouterr().out
     model = RepertoireClassifier.load(model_path)
     assert [p.name for p in model.features.evidence] == ["kmer"]
@@ -65,10 +63,9 @@ def test_a_model_that_chooses_its_evidence_starts_as_its_soft_burden_and_says_so
     assert model.card()["evidence_selection"]["chosen"] == ["kmer(k=4)"]
     assert main(["show-model", str(model_path)]) == 0
     assert "evidence chosen  kmer(k=4)" in capsys.readouterr().out
-    assert main(["predict", *args, "--model", str(model_path), "--out", str(tmp_path / "p")]) == 0
     report = tmp_path / "r.html"
     assert main(["report", "--store", str(trained / "store"), "--predictions",
-                 str(tmp_path / "p"), "--out", str(report)]) == 0  # fmt: skip
+                 str(predictions), "--out", str(report)]) == 0  # fmt: skip
     page = report.read_text()
     assert (
         "evidence chosen by the training repertoires" in page and "kmer(k=4): soft-burden" in page

@@ -35,18 +35,15 @@ class ResidueCounts(nn.Module):
 register_encoder("toy_counts", ResidueCounts)
 
 
-def test_a_registered_encoder_trains_predicts_and_is_interpreted(trained, tmp_path, capsys):
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
+def test_a_registered_encoder_trains_predicts_and_is_interpreted(h, trained, tmp_path, capsys):
+    experiment = (
         "model: {encoder: {name: toy_counts, size: 6}}\nevidence: []\n"
         "train: {n_sequences: 100, max_steps: 2, eval_every: 1}\n"
     )
     store = ["--store", str(trained / "store")]
-    args = [*store, "--folds", str(trained / "folds.tsv"), "--fold", "0"]
-    model, predictions = tmp_path / "m.pt", tmp_path / "p"
-    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model),
-                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
-    assert main(["predict", *args, "--model", str(model), "--out", str(predictions)]) == 0
+    model, predictions = h.train_fold0(
+        trained / "store", trained / "folds.tsv", experiment, tmp_path
+    )
     classifier = RepertoireClassifier.load(model)
     assert isinstance(classifier.network.encoder, ResidueCounts)
     assert classifier.network.encoder.output_size == 6

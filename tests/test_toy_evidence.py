@@ -39,17 +39,12 @@ class LengthEvidence(Evidence):
         return ((lengths - self.mean_length_[0]) / self.scale)[:, None].astype(np.float32)
 
 
-def test_a_registered_evidence_kind_trains_saves_and_predicts(trained, tmp_path, capsys):
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
+def test_a_registered_evidence_kind_trains_saves_and_predicts(h, trained, tmp_path, capsys):
+    experiment = (
         "evidence: [{name: toy_length, scale: 4}, {name: kmer, k: 3}]\n"
         "train: {n_sequences: 100, max_steps: 2, eval_every: 1}\n"
     )
-    args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"), "--fold", "0"]
-    model = tmp_path / "m.pt"
-    assert main(["train", *args, "--experiment", str(experiment), "--out", str(model),
-                 "--threads", "1", "--no-progress"]) == 0  # fmt: skip
-    assert main(["predict", *args, "--model", str(model), "--out", str(tmp_path / "p")]) == 0
+    model, _ = h.train_fold0(trained / "store", trained / "folds.tsv", experiment, tmp_path)
     classifier = RepertoireClassifier.load(model)
     toy, kmer = classifier.features.evidence
     assert isinstance(toy, LengthEvidence) and toy.scale == 4.0
