@@ -242,22 +242,28 @@ def draws_table(results: dict, presets: list[Path], args) -> str:
             rows.append((preset, yaml.safe_load(preset.read_text()), result))
     if not rows:
         return ""
-    experiments = [n for n in rows[0][2] if "precision_at_100" in rows[0][2][n]]
-    baselines = [n for n in rows[0][2] if n not in experiments]
+    names = list(dict.fromkeys(name for *_, result in rows for name in result))
+    experiments = [n for n in names if any("precision_at_100" in r.get(n, {}) for *_, r in rows)]
+    baselines = [n for n in names if n not in experiments]
     head = ["draw", "design", "kinds", *experiments, *baselines, "best baseline"]
     head += [f"{e} - best" for e in experiments] + [f"{e} s/fold" for e in experiments]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     differences: dict[str, list[tuple[float, bool]]] = {e: [] for e in experiments}
     for preset, design, result in rows:
         mean = {name: statistics.mean(run["roc_auc"]) for name, run in result.items()}
-        best = max(baselines, key=mean.__getitem__)
+        best = max((n for n in baselines if n in mean), key=mean.__getitem__)
         kinds = kinds_of(design)
         row = [preset.stem, summary(design), "+".join(kinds)]
-        row += [f"{mean[n]:.3f}" for n in experiments + baselines] + [f"{best} {mean[best]:.3f}"]
+        row += [f"{mean[n]:.3f}" if n in mean else "-" for n in experiments + baselines]
+        row.append(f"{best} {mean[best]:.3f}")
         for e in experiments:
-            differences[e].append((mean[e] - mean[best], len(kinds) > 1))
-            row.append(f"{mean[e] - mean[best]:+.3f}")
-        row += [f"{statistics.mean(result[e]['seconds']):.0f}" for e in experiments]
+            if e in mean:
+                differences[e].append((mean[e] - mean[best], len(kinds) > 1))
+            row.append(f"{mean[e] - mean[best]:+.3f}" if e in mean else "-")
+        row += [
+            f"{statistics.mean(result[e]['seconds']):.0f}" if e in result else "-"
+            for e in experiments
+        ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     for e, found in differences.items():

@@ -15,7 +15,7 @@ every baseline takes minutes on 2 cores; the scaling is said in every table):
     (so a positive may carry none, and a negative some); 3-6 positions of which 0-2 interior
     ones are wildcards (three residues stay fixed: any two are common in a background), 0-20%
     substitutions per fixed residue, witness rate 0.02-2% (log-uniform), restricted to one V
-    gene in 1 of 5;
+    gene in 1 of 5 (then at most 0.5%: five genes of 5-10% of the sequences each);
   - ``gapped``: two motifs of four fixed residues over six positions (masks of the 2025 AIRR-ML
     benchmark's gapped-k-mer datasets), each at the signal's witness rate (0.02-2%), carriers
     and substitutions as a motif's;
@@ -34,6 +34,7 @@ REAL_BACKGROUND = "data/real_background/immunarch_trb.tsv.gz"
 V_GENES = ("TRBV20-1", "TRBV5-1", "TRBV29-1", "TRBV28", "TRBV7-9")
 GAPPED_MASKS = ("XX..XX", "X.X.XX", "XX.X.X", "X..XXX", "XXX..X", "X.XX.X")
 KINDS = ("motif", "gapped", "public")
+V_RESTRICTED_RATE = 0.005
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -91,6 +92,8 @@ def draw_design(seed: int, index: int, repo: str) -> dict:
         else:
             patterns = [_residues(rng, _contiguous_mask(rng))]
         v_genes = [str(rng.choice(V_GENES))] if kind == "motif" and rng.random() < 0.2 else []
+        if v_genes:  # a V gene holds ~5-10% of the sequences: two motifs must fit in it
+            rate = min(rate, V_RESTRICTED_RATE)
         for part, pattern in enumerate(patterns):
             motif = {
                 "name": f"s{s}_{kind}{'ab'[part] if len(patterns) > 1 else ''}",
