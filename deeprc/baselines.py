@@ -37,7 +37,7 @@ from deeprc.atomic import atomic_directory
 from deeprc.calibration import Platt
 from deeprc.errors import InputError
 from deeprc.features import gapped
-from deeprc.features.association import associated_clonotypes, fisher_greater
+from deeprc.features.association import associated_clonotypes
 from deeprc.features.clonotypes import clonotype_hashes, clonotype_names
 from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
@@ -298,22 +298,6 @@ class GappedKmerBurden(_Baseline):
     max_folds: int = 5
     seed: int = 0
 
-    def _p_values(self, bits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Each pattern's one-sided Fisher p-value on repertoires with ``bits`` and labels
-        ``y`` (1 for those carried by fewer than ``min_positive`` positives), and its
-        positive and negative carriers."""
-        carriers = [np.zeros(gapped.N_PATTERNS, dtype=np.int64) for _ in (0, 1)]
-        for row, label in zip(bits, y, strict=True):
-            carriers[label] += np.unpackbits(row).astype(np.int64)
-        negative, positive = carriers
-        tested = positive >= self.min_positive
-        p = np.ones(gapped.N_PATTERNS)
-        n_positive = int(y.sum())
-        p[tested] = fisher_greater(
-            positive[tested], negative[tested], n_positive, len(y) - n_positive
-        )
-        return p, positive, negative
-
     @staticmethod
     def _burden(bits: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         return np.array([np.count_nonzero(np.unpackbits(row)[chosen]) for row in bits], float)
@@ -325,7 +309,7 @@ class GappedKmerBurden(_Baseline):
         aucs = np.zeros(len(self.p_thresholds))
         folds = list(_inner_folds(y, self.max_folds, self.seed).split(bits, y))
         for inner, outer in folds:
-            p = self._p_values(bits[inner], y[inner])[0]
+            p = gapped.pattern_p_values(bits[inner], y[inner], self.min_positive)[0]
             present = np.unpackbits(bits[outer], axis=1).astype(bool)  # once for all thresholds
             for t, threshold in enumerate(self.p_thresholds):
                 held_out[t, outer] = present[:, p < threshold].sum(axis=1)
@@ -333,7 +317,7 @@ class GappedKmerBurden(_Baseline):
                     aucs[t] += roc_auc_score(y[outer], held_out[t, outer]) / len(folds)
         best = int(np.argmax(aucs))  # ties: the first, the loosest threshold
         self.threshold_, self.inner_auc_ = self.p_thresholds[best], float(aucs[best])
-        p, positive, negative = self._p_values(bits, y)
+        p, positive, negative = gapped.pattern_p_values(bits, y, self.min_positive)
         self.associated_codes_ = np.flatnonzero(p < self.threshold_)
         order = np.argsort(p[self.associated_codes_], kind="stable")
         codes = self.associated_codes_[order]

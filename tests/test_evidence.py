@@ -14,6 +14,9 @@ from deeprc.features.burden_evidence import BurdenEvidence
 from deeprc.features.clonotype_evidence import PRIOR_GAIN as CLONOTYPE_PRIOR_GAIN
 from deeprc.features.clonotype_evidence import ClonotypeEvidence
 from deeprc.features.clonotypes import clonotype_hashes
+from deeprc.features.evidence import Evidence, from_file, to_file
+from deeprc.features.gapped import pattern_name
+from deeprc.features.gapped_burden_evidence import GappedBurdenEvidence
 from deeprc.features.gapped_evidence import GappedEvidence
 from deeprc.features.kmer_evidence import PRIOR_GAIN as KMER_PRIOR_GAIN
 from deeprc.features.kmer_evidence import KmerEvidence
@@ -211,6 +214,38 @@ def test_gapped_evidence_rates_a_sequence_by_its_most_enriched_gapped_kmer(h, tm
     features = training_features([evidence], store, train, seed=0)
     # p0 reads the other groups: p1 carries its every pattern, 1 of 4 positives
     np.testing.assert_allclose(rows_of(store, features, index["p0"]), np.log(1.25), rtol=1e-6)
+
+
+def test_gapped_burden_evidence_marks_rows_carrying_a_pattern_fishers_test_calls_associated(
+    h, tmp_path
+):
+    """CASWLARFE in every training positive, CASSGGGE in every negative, and t1 sharing only
+    S.L.RF with the positives: one-sided Fisher on 5 + 5 repertoires gives the positives'
+    patterns p = 1 / C(10, 5) = 0.004; cross-fitted on 4 + 4, 1 / C(8, 4) = 0.014."""
+
+    def rows(r: str) -> list:
+        if r[0] == "p":
+            return [h.rec("CASWLARFE"), h.rec("CASSGGGE")]
+        return [h.rec("CSYLQRFA"), h.rec("CASSGGGE")] if r == "t1" else [h.rec("CASSGGGE")]
+
+    store, index, train = ten_and_one(h, tmp_path, rows)
+    evidence = GappedBurdenEvidence(p_threshold=0.01).fit(store, train)
+    np.testing.assert_array_equal(evidence_features([evidence], store, index["t1"]), [[1], [0]])
+    assert len(evidence.associated_) > 1 and "S.L.RF" in map(pattern_name, evidence.associated_)
+    assert not GappedBurdenEvidence(p_threshold=0.001).fit(store, train).associated_.size
+    assert not training_features([evidence], store, train, seed=0).any()
+    loose = GappedBurdenEvidence(p_threshold=0.02)
+    crossed = training_features([loose], store, train, seed=0)
+    for name, row in (("p0", [1, 0]), ("p4", [1, 0]), ("n0", [0])):
+        np.testing.assert_array_equal(rows_of(store, crossed, index[name])[:, 0], row)
+    # patterns found once per repertoire for all groups = a refit per group
+    group = np.arange(len(train)) % 5
+    once = loose.cross_fitted(store, train, group, 5)
+    refits = Evidence.cross_fitted(loose, store, train, group, 5)
+    for a, b in zip(once, refits, strict=True):
+        np.testing.assert_array_equal(a.associated_, b.associated_)
+    saved = from_file(GappedBurdenEvidence, to_file(loose.fit(store, train)))
+    np.testing.assert_array_equal(saved.transform(store, index["t1"]), [[1], [0]])
 
 
 def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trained):

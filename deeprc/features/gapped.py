@@ -11,12 +11,13 @@ from itertools import combinations
 
 import numpy as np
 
+from deeprc.features.association import fisher_greater
 from deeprc.features.kmers import kmer_windows
 from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
 
 __all__ = [
-    "N_PATTERNS", "SPAN", "pattern_name", "pattern_windows", "presence",
+    "N_PATTERNS", "SPAN", "pattern_name", "pattern_p_values", "pattern_windows", "presence",
     "repertoire_pattern_counts",
 ]  # fmt: skip
 
@@ -77,6 +78,23 @@ def presence(store: Store, repertoires: np.ndarray) -> np.ndarray:
             seen[codes] = True
         packed[i] = np.packbits(seen)
     return packed
+
+
+def pattern_p_values(
+    bits: np.ndarray, y: np.ndarray, min_positive: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pattern's one-sided Fisher p-value (carried more often by positives) over the
+    repertoires of :func:`presence` ``bits`` and labels ``y`` (1 for patterns carried by fewer
+    than ``min_positive`` positives: not tested), and its positive and negative carriers."""
+    carriers = [np.zeros(N_PATTERNS, dtype=np.int64) for _ in (0, 1)]
+    for row, label in zip(bits, y, strict=True):
+        carriers[label] += np.unpackbits(row).astype(np.int64)
+    negative, positive = carriers
+    tested = positive >= min_positive
+    p = np.ones(N_PATTERNS)
+    n_positive = int(y.sum())
+    p[tested] = fisher_greater(positive[tested], negative[tested], n_positive, len(y) - n_positive)
+    return p, positive, negative
 
 
 def pattern_name(code: int) -> str:

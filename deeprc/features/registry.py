@@ -9,14 +9,18 @@ from deeprc.errors import InputError
 from deeprc.features.burden_evidence import BurdenEvidence
 from deeprc.features.clonotype_evidence import ClonotypeEvidence
 from deeprc.features.evidence import Evidence
+from deeprc.features.gapped_burden_evidence import GappedBurdenEvidence
 from deeprc.features.gapped_evidence import GappedEvidence
 from deeprc.features.kmer_evidence import KmerEvidence
 
 __all__ = ["EVIDENCE", "evidence_options", "register_evidence"]
 
 EVIDENCE: dict[str, type[Evidence]] = {
-    kind.name: kind for kind in (ClonotypeEvidence, BurdenEvidence, KmerEvidence, GappedEvidence)
-}
+    kind.name: kind
+    for kind in (
+        ClonotypeEvidence, BurdenEvidence, KmerEvidence, GappedEvidence, GappedBurdenEvidence
+    )
+}  # fmt: skip
 
 
 def register_evidence(kind: type[Evidence]) -> type[Evidence]:
