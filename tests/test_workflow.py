@@ -224,10 +224,12 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
     del config["datasets"]["sim"]
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
+    # 1000 steps: seconds of training left after the first checkpoint, for the signal to land
+    # (with 300, one suite run saw all of them done before SIGINT landed)
     (workdir / "experiment.yaml").write_text(
-        "train: {n_sequences: 100, max_steps: 300, eval_every: 20, checkpoint_every: 5,"
+        "train: {n_sequences: 100, max_steps: 1000, eval_every: 20, checkpoint_every: 5,"
         " patience: 1000}\n"
-    )  # 300 steps: seconds of training left after the first checkpoint, for the signal to land
+    )
     args = ("--cores", "1", "--configfile", "configs/config.yaml", "--replace-workflow-config")
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(SNAKEFILE), *args],
