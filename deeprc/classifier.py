@@ -59,6 +59,13 @@ _FROM_PART = {
 }
 
 
+def _unfitted_features(experiment: Experiment, store: Store) -> FeatureSet:
+    """The experiment's evidence providers, unfitted, and ``store``'s genes where it reads them."""
+    return FeatureSet.from_options(
+        experiment.evidence, store, genes=bool(experiment.model.gene_embedding)
+    )
+
+
 def network_inputs(features: FeatureSet, *, count: bool = False) -> NetworkInputs:
     """What the network reads beside the residues, from the features that give it; with
     ``count``, the network starts as the soft burden of its evidence whatever its kind."""
@@ -86,13 +93,15 @@ class RepertoireClassifier:
         self.record = dict(record or {})
 
     @classmethod
-    def new(cls, experiment: Experiment, store: Store) -> RepertoireClassifier:
-        """Untrained: the network initialised from the experiment's seed, the features
-        unfitted (the gene vocabulary is ``store``'s)."""
-        features = FeatureSet.from_options(
-            experiment.evidence, store, genes=bool(experiment.model.gene_embedding)
-        )
-        network = build_model(experiment.model, network_inputs(features), experiment.train.seed)
+    def new(
+        cls, experiment: Experiment, store: Store, features: FeatureSet | None = None
+    ) -> RepertoireClassifier:
+        """Untrained: the network initialised from the experiment's seed, reading
+        ``features`` (default: the experiment's, unfitted; the gene vocabulary is
+        ``store``'s)."""
+        features = features if features is not None else _unfitted_features(experiment, store)
+        inputs = network_inputs(features, count=experiment.select_evidence)
+        network = build_model(experiment.model, inputs, experiment.train.seed)
         return cls(experiment, features, network)
 
     # ------------------------------------------------------------------------- training
@@ -128,21 +137,14 @@ class RepertoireClassifier:
         check_file_output(out, kind="model", overwrite=overwrite, inputs=inputs)
         if permute_labels is not None:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
-        features = FeatureSet.from_options(
-            experiment.evidence, store, genes=bool(experiment.model.gene_embedding)
-        ).fit(store, roles["train"])
+        features = _unfitted_features(experiment, store).fit(store, roles["train"])
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
         selection = None
         if experiment.select_evidence and features.evidence:
             features, training_inputs, selection = features.selected(
                 store, roles["train"], training_inputs
             )
-        network = build_model(
-            experiment.model,
-            network_inputs(features, count=experiment.select_evidence),
-            experiment.train.seed,
-        )
-        classifier = cls(experiment, features, network)
+        classifier = cls.new(experiment, store, features)
         with locked(out):
             if overwrite and out.exists():  # the finished run's checkpoint would only resume it
                 discard_checkpoint(out.with_suffix(".work") / "checkpoint.pt")

@@ -12,37 +12,52 @@ from deeprc.features.clonotypes import find_clonotypes
 from deeprc.features.evidence import Evidence
 from deeprc.store import Store
 
-__all__ = ["BurdenEvidence"]
+__all__ = ["AssociationEvidence", "BurdenEvidence"]
 
 # an associated clonotype starts at attention score 8 (e^8 ~ 3,000 x any other sequence), so
 # that a handful of them among 10,000 sequences moves the heads' log-mean-exp: a soft burden
 PRIOR_GAIN = 8.0
 
 
-class BurdenEvidence(Evidence):
-    """The clonotypes Emerson's burden test calls associated on the training repertoires
-    (:func:`deeprc.features.association.associated_clonotypes` at ``p_threshold``). Per
-    sequence: 1 if its clonotype is one of them, else 0; the attention's log-mean-exp over a
-    repertoire then grows with its burden."""
+class AssociationEvidence(Evidence):
+    """Base of the kinds that mark each sequence carrying something a one-sided Fisher test on
+    the training repertoires calls associated at ``p_threshold`` (1, else 0): the attention's
+    log-mean-exp over a repertoire then grows with its burden, and the output starts as it."""
 
-    name = "burden"
     size = 1
     prior = (PRIOR_GAIN,)
     starts_as_count = True
 
-    def __init__(self, p_threshold: float = 1e-4) -> None:
+    def __init__(self, p_threshold: float) -> None:
         if not 0.0 < p_threshold < 1.0:
             raise InputError(f"p_threshold is a p-value threshold in (0, 1); got {p_threshold}")
         self.p_threshold = p_threshold
 
-    def fit(self, store: Store, repertoires: np.ndarray) -> Self:
-        y = np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)]
+    def _testable(self, y: np.ndarray, what: str) -> np.ndarray:
+        """``y`` as int64, once each class holds the 2 repertoires a test needs."""
+        y = np.asarray(y, dtype=np.int64)
         smallest = np.bincount(y, minlength=2).min()
         if smallest < 2:
             raise InputError(
-                f"burden evidence needs at least 2 training repertoires of each class to test "
-                f"clonotypes; the smaller class has {smallest}"
+                f"{self.name} evidence needs at least 2 training repertoires of each class to "
+                f"test {what}; the smaller class has {smallest}"
             )
+        return y
+
+
+class BurdenEvidence(AssociationEvidence):
+    """The clonotypes Emerson's burden test calls associated on the training repertoires
+    (:func:`deeprc.features.association.associated_clonotypes` at ``p_threshold``)."""
+
+    name = "burden"
+
+    def __init__(self, p_threshold: float = 1e-4) -> None:
+        super().__init__(p_threshold)
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> Self:
+        self._testable(
+            np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)], "clonotypes"
+        )
         self.hashes_ = associated_clonotypes(store, repertoires, p_threshold=self.p_threshold)[0]
         return self
 

@@ -39,11 +39,6 @@ def describe(provider: Evidence) -> str:
     return f"{provider.name}({params})" if params else provider.name
 
 
-def _log_mean_exp(values: np.ndarray) -> float:
-    top = float(values.max()) if len(values) else 0.0
-    return top + float(np.log(np.mean(np.exp(values - top)))) if len(values) else 0.0
-
-
 @dataclass
 class RowInputs:
     """The per-sequence inputs of some store rows, by name: ``genes`` ``(n, 2)`` (the model's
@@ -175,22 +170,25 @@ class FeatureSet:
         the repertoire that reads them, so the AUCs hold for new repertoires, and 80% of a
         fold's repertoires choose, not the few validation ones. Returns the chosen features,
         their inputs and a record of the choice (each provider's AUC, the chosen ones')."""
-        from sklearn.metrics import roc_auc_score  # lazy: importing deeprc stays quick
+        from scipy.special import logsumexp  # lazy: importing deeprc stays quick
+        from sklearn.metrics import roc_auc_score
 
         train = np.asarray(train)
         labels = np.asarray(store.labels)[train]
         starts = np.cumsum([0] + [p.size for p in self.evidence])
         prior = np.asarray(self.prior, dtype=np.float64)
 
+        def columns_of(chosen: list[int]) -> np.ndarray:
+            return np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
+
         def soft_burden_auc(chosen: list[int]) -> float:
-            columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
-            scores = [
-                _log_mean_exp(
-                    inputs.evidence[store.offsets[r] : store.offsets[r + 1], columns]
-                    @ prior[columns]
+            columns = columns_of(chosen)
+            scores = []
+            for r in train.tolist():
+                rows = inputs.evidence[store.offsets[r] : store.offsets[r + 1], columns]
+                scores.append(
+                    logsumexp(rows @ prior[columns]) - np.log(len(rows)) if len(rows) else 0.0
                 )
-                for r in train.tolist()
-            ]
             return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else 0.5
 
         names = [describe(p) for p in self.evidence]
@@ -202,7 +200,7 @@ class FeatureSet:
             if together >= best + SELECTION_GAIN:
                 chosen, best = [*chosen, i], together
         chosen.sort()
-        columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen])
+        columns = columns_of(chosen)
         features = FeatureSet([self.evidence[i] for i in chosen], self.genes)
         kept = RowInputs(store, inputs.genes, np.ascontiguousarray(inputs.evidence[:, columns]))
         record = {

@@ -7,16 +7,14 @@ from typing import Self
 
 import numpy as np
 
-from deeprc.errors import InputError
-from deeprc.features.burden_evidence import PRIOR_GAIN
-from deeprc.features.evidence import Evidence
+from deeprc.features.burden_evidence import AssociationEvidence
 from deeprc.features.gapped import N_PATTERNS, pattern_p_values, pattern_windows, presence
 from deeprc.store import Store
 
 __all__ = ["GappedBurdenEvidence"]
 
 
-class GappedBurdenEvidence(Evidence):
+class GappedBurdenEvidence(AssociationEvidence):
     """The gapped k-mers (:mod:`deeprc.features.gapped`) carried by at least two training
     positives whose one-sided Fisher test (presence in positives vs negatives) gives
     ``p < p_threshold``. Per sequence: 1 if it carries one of them, else 0; the attention's
@@ -26,14 +24,9 @@ class GappedBurdenEvidence(Evidence):
     patterns rare and imbalanced by chance), this keeps only patterns the test supports."""
 
     name = "gapped_burden"
-    size = 1
-    prior = (PRIOR_GAIN,)
-    starts_as_count = True
 
     def __init__(self, p_threshold: float = 1e-3) -> None:
-        if not 0.0 < p_threshold < 1.0:
-            raise InputError(f"p_threshold is a p-value threshold in (0, 1); got {p_threshold}")
-        self.p_threshold = p_threshold
+        super().__init__(p_threshold)
 
     def fit(self, store: Store, repertoires: np.ndarray) -> Self:
         train = np.asarray(repertoires, dtype=np.int64)
@@ -45,13 +38,8 @@ class GappedBurdenEvidence(Evidence):
         return [self.clone()._set(bits[group != g], y[group != g]) for g in range(n_groups)]
 
     def _set(self, bits: np.ndarray, y: np.ndarray) -> Self:
-        smallest = np.bincount(y.astype(np.int64), minlength=2).min()
-        if smallest < 2:
-            raise InputError(
-                f"gapped burden evidence needs at least 2 training repertoires of each class "
-                f"to test patterns; the smaller class has {smallest}"
-            )
-        p = pattern_p_values(bits, y.astype(np.int64))[0]
+        y = self._testable(y, "patterns")
+        p = pattern_p_values(bits, y)[0]
         self.associated_ = np.flatnonzero(p < self.p_threshold).astype(np.int64)
         return self
 
