@@ -181,7 +181,8 @@ def main() -> None:
         "--experiment",
         action="append",
         metavar="NAME=PATH",
-        help="a DeepRC recipe to measure (repeatable; default deeprc=the default experiment)",
+        help="a DeepRC recipe to measure (repeatable; default deeprc=the default experiment; "
+        "none: the baselines only)",
     )
     parser.add_argument("--baselines", nargs="*", default=BASELINES)
     parser.add_argument("--threads", type=int, default=2)
@@ -189,6 +190,7 @@ def main() -> None:
     experiments = dict(
         item.split("=", 1)
         for item in args.experiment or [f"deeprc={REPO}/deeprc/experiments/default.yaml"]
+        if item != "none"
     )
     experiments = {name: Path(path).resolve() for name, path in experiments.items()}
 
@@ -211,7 +213,8 @@ def main() -> None:
             source = ("--metadata", sim / "metadata.tsv", "--label-column", "status")
             deeprc("ingest", *source, "--out", store, "--threads", args.threads)
         for seed in args.split_seeds:
-            results.setdefault(name, {})[str(seed)] = run_seed(cohort, seed, args, experiments)
+            ran = run_seed(cohort, seed, args, experiments)  # methods not run now are kept
+            results.setdefault(name, {}).setdefault(str(seed), {}).update(ran)
             write_results(args.out, results)
         print(table({name: results[name]}), flush=True)
         if args.draws:

@@ -28,7 +28,7 @@ from scipy import sparse
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
@@ -39,6 +39,7 @@ from deeprc.errors import InputError
 from deeprc.features import gapped
 from deeprc.features.association import associated_clonotypes
 from deeprc.features.clonotypes import clonotype_hashes, clonotype_names
+from deeprc.features.kmer_regression import fit_kmer_regression, frequencies, inner_folds
 from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
 from deeprc.store import Store
@@ -59,15 +60,6 @@ _LEVELS = 8  # counts up to this are summed as indicator products (see _sum_of_m
 
 
 # ----------------------------------------------------------------------------- k-mer helpers
-
-
-def _frequencies(counts: sparse.csr_matrix) -> sparse.csr_matrix:
-    """Rows scaled to sum 1, so repertoires of different depth are comparable; in place (at
-    10^8 rows the matrix is ~10^8 non-zeros: a copy is a gigabyte)."""
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
-    counts.data *= np.repeat(scale, np.diff(counts.indptr))
-    return counts
 
 
 def _sum_of_minima(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -129,12 +121,6 @@ def _labels(store: Store, repertoires: np.ndarray) -> np.ndarray:
     return y
 
 
-def _inner_folds(y: np.ndarray, max_folds: int, seed: int) -> StratifiedKFold:
-    """Stratified, shuffled and seeded; fewer folds when a class is too small for ``max_folds``."""
-    n_splits = int(min(max_folds, np.bincount(y, minlength=2).min()))
-    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-
-
 class _Baseline:
     """Shared interface: ``log_odds`` calibrates ``decision``; ``probability`` is its sigmoid."""
 
@@ -172,17 +158,10 @@ class KmerLogistic(_Baseline):
 
     def fit(self, store: Store, repertoires: np.ndarray) -> KmerLogistic:
         y = _labels(store, repertoires)
-        x = _frequencies(kmer_counts(store, repertoires, self.k))
-        self.scaler_ = StandardScaler(with_mean=False).fit(x)  # centring would densify
-        self.model_ = LogisticRegressionCV(
-            Cs=self.n_cs,
-            l1_ratios=(1.0,),
-            solver="liblinear",
-            cv=_inner_folds(y, self.max_folds, self.seed),
-            scoring="neg_log_loss",
-            random_state=self.seed,
-            use_legacy_attributes=False,
-        ).fit(self.scaler_.transform(x, copy=False), y)
+        x = frequencies(kmer_counts(store, repertoires, self.k))
+        self.scaler_, self.model_ = fit_kmer_regression(
+            x, y, seed=self.seed, n_cs=self.n_cs, max_folds=self.max_folds
+        )
         return self
 
     @property
@@ -195,7 +174,7 @@ class KmerLogistic(_Baseline):
         return series.iloc[np.argsort(-np.abs(series.to_numpy()), kind="stable")]
 
     def decision(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
-        x = _frequencies(kmer_counts(store, repertoires, self.k))
+        x = frequencies(kmer_counts(store, repertoires, self.k))
         return self.model_.decision_function(self.scaler_.transform(x, copy=False))
 
     def log_odds(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
@@ -225,7 +204,7 @@ class MinMaxSVM(_Baseline):
             SVC(kernel="precomputed", C=self.C),
             kernel,
             y,
-            cv=_inner_folds(y, self.max_folds, self.seed),
+            cv=inner_folds(y, self.max_folds, self.seed),
             method="decision_function",
         )
         self.calibration_ = Platt().fit(held_out, y)
@@ -307,7 +286,7 @@ class GappedKmerBurden(_Baseline):
         bits = gapped.presence(store, repertoires)
         held_out = np.zeros((len(self.p_thresholds), len(y)))
         aucs = np.zeros(len(self.p_thresholds))
-        folds = list(_inner_folds(y, self.max_folds, self.seed).split(bits, y))
+        folds = list(inner_folds(y, self.max_folds, self.seed).split(bits, y))
         for inner, outer in folds:
             p = gapped.pattern_p_values(bits[inner], y[inner], self.min_positive)[0]
             present = np.unpackbits(bits[outer], axis=1).astype(bool)  # once for all thresholds
@@ -361,7 +340,7 @@ class RepertoireSize(_Baseline):
         self.model_ = LogisticRegressionCV(
             Cs=self.n_cs,
             l1_ratios=(0.0,),
-            cv=_inner_folds(y, self.max_folds, self.seed),
+            cv=inner_folds(y, self.max_folds, self.seed),
             scoring="neg_log_loss",
             random_state=self.seed,
             use_legacy_attributes=False,

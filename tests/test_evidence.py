@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from deeprc.baselines import KmerLogistic
 from deeprc.classifier import RepertoireClassifier, network_inputs
 from deeprc.cli import main
 from deeprc.features import FeatureSet
@@ -15,11 +16,13 @@ from deeprc.features.clonotype_evidence import PRIOR_GAIN as CLONOTYPE_PRIOR_GAI
 from deeprc.features.clonotype_evidence import ClonotypeEvidence
 from deeprc.features.clonotypes import clonotype_hashes
 from deeprc.features.evidence import Evidence, from_file, to_file
-from deeprc.features.gapped import pattern_name
+from deeprc.features.gapped import pattern_name, pattern_windows
 from deeprc.features.gapped_burden_evidence import GappedBurdenEvidence
 from deeprc.features.gapped_evidence import GappedEvidence
 from deeprc.features.kmer_evidence import PRIOR_GAIN as KMER_PRIOR_GAIN
 from deeprc.features.kmer_evidence import KmerEvidence
+from deeprc.features.kmer_regression import KmerRegressionEvidence
+from deeprc.features.kmers import kmer_counts
 from deeprc.ingest import ingest
 from deeprc.model import ModelConfig, build_model
 from deeprc.outputs import read_predictions
@@ -216,36 +219,49 @@ def test_gapped_evidence_rates_a_sequence_by_its_most_enriched_gapped_kmer(h, tm
     np.testing.assert_allclose(rows_of(store, features, index["p0"]), np.log(1.25), rtol=1e-6)
 
 
-def test_gapped_burden_evidence_marks_rows_carrying_a_pattern_fishers_test_calls_associated(
-    h, tmp_path
-):
+def test_gapped_burden_evidence_counts_each_associated_pattern_once_per_repertoire(h, tmp_path):
     """CASWLARFE in every training positive, CASSGGGE in every negative, and t1 sharing only
-    S.L.RF with the positives: one-sided Fisher on 5 + 5 repertoires gives the positives'
-    patterns p = 1 / C(10, 5) = 0.004; cross-fitted on 4 + 4, 1 / C(8, 4) = 0.014."""
+    S.L.RF with the positives, in two rows: one-sided Fisher on 5 + 5 repertoires gives the
+    positives' patterns p = 1 / C(10, 5) = 0.004; cross-fitted on 4 + 4, 1 / C(8, 4) = 0.014.
+    A pattern is credited to its first carrier only, and a row credited with c patterns reads
+    v with exp(prior v) = 1 + c (exp(prior) - 1)."""
 
     def rows(r: str) -> list:
         if r[0] == "p":
             return [h.rec("CASWLARFE"), h.rec("CASSGGGE")]
-        return [h.rec("CSYLQRFA"), h.rec("CASSGGGE")] if r == "t1" else [h.rec("CASSGGGE")]
+        if r == "t1":
+            return [h.rec("CSYLQRFA"), h.rec("CSYLQRFA"), h.rec("CASSGGGE")]
+        return [h.rec("CASSGGGE")]
 
     store, index, train = ten_and_one(h, tmp_path, rows)
     evidence = GappedBurdenEvidence(p_threshold=0.01).fit(store, train)
-    np.testing.assert_array_equal(evidence_features([evidence], store, index["t1"]), [[1], [0]])
+    t1 = evidence_features([evidence], store, index["t1"])
+    np.testing.assert_array_equal(sorted(t1[:, 0]), [0, 0, 1])  # S.L.RF once, in one row
     assert len(evidence.associated_) > 1 and "S.L.RF" in map(pattern_name, evidence.associated_)
     assert not GappedBurdenEvidence(p_threshold=0.001).fit(store, train).associated_.size
     assert not training_features([evidence], store, train, seed=0).any()
     loose = GappedBurdenEvidence(p_threshold=0.02)
     crossed = training_features([loose], store, train, seed=0)
-    for name, row in (("p0", [1, 0]), ("p4", [1, 0]), ("n0", [0])):
-        np.testing.assert_array_equal(rows_of(store, crossed, index[name])[:, 0], row)
+    fitted = loose.fit(store, train)
+    first = int(store.offsets[index["p0"]])  # CASWLARFE's row; its associated patterns
+    _, codes = next(pattern_windows(store.tokens[first : first + 1], store.lengths[first:][:1]))
+    carried = set(codes.ravel().tolist()) & set(fitted.associated_.tolist())
+    gain = loose.prior[0]
+    for name in ("p0", "p4"):
+        value = rows_of(store, crossed, index[name])[:, 0]
+        assert value[1] == 0
+        np.testing.assert_allclose(
+            np.expm1(gain * value[0]) / np.expm1(gain), len(carried), rtol=1e-5
+        )
+    assert not rows_of(store, crossed, index["n0"]).any()
     # patterns found once per repertoire for all groups = a refit per group
     group = np.arange(len(train)) % 5
     once = loose.cross_fitted(store, train, group, 5)
     refits = Evidence.cross_fitted(loose, store, train, group, 5)
     for a, b in zip(once, refits, strict=True):
         np.testing.assert_array_equal(a.associated_, b.associated_)
-    saved = from_file(GappedBurdenEvidence, to_file(loose.fit(store, train)))
-    np.testing.assert_array_equal(saved.transform(store, index["t1"]), [[1], [0]])
+    saved = from_file(GappedBurdenEvidence, to_file(fitted))
+    np.testing.assert_array_equal(saved.transform(store, index["t1"]), t1)
 
 
 def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trained):
@@ -273,6 +289,30 @@ def test_kmer_evidence_counted_once_per_repertoire_equals_a_refit_per_group(trai
         expected.append(max((ratio[c] for c in codes), default=0.0))
     np.testing.assert_array_equal(by_group[0].transform(store, 1)[:, 0], expected)
     assert len(set(expected)) > 10  # the rows differ: the maximum is not a constant
+
+
+def test_kmer_regression_evidence_sums_to_the_regression_baselines_score(trained):
+    """A repertoire's k-mer regression evidence, summed over its rows and divided by its k-mer
+    windows, is the kmer3_logistic baseline's decision less its intercept, up to one factor
+    (the largest weight); cross-fitted groups keep the penalty chosen on all repertoires and
+    refit their weights; the fitted weights travel in a model file."""
+    store = Store(trained / "store")
+    train = np.arange(len(store.repertoires))
+    evidence = KmerRegressionEvidence(3).fit(store, train)
+    baseline = KmerLogistic(k=3).fit(store, train)
+    windows = np.asarray(kmer_counts(store, train, 3).sum(axis=1)).ravel()
+    summed = np.array([evidence.transform(store, r).sum() for r in train.tolist()])
+    linear = baseline.decision(store, train) - baseline.model_.intercept_[0]
+    assert np.ptp(linear) > 0.1 and (evidence.weights_ != 0).sum() > 1
+    np.testing.assert_allclose(summed / windows, linear / np.abs(linear).max() * np.abs(
+        summed / windows).max(), rtol=1e-3, atol=1e-6)  # fmt: skip
+    assert np.abs(evidence.weights_).max() == 1.0
+    group = np.arange(len(train)) % 5
+    by_group = evidence.cross_fitted(store, train, group, 5)
+    assert {g.C_ for g in by_group} == {evidence.C_}
+    assert not np.array_equal(by_group[0].weights_, evidence.weights_)
+    saved = from_file(KmerRegressionEvidence, to_file(evidence))
+    np.testing.assert_array_equal(saved.transform(store, 1), evidence.transform(store, 1))
 
 
 def test_a_model_with_kmer_evidence_trains_saves_and_predicts(h, trained, tmp_path):

@@ -1,5 +1,6 @@
-"""Gapped burden evidence: does a sequence carry a gapped k-mer that the training repertoires'
-Fisher test calls associated? What the gapped-k-mer burden test counts, per sequence."""
+"""Gapped burden evidence: the gapped k-mers that the training repertoires' Fisher test calls
+associated, each counted once per repertoire: what the gapped-k-mer burden test counts, spread
+over the sequences that carry them."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ __all__ = ["GappedBurdenEvidence"]
 class GappedBurdenEvidence(AssociationEvidence):
     """The gapped k-mers (:mod:`deeprc.features.gapped`) carried by at least two training
     positives whose one-sided Fisher test (presence in positives vs negatives) gives
-    ``p < p_threshold``. Per sequence: 1 if it carries one of them, else 0; the attention's
-    log-mean-exp over a repertoire then grows with its burden, as the `gapped_kmer_burden`
-    baseline's score grows with the associated patterns a repertoire carries. Where the
-    gapped rate-ratio evidence gives each sequence its single most enriched pattern (swamped by
-    patterns rare and imbalanced by chance), this keeps only patterns the test supports."""
+    ``p < p_threshold``. A repertoire counts each of them it carries once, as the
+    `gapped_kmer_burden` baseline does (a witness sequence often carries several, and a
+    pattern several sequences): the first row carrying it is credited. Per sequence, the value
+    ``v`` whose attention weight ``exp(prior v)`` is 1 plus ``c (exp(prior) - 1)`` for the
+    ``c`` patterns it is credited with: 0 without any, 1 for one, so the attention's
+    log-mean-exp over a repertoire grows with the number of associated patterns it carries.
+    (Counting sequences instead lost 0.02 test AUC on average on five drawn cohorts,
+    docs/model.md.)"""
 
     name = "gapped_burden"
 
@@ -44,12 +48,19 @@ class GappedBurdenEvidence(AssociationEvidence):
         return self
 
     def transform(self, store: Store, repertoire: int) -> np.ndarray:
-        """``(n, 1)``: 1 for rows carrying an associated pattern (0 for rows too short)."""
+        """``(n, 1)``: each row's credited patterns as above (0 for rows too short)."""
         start, stop = int(store.offsets[repertoire]), int(store.offsets[repertoire + 1])
-        marked = np.zeros(N_PATTERNS, dtype=np.float32)
-        marked[self.associated_] = 1.0
-        found = np.zeros((stop - start, 1), dtype=np.float32)
+        marked = np.zeros(N_PATTERNS, dtype=bool)
+        marked[self.associated_] = True
+        carriers, patterns = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
         tokens, lengths = store.tokens[start:stop], store.lengths[start:stop]
         for rows, codes in pattern_windows(tokens, lengths):
-            found[rows, 0] = marked[codes].max(axis=1)
-        return found
+            row, window = np.nonzero(marked[codes])
+            carriers.append(rows[row])
+            patterns.append(codes[row, window])
+        carriers, patterns = np.concatenate(carriers), np.concatenate(patterns)
+        order = np.lexsort((carriers, patterns))  # by pattern, then row: its first carrier
+        first = np.unique(patterns[order], return_index=True)[1]
+        credited = np.bincount(carriers[order][first], minlength=stop - start)
+        gain = self.prior[0]
+        return (np.log1p(credited * np.expm1(gain)) / gain).astype(np.float32)[:, None]

@@ -12,13 +12,15 @@ from deeprc.features.evidence import Evidence
 from deeprc.features.gapped_burden_evidence import GappedBurdenEvidence
 from deeprc.features.gapped_evidence import GappedEvidence
 from deeprc.features.kmer_evidence import KmerEvidence
+from deeprc.features.kmer_regression import KmerRegressionEvidence
 
 __all__ = ["EVIDENCE", "evidence_options", "register_evidence"]
 
 EVIDENCE: dict[str, type[Evidence]] = {
     kind.name: kind
     for kind in (
-        ClonotypeEvidence, BurdenEvidence, KmerEvidence, GappedEvidence, GappedBurdenEvidence
+        ClonotypeEvidence, BurdenEvidence, KmerEvidence, KmerRegressionEvidence, GappedEvidence,
+        GappedBurdenEvidence,
     )
 }  # fmt: skip
 
