@@ -375,8 +375,8 @@ def test_burden_evidence_marks_the_clonotypes_emersons_test_calls_associated(h, 
 
 def test_a_burden_model_starts_as_a_soft_burden_test():
     """Untrained, the output reads only the heads' log-mean-exp, and the attention starts at
-    8 x the burden column: the logit grows with the share of associated sequences, whatever
-    the junctions."""
+    8 x the burden column and reads nothing else: the logit is log(mean(exp(8 x column))),
+    which grows with the share of associated sequences, whatever the junctions."""
     burden = network_inputs(FeatureSet([BurdenEvidence(p_threshold=1e-3)]))
     model = build_model(ModelConfig(num_heads=2), burden, seed=0)
     assert model.starts_as_count and not build_model(ModelConfig(), seed=0).starts_as_count
@@ -389,4 +389,6 @@ def test_a_burden_model_starts_as_a_soft_burden_test():
         evidence = torch.zeros(1, n, 1)
         evidence[0, :associated] = 1.0
         logits.append(model(tokens, lengths, inputs={"evidence": evidence})[0].item())
+        soft_burden = torch.logsumexp(8.0 * evidence[0, :, 0], 0) - np.log(n)
+        assert logits[-1] == pytest.approx(soft_burden.item(), abs=1e-5)
     assert logits == sorted(logits) and logits[-1] - logits[0] > 1.0, logits

@@ -100,11 +100,12 @@ def build_model(
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
     output = nn.Sequential(*layers, nn.Linear(size, 1))
+    counts = bool(n_evidence) and inputs.starts_as_count and not cfg.output_hidden
     if n_evidence:
         columns = range(pooling.key.in_features - n_evidence, pooling.key.in_features)
-        pooling.attend_to(list(columns), list(inputs.evidence_prior))
+        pooling.attend_to(list(columns), list(inputs.evidence_prior), alone=counts)
     model = DeepRC(encoder, pooling, output, genes, evidence_size=n_evidence)
-    if inputs.starts_as_count and not cfg.output_hidden:
+    if counts:
         count_on_start(output[-1], cfg.num_heads)
         model.starts_as_count = True
     return model
@@ -113,8 +114,9 @@ def build_model(
 @torch.no_grad()
 def count_on_start(output: nn.Linear, num_heads: int) -> None:
     """Start the output at the mean of the heads' log-mean-exp scores, each head's soft count
-    of the sequences its warm-started attention points to (the pooled values get weight 0):
-    with burden evidence, the untrained model is then a soft burden test, which training must
+    of the sequences its warm-started attention points to (the pooled values get weight 0, and
+    the attention reads the evidence alone: HopfieldPooling.attend_to): with burden evidence,
+    the untrained model is then exactly a soft burden test, which training must
     beat on the validation repertoires to be kept (deeprc.train.fit evaluates step 0). On
     public clonotypes, training from it degraded the test AUC (docs/model.md)."""
     output.weight.zero_()
