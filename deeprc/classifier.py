@@ -137,14 +137,15 @@ class RepertoireClassifier:
         check_file_output(out, kind="model", overwrite=overwrite, inputs=inputs)
         if permute_labels is not None:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
-        features = _unfitted_features(experiment, store).fit(store, roles["train"])
+        features = _unfitted_features(experiment, store)
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
         selection = None
         if experiment.select_evidence and features.evidence:
             features, training_inputs, selection = features.selected(
                 store, roles["train"], training_inputs
             )
-        classifier = cls.new(experiment, store, features)
+        # validation repertoires read the (chosen) providers fitted on all training ones
+        classifier = cls.new(experiment, store, features.fit(store, roles["train"]))
         with locked(out):
             if overwrite and out.exists():  # the finished run's checkpoint would only resume it
                 discard_checkpoint(out.with_suffix(".work") / "checkpoint.pt")
