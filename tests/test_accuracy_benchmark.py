@@ -39,3 +39,10 @@ def test_the_accuracy_table_is_written_and_a_second_run_resumes(tmp_path):
     subprocess.run(command, check=True, capture_output=True)
     assert model.stat().st_mtime_ns == written, "the second run trained the fold again"
     assert json.loads((tmp_path / "out" / "accuracy.json").read_text()) == results
+    # a later run of other methods adds them and keeps what the first run measured
+    others = [*command[: command.index("--experiment")], "--experiment", "none",
+              "--baselines", "emerson_burden", "--threads", "1"]  # fmt: skip
+    subprocess.run(others, check=True, capture_output=True)
+    run = json.loads((tmp_path / "out" / "accuracy.json").read_text())["tiny"]["0"]
+    assert set(run) == {"quick", "kmer3_logistic", "emerson_burden"}
+    assert run["quick"] == results["tiny"]["0"]["quick"]
