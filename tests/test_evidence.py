@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from deeprc.baselines import KmerLogistic
 from deeprc.classifier import RepertoireClassifier, network_inputs
 from deeprc.cli import main
+from deeprc.errors import InputError
 from deeprc.features import FeatureSet
 from deeprc.features.burden_evidence import BurdenEvidence
 from deeprc.features.clonotype_evidence import PRIOR_GAIN as CLONOTYPE_PRIOR_GAIN
@@ -392,3 +393,18 @@ def test_a_burden_model_starts_as_a_soft_burden_test():
         soft_burden = torch.logsumexp(8.0 * evidence[0, :, 0], 0) - np.log(n)
         assert logits[-1] == pytest.approx(soft_burden.item(), abs=1e-5)
     assert logits == sorted(logits) and logits[-1] - logits[0] > 1.0, logits
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [BurdenEvidence(1e-3), GappedBurdenEvidence(1e-3), KmerRegressionEvidence(3)],
+    ids=lambda p: p.name,
+)
+def test_evidence_that_tests_or_regresses_needs_two_repertoires_of_each_class(
+    h, tmp_path, provider
+):
+    store, index, _ = ten_and_one(h, tmp_path, lambda r: [h.rec("CASSLRFE"), h.rec("CASSGGGE")])
+    one_positive = np.array([index["p0"], index["n0"], index["n1"]])
+    with pytest.raises(InputError, match=f"{provider.name} evidence needs at least 2 training "
+                       "repertoires of each class.*smaller class has 1"):  # fmt: skip
+        provider.fit(store, one_positive)

@@ -33,17 +33,6 @@ class AssociationEvidence(Evidence):
             raise InputError(f"p_threshold is a p-value threshold in (0, 1); got {p_threshold}")
         self.p_threshold = p_threshold
 
-    def _testable(self, y: np.ndarray, what: str) -> np.ndarray:
-        """``y`` as int64, once each class holds the 2 repertoires a test needs."""
-        y = np.asarray(y, dtype=np.int64)
-        smallest = np.bincount(y, minlength=2).min()
-        if smallest < 2:
-            raise InputError(
-                f"{self.name} evidence needs at least 2 training repertoires of each class to "
-                f"test {what}; the smaller class has {smallest}"
-            )
-        return y
-
 
 class BurdenEvidence(AssociationEvidence):
     """The clonotypes Emerson's burden test calls associated on the training repertoires
@@ -55,8 +44,8 @@ class BurdenEvidence(AssociationEvidence):
         super().__init__(p_threshold)
 
     def fit(self, store: Store, repertoires: np.ndarray) -> Self:
-        self._testable(
-            np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)], "clonotypes"
+        self._two_of_each_class(
+            np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)], "test clonotypes"
         )
         self.hashes_ = associated_clonotypes(store, repertoires, p_threshold=self.p_threshold)[0]
         return self

@@ -42,7 +42,7 @@ class GappedBurdenEvidence(AssociationEvidence):
         return [self.clone()._set(bits[group != g], y[group != g]) for g in range(n_groups)]
 
     def _set(self, bits: np.ndarray, y: np.ndarray) -> Self:
-        y = self._testable(y, "patterns")
+        y = self._two_of_each_class(y, "test patterns")
         p = pattern_p_values(bits, y)[0]
         self.associated_ = np.flatnonzero(p < self.p_threshold).astype(np.int64)
         return self

@@ -86,12 +86,7 @@ class KmerRegressionEvidence(Evidence):
         return [self.clone()._fit(counts[group != g], y[group != g], C) for g in range(n_groups)]
 
     def _labels(self, store: Store, train: np.ndarray) -> np.ndarray:
-        y = np.asarray(store.labels)[train].astype(np.int64)
-        if np.bincount(y, minlength=2).min() < 2:
-            raise InputError(
-                "kmer_regression evidence needs at least 2 training repertoires of each class"
-            )
-        return y
+        return self._two_of_each_class(np.asarray(store.labels)[train], "fit the regression")
 
     def _fit(self, counts: sparse.csr_matrix, y: np.ndarray, C: float | None = None) -> Self:
         scaler, model = fit_kmer_regression(frequencies(counts), y, C=C)
