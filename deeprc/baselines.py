@@ -39,6 +39,7 @@ from deeprc.errors import InputError
 from deeprc.features import gapped
 from deeprc.features.association import associated_clonotypes
 from deeprc.features.clonotypes import clonotype_hashes, clonotype_names
+from deeprc.features.evidence import two_of_each_class
 from deeprc.features.kmer_regression import fit_kmer_regression, frequencies, inner_folds
 from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
@@ -111,14 +112,7 @@ def minmax_kernel(a: sparse.spmatrix, b: sparse.spmatrix) -> np.ndarray:
 
 
 def _labels(store: Store, repertoires: np.ndarray) -> np.ndarray:
-    y = np.asarray(store.labels)[repertoires].astype(np.int64)
-    smallest = np.bincount(y, minlength=2).min()
-    if smallest < 2:
-        raise InputError(
-            f"a baseline needs at least 2 training repertoires of each class; the smaller class "
-            f"has {smallest}"
-        )
-    return y
+    return two_of_each_class(np.asarray(store.labels)[repertoires], "a baseline")
 
 
 class _Baseline:

@@ -9,7 +9,7 @@ import numpy as np
 from deeprc.errors import InputError
 from deeprc.features.association import associated_clonotypes
 from deeprc.features.clonotypes import find_clonotypes
-from deeprc.features.evidence import Evidence
+from deeprc.features.evidence import Evidence, two_of_each_class
 from deeprc.store import Store
 
 __all__ = ["AssociationEvidence", "BurdenEvidence"]
@@ -44,8 +44,8 @@ class BurdenEvidence(AssociationEvidence):
         super().__init__(p_threshold)
 
     def fit(self, store: Store, repertoires: np.ndarray) -> Self:
-        self._two_of_each_class(
-            np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)], "test clonotypes"
+        two_of_each_class(
+            np.asarray(store.labels)[np.asarray(repertoires, dtype=np.int64)], "burden evidence"
         )
         self.hashes_ = associated_clonotypes(store, repertoires, p_threshold=self.p_threshold)[0]
         return self

@@ -24,7 +24,20 @@ import numpy as np
 from deeprc.errors import InputError
 from deeprc.store import Store
 
-__all__ = ["Evidence", "from_file", "to_file"]
+__all__ = ["Evidence", "from_file", "to_file", "two_of_each_class"]
+
+
+def two_of_each_class(y: np.ndarray, who: str) -> np.ndarray:
+    """``y`` as int64, once each class holds the 2 training repertoires that ``who`` needs to
+    test or fit anything."""
+    y = np.asarray(y, dtype=np.int64)
+    smallest = np.bincount(y, minlength=2).min()
+    if smallest < 2:
+        raise InputError(
+            f"{who} needs at least 2 training repertoires of each class; the smaller class has "
+            f"{smallest}"
+        )
+    return y
 
 
 class Evidence:
@@ -59,17 +72,6 @@ class Evidence:
         """One provider per group ``0..n_groups-1``, each fitted on the training repertoires
         of the other groups (a kind may count each repertoire once for all of them)."""
         return [self.clone().fit(store, train[group != g]) for g in range(n_groups)]
-
-    def _two_of_each_class(self, y: np.ndarray, why: str) -> np.ndarray:
-        """``y`` as int64, once each class holds the 2 training repertoires needed to ``why``."""
-        y = np.asarray(y, dtype=np.int64)
-        smallest = np.bincount(y, minlength=2).min()
-        if smallest < 2:
-            raise InputError(
-                f"{self.name} evidence needs at least 2 training repertoires of each class to "
-                f"{why}; the smaller class has {smallest}"
-            )
-        return y
 
     def fitted(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_")}

@@ -9,6 +9,7 @@ from typing import Self
 import numpy as np
 
 from deeprc.features.burden_evidence import AssociationEvidence
+from deeprc.features.evidence import two_of_each_class
 from deeprc.features.gapped import N_PATTERNS, pattern_p_values, pattern_windows, presence
 from deeprc.store import Store
 
@@ -42,7 +43,7 @@ class GappedBurdenEvidence(AssociationEvidence):
         return [self.clone()._set(bits[group != g], y[group != g]) for g in range(n_groups)]
 
     def _set(self, bits: np.ndarray, y: np.ndarray) -> Self:
-        y = self._two_of_each_class(y, "test patterns")
+        y = two_of_each_class(y, "gapped_burden evidence")
         p = pattern_p_values(bits, y)[0]
         self.associated_ = np.flatnonzero(p < self.p_threshold).astype(np.int64)
         return self

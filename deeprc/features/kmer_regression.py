@@ -13,7 +13,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from deeprc.errors import InputError
-from deeprc.features.evidence import Evidence
+from deeprc.features.evidence import Evidence, two_of_each_class
 from deeprc.features.kmers import kmer_counts, kmer_windows
 from deeprc.store import Store
 
@@ -86,7 +86,7 @@ class KmerRegressionEvidence(Evidence):
         return [self.clone()._fit(counts[group != g], y[group != g], C) for g in range(n_groups)]
 
     def _labels(self, store: Store, train: np.ndarray) -> np.ndarray:
-        return self._two_of_each_class(np.asarray(store.labels)[train], "fit the regression")
+        return two_of_each_class(np.asarray(store.labels)[train], "kmer_regression evidence")
 
     def _fit(self, counts: sparse.csr_matrix, y: np.ndarray, C: float | None = None) -> Self:
         scaler, model = fit_kmer_regression(frequencies(counts), y, C=C)
