@@ -231,10 +231,15 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
         " patience: 1000}\n"
     )
     args = ("--cores", "1", "--configfile", "configs/config.yaml", "--replace-workflow-config")
+    # an ignored SIGINT is inherited across exec: one suite run saw the whole workflow finish
+    # after the signal, as if the run had been started with SIGINT ignored; start it as a
+    # terminal would, with the default action (and say what the test process had)
+    inherited = signal.getsignal(signal.SIGINT)
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(SNAKEFILE), *args],
         cwd=workdir, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     models = workdir / "results" / "tiny" / "models"
     checkpoint = models / "fold0" / "seed0.work" / "checkpoint.pt"
@@ -243,7 +248,11 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
         time.sleep(0.05)
     assert checkpoint.exists() and run.poll() is None, "training never got under way"
     os.killpg(run.pid, getattr(signal, signal_name))
-    run.wait(timeout=60)
+    try:
+        run.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        pytest.fail(f"the run went on after {signal_name} (the test process's SIGINT: {inherited})")
 
     tiny = workdir / "results" / "tiny"
     log = workdir / "logs" / "train_model" / "tiny" / "fold0" / "seed0.log"
