@@ -224,8 +224,7 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     config = yaml.safe_load((workdir / "configs" / "config.yaml").read_text())
     del config["datasets"]["sim"]
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
-    # 1000 steps: seconds of training left after the first checkpoint, for the signal to land
-    # (with 300, one suite run saw all of them done before SIGINT landed)
+    # 1000 steps: training still runs when the signal lands, seconds after the first checkpoint
     (workdir / "experiment.yaml").write_text(
         "train: {n_sequences: 100, max_steps: 1000, eval_every: 20, checkpoint_every: 5,"
         " patience: 1000}\n"

@@ -25,7 +25,7 @@ class GappedBurdenEvidence(AssociationEvidence):
     ``v`` whose attention weight ``exp(prior v)`` is 1 plus ``c (exp(prior) - 1)`` for the
     ``c`` patterns it is credited with: 0 without any, 1 for one, so the attention's
     log-mean-exp over a repertoire grows with the number of associated patterns it carries.
-    (Counting sequences instead lost 0.02 test AUC on average on five drawn cohorts,
+    (Counting sequences instead lost 0.02 test AUC on average on four drawn cohorts,
     docs/model.md.)"""
 
     name = "gapped_burden"
