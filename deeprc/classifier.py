@@ -31,7 +31,7 @@ from deeprc.data import CHUNK, repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.experiment import Experiment, same_recipe
 from deeprc.features import FeatureSet
-from deeprc.model import DeepRC, NetworkInputs, build_model
+from deeprc.model import DeepRC, NetworkInputs, build_model, count_on_start
 from deeprc.model_file import (
     MODEL_FORMAT,
     discard_checkpoint,
@@ -66,13 +66,16 @@ def _unfitted_features(experiment: Experiment, store: Store) -> FeatureSet:
     )
 
 
-def network_inputs(features: FeatureSet, *, count: bool = False) -> NetworkInputs:
+def network_inputs(features: FeatureSet, *, weighed: bool = False) -> NetworkInputs:
     """What the network reads beside the residues, from the features that give it; with
-    ``count``, the network starts as the soft burden of its evidence whatever its kind."""
+    ``weighed``, one attention head per provider and the network starts as their weighed soft
+    burdens (FeatureSet.weighed), whatever their kind."""
+    weighed = weighed and bool(features.evidence)
     return NetworkInputs(
         genes=features.genes.sizes if features.genes is not None else None,
         evidence_prior=features.prior,
-        starts_as_count=features.starts_as_count or (count and bool(features.evidence)),
+        starts_as_count=features.starts_as_count or weighed,
+        evidence_heads=tuple(p.size for p in features.evidence) if weighed else (),
     )
 
 
@@ -100,7 +103,7 @@ class RepertoireClassifier:
         ``features`` (default: the experiment's, unfitted; the gene vocabulary is
         ``store``'s)."""
         features = features if features is not None else _unfitted_features(experiment, store)
-        inputs = network_inputs(features, count=experiment.select_evidence)
+        inputs = network_inputs(features, weighed=experiment.weigh_evidence)
         network = build_model(experiment.model, inputs, experiment.train.seed)
         return cls(experiment, features, network)
 
@@ -139,13 +142,15 @@ class RepertoireClassifier:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
         features = _unfitted_features(experiment, store)
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
-        selection = None
-        if experiment.select_evidence and features.evidence:
-            features, training_inputs, selection = features.selected(
-                store, roles["train"], training_inputs
+        weighing = None
+        if experiment.weigh_evidence and features.evidence:
+            features, training_inputs, weights, intercept, weighing = features.weighed(
+                store, roles["train"], training_inputs, experiment.train.seed
             )
-        # validation repertoires read the (chosen) providers fitted on all training ones
+        # validation repertoires read the (kept) providers fitted on all training ones
         classifier = cls.new(experiment, store, features.fit(store, roles["train"]))
+        if weighing is not None and classifier.network.starts_as_count:
+            count_on_start(classifier.network.output[-1], weights.tolist(), intercept)
         with locked(out):
             if overwrite and out.exists():  # the finished run's checkpoint would only resume it
                 discard_checkpoint(out.with_suffix(".work") / "checkpoint.pt")
@@ -170,7 +175,7 @@ class RepertoireClassifier:
                 "steps": state.step,
                 "history": state.history,
                 "best_step": state.best.get("step"),
-                "evidence_selection": selection,
+                "evidence_weights": weighing,
                 "data": _data_card(store, roles) | {"permuted_labels_seed": permute_labels},
                 "cross_validation": cross_validation,
             }
@@ -278,7 +283,7 @@ class RepertoireClassifier:
             "experiment": json.loads(json.dumps(asdict(self.experiment))),
             "genes": {k: len(v) - 1 for k, v in saved_genes.items()},
             "evidence": [p.name for p in self.features.evidence],
-            "evidence_selection": record.get("evidence_selection"),
+            "evidence_weights": record.get("evidence_weights"),
             "steps": record["steps"],
             "best_validation": {k: best[k] for k in ("step", "val_auc", "val_loss") if k in best},
             "calibration": self.calibration,
@@ -316,11 +321,10 @@ def _experiment(path: Path, saved: dict) -> Experiment:
     try:
         return build(Experiment, saved["experiment"], f"{path}: experiment")
     except InputError as exc:
-        if Experiment.moved_keys(saved["experiment"]):
+        if moved := Experiment.moved_keys(saved["experiment"]):
             raise InputError(
                 f"{path} was trained by deeprc {saved.get('deeprc_version') or '< 0.3'}, whose "
-                "model files this deeprc cannot read (encoders and evidence are named entries "
-                "now); train it again"
+                f"model files this deeprc cannot read ({moved}); train it again"
             ) from None
         raise exc from None
 
@@ -329,7 +333,7 @@ def _network(path: Path, experiment: Experiment, features: FeatureSet, weights: 
     """The network a model file's config describes, with its weights. Built first without
     memory (PyTorch's meta device) and compared: a config edited to ask for a huge network
     is an error before anything is allocated."""
-    inputs = network_inputs(features)
+    inputs = network_inputs(features, weighed=experiment.weigh_evidence)
     try:
         with torch.device("meta"):
             wanted = build_model(experiment.model, inputs).state_dict()

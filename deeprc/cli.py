@@ -368,6 +368,12 @@ def _run_train(args: argparse.Namespace) -> None:
     print("\n".join(_training_summary(which, experiment.train, card, args.out)))
 
 
+def _weighed(weighing: dict) -> str:
+    """The kept providers' standardised weights and their soft burdens' inner-CV AUC."""
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in weighing["weights"].items())
+    return f"{weights} (training repertoires' soft-burden AUC {weighing['weighed_auc']:.3f})"
+
+
 def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
     """How training ended, which step's model was kept, and where it went (from the model
     card, as show-model shows it)."""
@@ -380,11 +386,8 @@ def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
     else:
         why = f"ran all {steps} steps (train.max_steps)"
     lines = [f"{which}: {why}"]
-    if selection := card.get("evidence_selection"):
-        lines.append(
-            f"evidence chosen by the training repertoires: {', '.join(selection['chosen'])} "
-            f"(soft-burden AUC {selection['chosen_auc']:.3f})"
-        )
+    if weighing := card.get("evidence_weights"):
+        lines.append(f"evidence weighed by the training repertoires: {_weighed(weighing)}")
     lines.append(
         f"kept the model of step {best.get('step', '?')}: validation AUC {best['val_auc']:.3f}, "
         f"loss {best['val_loss']:.3f}"
@@ -437,13 +440,9 @@ def _card_lines(card: dict) -> list[str]:
         f"encoder          {model['encoder']['name']} ({json.dumps(model, sort_keys=True)})",
         f"genes            {genes}; evidence: {', '.join(card['evidence']) or 'none'}",
     ]
-    selection = card.get("evidence_selection")
-    if selection:
-        aucs = ", ".join(f"{k} {v:.3f}" for k, v in selection["soft_burden_auc"].items())
-        lines.append(
-            f"evidence chosen  {', '.join(selection['chosen'])} (training repertoires' "
-            f"cross-fitted soft-burden AUC {selection['chosen_auc']:.3f}; each alone: {aucs})"
-        )
+    if weighing := card.get("evidence_weights"):
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in weighing["soft_burden_auc"].items())
+        lines.append(f"evidence weighed {_weighed(weighing)}; each alone: {aucs}")
     lines += [
         f"training         {json.dumps(train, sort_keys=True)}",
         f"steps            {card['steps']}, best validation {json.dumps(card['best_validation'])}",

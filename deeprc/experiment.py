@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
+from deeprc.errors import InputError
 from deeprc.features import evidence_options
 from deeprc.model import ModelConfig
 
@@ -50,25 +51,37 @@ _EVIDENCE_KEYS = ("clonotype_evidence", "burden_evidence", "kmer_evidence")
 class Experiment:
     """The network (``model:``), the evidence beside each sequence (``evidence:``, a list of
     ``{name: <a name in deeprc.features.EVIDENCE>, <its options>}``, completed with their
-    defaults), whether the fold's training repertoires choose among them
-    (``select_evidence:``) and the training (``train:``)."""
+    defaults), whether the fold's training repertoires weigh them (``weigh_evidence:``) and
+    the training (``train:``)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     evidence: tuple[dict[str, Any], ...] = ({"name": "kmer", "k": 4},)
-    # read only the providers whose cross-fitted soft burden separates the training
-    # repertoires (FeatureSet.selected); the network then starts as that soft burden, and
-    # its untrained start is a candidate for the kept model
-    select_evidence: bool = False
+    # one attention head per provider, their soft burdens weighed by a logistic regression
+    # on the training repertoires' cross-fitted evidence (FeatureSet.weighed); the network
+    # starts there, and its untrained start is a candidate for the kept model
+    weigh_evidence: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         entries = tuple(evidence_options(e, f"evidence[{i}]") for i, e in enumerate(self.evidence))
         object.__setattr__(self, "evidence", entries)
+        if self.weigh_evidence and self.model.num_heads != 1:
+            raise InputError(
+                "weigh_evidence gives each evidence provider its own attention head: leave "
+                f"model: num_heads at 1 (it is {self.model.num_heads})"
+            )
 
     @staticmethod
     def moved_keys(data: dict) -> str | None:
-        """What to write instead, for an experiment in the form of deeprc 0.2 (encoder options
-        and evidence as flat keys of ``model:``); None for a current one."""
+        """What to write instead, for an experiment in an older form (deeprc 0.2's encoder options
+        and evidence as flat keys of ``model:``, 0.3's ``select_evidence``); None for a current
+        one."""
+        if "select_evidence" in data:
+            return (
+                "select_evidence is written weigh_evidence since deeprc 0.4: the training "
+                "repertoires weigh the evidence providers (one attention head each) instead of "
+                "choosing among them (docs/model.md)"
+            )
         model = data.get("model")
         if not isinstance(model, dict):
             return None

@@ -646,12 +646,13 @@ def _model_section(card: dict, provenance: dict) -> str:
         ("written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]  # fmt: skip
     rows.append(("evidence the attention reads", ", ".join(card["evidence"]) or "none"))
-    if selection := card.get("evidence_selection"):
-        aucs = ", ".join(f"{k} {v:.3f}" for k, v in selection["soft_burden_auc"].items())
+    if weighing := card.get("evidence_weights"):
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in weighing["soft_burden_auc"].items())
+        weights = ", ".join(f"{k} {v:.2f}" for k, v in weighing["weights"].items())
         rows.append((
-            "evidence chosen by the training repertoires",
-            f"{', '.join(selection['chosen'])}: soft-burden AUC {selection['chosen_auc']:.3f} "
-            f"(cross-fitted; each candidate alone: {aucs})",
+            "evidence weighed by the training repertoires",
+            f"{weights} (standardised weights; their soft burdens' inner cross-validated AUC "
+            f"{weighing['weighed_auc']:.3f}; each candidate alone, cross-fitted: {aucs})",
         ))  # fmt: skip
     for key, unseen in (provenance.get("unknown_genes") or {}).items():
         if unseen:

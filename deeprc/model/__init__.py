@@ -3,7 +3,7 @@
 A pure network: built from a config and the sizes of its inputs, it knows no store and no
 fitted features (deeprc.features; the classifier, deeprc.classifier, joins them)."""
 
-from deeprc.model.deeprc import DeepRC, ModelConfig, NetworkInputs, build_model
+from deeprc.model.deeprc import DeepRC, ModelConfig, NetworkInputs, build_model, count_on_start
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.encoders import ENCODERS, Encoder, register_encoder
 from deeprc.model.hopfield import HopfieldPooling
@@ -17,5 +17,6 @@ __all__ = [
     "NetworkInputs",
     "SequenceEmbedding",
     "build_model",
+    "count_on_start",
     "register_encoder",
 ]

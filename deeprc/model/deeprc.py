@@ -16,10 +16,12 @@ sequence it reads, by name, ``genes`` ``(..., 2)`` V and J indices and ``evidenc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,12 +66,15 @@ class ModelConfig:
 class NetworkInputs:
     """What the network reads beside the residues, as sizes (the features themselves are the
     classifier's): the V and J vocabulary sizes (None: no genes), one starting attention
-    weight per evidence column (HopfieldPooling.attend_to), and whether the output starts as
-    the count of the sequences that evidence marks (count_on_start)."""
+    weight per evidence column (HopfieldPooling.attend_to), whether the output starts as
+    the count of the sequences that evidence marks (count_on_start), and, where the evidence
+    providers are weighed, the number of columns of each (``evidence_heads``): one attention
+    head per provider, reading its columns (empty: every head reads all of them)."""
 
     genes: tuple[int, int] | None = None
     evidence_prior: tuple[float, ...] = ()
     starts_as_count: bool = False
+    evidence_heads: tuple[int, ...] = ()
 
 
 def build_model(
@@ -86,10 +91,17 @@ def build_model(
             raise ValueError("a model with gene_embedding needs the gene vocabulary's sizes")
         genes = GeneEmbedding(inputs.genes, cfg.gene_embedding)
     n_evidence = len(inputs.evidence_prior)
+    num_heads = cfg.num_heads
+    if inputs.evidence_heads:
+        if cfg.num_heads != 1 or sum(inputs.evidence_heads) != n_evidence:
+            raise ValueError(
+                "weighed evidence makes one head per provider: leave model: num_heads at 1"
+            )
+        num_heads = len(inputs.evidence_heads)
     pooling = HopfieldPooling(
         input_size=encoder.output_size + (genes.output_size if genes else 0) + n_evidence,
         hidden_size=cfg.hidden_size,
-        num_heads=cfg.num_heads,
+        num_heads=num_heads,
         scaling=cfg.scaling,
         update_steps=cfg.update_steps,
         dropout=cfg.attention_dropout,
@@ -101,27 +113,36 @@ def build_model(
         size = hidden
     output = nn.Sequential(*layers, nn.Linear(size, 1))
     counts = bool(n_evidence) and inputs.starts_as_count and not cfg.output_hidden
-    if n_evidence:
-        columns = range(pooling.key.in_features - n_evidence, pooling.key.in_features)
-        pooling.attend_to(list(columns), list(inputs.evidence_prior), alone=counts)
+    first = pooling.key.in_features - n_evidence
+    prior = list(inputs.evidence_prior)
+    if inputs.evidence_heads:
+        ends = np.cumsum([0, *inputs.evidence_heads])
+        for head, (start, stop) in enumerate(itertools.pairwise(ends.tolist())):
+            columns = list(range(first + start, first + stop))
+            pooling.attend_to(columns, prior[start:stop], alone=counts, heads=[head])
+    elif n_evidence:
+        pooling.attend_to(list(range(first, first + n_evidence)), prior, alone=counts)
     model = DeepRC(encoder, pooling, output, genes, evidence_size=n_evidence)
     if counts:
-        count_on_start(output[-1], cfg.num_heads)
+        count_on_start(output[-1], [1.0 / num_heads] * num_heads)
         model.starts_as_count = True
     return model
 
 
 @torch.no_grad()
-def count_on_start(output: nn.Linear, num_heads: int) -> None:
-    """Start the output at the mean of the heads' log-mean-exp scores, each head's soft count
-    of the sequences its warm-started attention points to (the pooled values get weight 0, and
-    the attention reads the evidence alone: HopfieldPooling.attend_to): with burden evidence,
-    the untrained model is then exactly a soft burden test, which training must
-    beat on the validation repertoires to be kept (deeprc.train.fit evaluates step 0). On
-    public clonotypes, training from it degraded the test AUC (docs/model.md)."""
+def count_on_start(output: nn.Linear, weights: Sequence[float], bias: float = 0.0) -> None:
+    """Start the output at ``weights`` · the heads' log-mean-exp scores + ``bias``: each
+    head's soft count of the sequences its warm-started attention points to (the pooled
+    values get weight 0, and the attention reads the evidence alone:
+    HopfieldPooling.attend_to). With burden evidence and equal weights, the untrained model is
+    then exactly a soft burden test; with weighed providers, the logistic regression of the
+    training repertoires on their soft burdens (deeprc.features.FeatureSet.weighed). Training
+    must beat that start on the validation repertoires to be kept (deeprc.train.fit
+    evaluates step 0). On public clonotypes, training from it degraded the test AUC
+    (docs/model.md)."""
     output.weight.zero_()
-    output.weight.view(num_heads, -1)[:, -1] = 1.0 / num_heads
-    output.bias.zero_()
+    output.weight.view(len(weights), -1)[:, -1] = torch.tensor(weights, dtype=output.weight.dtype)
+    output.bias.fill_(bias)
 
 
 class GeneEmbedding(nn.Module):

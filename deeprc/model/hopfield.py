@@ -70,17 +70,22 @@ class HopfieldPooling(nn.Module):
         return self.num_heads * (self.hidden_size + 1)
 
     @torch.no_grad()
-    def attend_to(self, columns: list[int], weights: list[float], *, alone: bool = False) -> None:
-        """Start every head's attention score at ``weights · instance[columns]``: those input
-        columns' keys point along the head's state pattern. A warm start for inputs that are
-        evidence already, so that training begins by looking where they point. With ``alone``
-        the other columns' key weights and the key bias start at 0 (training moves them): the
-        score is then that and nothing else, whatever the random start."""
-        if alone:
-            self.key.weight.zero_()
-            self.key.bias.zero_()
-        for head, state in enumerate(self.state):
+    def attend_to(
+        self, columns: list[int], weights: list[float], *, alone: bool = False,
+        heads: list[int] | None = None,
+    ) -> None:  # fmt: skip
+        """Start the attention score of ``heads`` (default: every head) at ``weights ·
+        instance[columns]``: those input columns' keys point along the head's state pattern.
+        A warm start for inputs that are evidence already, so that training begins by looking
+        where they point. With ``alone`` the head's other key weights and its key bias start
+        at 0 (training moves them): the score is then that and nothing else, whatever the
+        random start."""
+        for head in range(self.num_heads) if heads is None else heads:
             rows = slice(head * self.hidden_size, (head + 1) * self.hidden_size)
+            if alone:
+                self.key.weight[rows] = 0.0
+                self.key.bias[rows] = 0.0
+            state = self.state[head]
             along = state / (self.beta * state.dot(state))
             self.key.weight[rows, columns] = torch.outer(along, torch.tensor(weights))
 
