@@ -165,7 +165,8 @@ class FeatureSet:
         (the score that :meth:`prior` gives), what one attention head of a network that starts
         as a count computes (deeprc.model.count_on_start). An L2-penalised logistic regression
         of the labels on the standardised soft burdens, its penalty chosen by inner
-        cross-validation (ROC AUC), weighs them; a provider whose weight comes out at or below
+        cross-validation (log loss: ROC AUC ties across penalties and would take the
+        strongest), weighs them; a provider whose weight comes out at or below
         0 is dropped (each provider's evidence points to the positives by construction: a
         negative weight is an artefact of correlated candidates) and the others weighed again.
         Cross-fitted numbers were fitted without the repertoire that reads them, so the
@@ -173,10 +174,12 @@ class FeatureSet:
         few validation ones. On cohorts drawn at random, weighing came closer to the best
         baseline than keeping the best provider (docs/model.md). Returns the kept providers,
         their inputs, the weights and intercept on their (unstandardised) soft burdens, and a
-        record (each provider's AUC alone, its standardised weight, the inner-CV AUC)."""
+        record (each provider's AUC alone, its standardised weight, the AUC of the weighed soft
+        burdens over the inner folds)."""
         from scipy.special import logsumexp  # lazy: importing deeprc stays quick
-        from sklearn.linear_model import LogisticRegressionCV
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
         from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import cross_val_predict
         from sklearn.preprocessing import StandardScaler
 
         from deeprc.features.kmer_regression import inner_folds
@@ -193,12 +196,14 @@ class FeatureSet:
                     burdens[row, i] = logsumexp(rows[:, a:b] @ prior[a:b]) - np.log(len(rows))
         alone = [float(roc_auc_score(labels, column)) for column in burdens.T]
         kept = list(range(len(self.evidence)))
+        folds = inner_folds(labels, 5, seed)
         while True:
             scaler = StandardScaler().fit(burdens[:, kept])
+            scaled = scaler.transform(burdens[:, kept])
             regression = LogisticRegressionCV(
-                Cs=10, l1_ratios=(0.0,), cv=inner_folds(labels, 5, seed), scoring="roc_auc",
+                Cs=10, l1_ratios=(0.0,), cv=folds, scoring="neg_log_loss",
                 use_legacy_attributes=False,
-            ).fit(scaler.transform(burdens[:, kept]), labels)  # fmt: skip
+            ).fit(scaled, labels)  # fmt: skip
             coef = regression.coef_[0]
             if (coef > 0).all() or len(kept) == 1:
                 break
@@ -211,11 +216,16 @@ class FeatureSet:
         kept_inputs = RowInputs(
             store, inputs.genes, np.ascontiguousarray(inputs.evidence[:, columns])
         )
+        inner = cross_val_predict(
+            LogisticRegression(C=float(regression.C_)), scaled, labels, cv=folds,
+            method="decision_function",
+        )  # fmt: skip
+        inner_auc = float(roc_auc_score(labels, inner))
         names = [describe(p) for p in self.evidence]
         record = {
             "soft_burden_auc": {name: round(a, 4) for name, a in zip(names, alone, strict=True)},
             "weights": {names[i]: round(float(c), 4) for i, c in zip(kept, coef, strict=True)},
-            "weighed_auc": round(float(regression.scores_.mean(axis=0).max()), 4),
+            "weighed_auc": round(inner_auc, 4),
         }
         return features, kept_inputs, weights, intercept, record
 
