@@ -147,8 +147,8 @@ class RepertoireClassifier:
             features, training_inputs, weights, intercept, weighing = features.weighed(
                 store, roles["train"], training_inputs, experiment.train.seed
             )
-        # validation repertoires read the (kept) providers fitted on all training ones
-        classifier = cls.new(experiment, store, features.fit(store, roles["train"]))
+        # validation repertoires read the (kept) providers, fitted on all training ones
+        classifier = cls.new(experiment, store, features)
         if weighing is not None and classifier.network.starts_as_count:
             count_on_start(classifier.network.output[-1], weights.tolist(), intercept)
         with locked(out):

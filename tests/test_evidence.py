@@ -316,6 +316,28 @@ def test_kmer_regression_evidence_sums_to_the_regression_baselines_score(trained
     np.testing.assert_array_equal(saved.transform(store, 1), evidence.transform(store, 1))
 
 
+@pytest.mark.parametrize(
+    "provider",
+    [KmerEvidence(3), GappedBurdenEvidence(1e-2), KmerRegressionEvidence(3), BurdenEvidence(1e-2)],
+    ids=lambda p: p.name,
+)
+def test_cross_fitting_fits_the_provider_itself_as_fit_does(trained, provider):
+    """The validation repertoires read the provider that cross-fitting leaves fitted on all
+    training repertoires: the same numbers as a fit of its own (the classifier fits nothing
+    twice). The k-mer regression's refit on more repertoires keeps the penalty chosen on the
+    training ones and refits its weights."""
+    store = Store(trained / "store")
+    train = np.arange(len(store.repertoires))[:-4]
+    provider.cross_fitted(store, train, np.arange(len(train)) % 5, 5)
+    alone = provider.clone().fit(store, train)
+    for key, value in alone.fitted().items():
+        np.testing.assert_array_equal(provider.fitted()[key], value, err_msg=key)
+    np.testing.assert_array_equal(provider.transform(store, 1), alone.transform(store, 1))
+    refit = provider.refitted(store, np.arange(len(store.repertoires)))
+    if isinstance(provider, KmerRegressionEvidence):
+        assert refit.C_ == provider.C_ and not np.array_equal(refit.weights_, provider.weights_)
+
+
 def test_a_model_with_kmer_evidence_trains_saves_and_predicts(h, trained, tmp_path):
     """The fitted k-mer rates travel in the model file (loaded with weights_only) and give
     prediction the same numbers training had."""

@@ -70,8 +70,15 @@ class Evidence:
 
     def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
         """One provider per group ``0..n_groups-1``, each fitted on the training repertoires
-        of the other groups (a kind may count each repertoire once for all of them)."""
+        of the other groups; this provider itself is fitted on all of ``train`` on the way
+        (the validation repertoires read it), so that a kind may count each repertoire once
+        for all of them."""
+        self.fit(store, train)
         return [self.clone().fit(store, train[group != g]) for g in range(n_groups)]
+
+    def refitted(self, store: Store, repertoires: np.ndarray) -> Self:
+        """A copy fitted anew on ``repertoires`` (the test repertoires read it)."""
+        return self.clone().fit(store, repertoires)
 
     def fitted(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_")}

@@ -97,8 +97,9 @@ class FeatureSet:
         return self
 
     def refitted(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
-        """The same features with the providers fitted anew on ``repertoires``."""
-        return FeatureSet([p.clone() for p in self.evidence], self.genes).fit(store, repertoires)
+        """The same features with the providers fitted anew on ``repertoires``
+        (Evidence.refitted)."""
+        return FeatureSet([p.refitted(store, repertoires) for p in self.evidence], self.genes)
 
     @property
     def evidence_size(self) -> int:
@@ -130,7 +131,8 @@ class FeatureSet:
         """The inputs of every store row that training reads: the training repertoires'
         evidence cross-fitted. The training repertoires fall into ``EVIDENCE_GROUPS`` groups of
         the same class mix (drawn from ``seed``), and each group reads providers fitted on the
-        other groups: no repertoire's numbers depend on itself."""
+        other groups: no repertoire's numbers depend on itself. The providers themselves are
+        fitted on all of ``train`` on the way (Evidence.cross_fitted)."""
         return RowInputs(store, self._table(store), self.cross_fitted(store, train, seed))
 
     def cross_fitted(self, store: Store, train: np.ndarray, seed: int) -> np.ndarray | None:

@@ -40,6 +40,7 @@ class GappedBurdenEvidence(AssociationEvidence):
     def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
         """As :meth:`Evidence.cross_fitted`, with each repertoire's patterns found once."""
         bits, y = presence(store, train), np.asarray(store.labels)[train]
+        self._set(bits, y)
         return [self.clone()._set(bits[group != g], y[group != g]) for g in range(n_groups)]
 
     def _set(self, bits: np.ndarray, y: np.ndarray) -> Self:

@@ -44,36 +44,37 @@ class RateRatioEvidence(Evidence):
 
     def fit(self, store: Store, repertoires: np.ndarray) -> Self:
         train = np.asarray(repertoires, dtype=np.int64)
-        (counts,) = self._counted(store, train, np.zeros(len(train), dtype=np.int64), 1)
-        return self._set(*counts)
+        totals, n = self._counted(store, train, np.zeros(len(train), dtype=np.int64), 1)
+        return self._set(totals[0], n[0])
 
     def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
         """As :meth:`Evidence.cross_fitted`, with each repertoire's k-mers counted once."""
-        counted = self._counted(store, train, group, n_groups, leave_out=True)
-        return [self.clone()._set(*counts) for counts in counted]
+        totals, n = self._counted(store, train, group, n_groups)
+        all_totals, all_n = totals.sum(axis=0), n.sum(axis=0)
+        self._set(all_totals, all_n)
+        return [
+            self.clone()._set(all_totals - t, all_n - c) for t, c in zip(totals, n, strict=True)
+        ]
 
-    def _set(self, positive, negative, n_positive, n_negative) -> Self:
-        self.positive_, self.negative_ = positive, negative
-        self.n_positive_, self.n_negative_ = n_positive, n_negative
+    def _set(self, totals: np.ndarray, n: np.ndarray) -> Self:
+        """From the occurrences ``(2, n_words)`` and repertoires ``(2,)`` of each class."""
+        self.positive_, self.negative_ = totals[1], totals[0]
+        self.n_positive_, self.n_negative_ = int(n[1]), int(n[0])
         self._ratio = None
         return self
 
     def _counted(
-        self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int, *,
-        leave_out: bool = False,
-    ) -> list[tuple]:  # fmt: skip
-        """Per group ``0..n_groups-1``: the k-mer occurrences in positives and negatives and
-        how many of each, counted on the group's repertoires, or with ``leave_out`` on all
-        the others."""
+        self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per group ``0..n_groups-1``: the k-mer occurrences in its negatives and positives
+        ``(n_groups, 2, n_words)`` and how many of each ``(n_groups, 2)``."""
         y = np.asarray(store.labels)[train].astype(np.int64)
         totals = np.zeros((n_groups, 2, self.n_words), dtype=np.int64)
         for g, label, counts in zip(group, y, self.counts(store, train), strict=True):
             totals[g, label] += counts
         n = np.zeros((n_groups, 2), dtype=np.int64)
         np.add.at(n, (group, y), 1)
-        if leave_out:
-            totals, n = totals.sum(axis=0) - totals, n.sum(axis=0) - n
-        return [(t[1], t[0], int(c[1]), int(c[0])) for t, c in zip(totals, n, strict=True)]
+        return totals, n
 
     def _log_ratio(self) -> np.ndarray:
         """Per k-mer log-ratio of the class rates, as float32 (the features' type: rounding

@@ -64,7 +64,8 @@ class KmerRegressionEvidence(Evidence):
     at weight 1 on it: its log-mean-exp over a repertoire then starts near that mean, the
     regression's score, where the rate-ratio evidence (one k-mer per sequence) sees only the
     single most enriched k-mer. Cross-fitted groups use the penalty chosen on all training
-    repertoires (one inner cross-validation, not one per group)."""
+    repertoires (one inner cross-validation, not one per group), and so does the refit on
+    training and validation repertoires."""
 
     name = "kmer_regression"
     size = 1
@@ -82,8 +83,17 @@ class KmerRegressionEvidence(Evidence):
     def cross_fitted(self, store: Store, train: np.ndarray, group: np.ndarray, n_groups: int):
         """As :meth:`Evidence.cross_fitted`, with each repertoire's k-mers counted once."""
         counts, y = kmer_counts(store, train, self.k), self._labels(store, train)
-        C = self.clone()._fit(counts.copy(), y).C_
-        return [self.clone()._fit(counts[group != g], y[group != g], C) for g in range(n_groups)]
+        self._fit(counts.copy(), y)
+        return [
+            self.clone()._fit(counts[group != g], y[group != g], self.C_) for g in range(n_groups)
+        ]
+
+    def refitted(self, store: Store, repertoires: np.ndarray) -> Self:
+        """As :meth:`Evidence.refitted`, keeping the penalty chosen on the training
+        repertoires (as the cross-fitted groups do): one inner cross-validation per fold."""
+        train = np.asarray(repertoires, dtype=np.int64)
+        counts = kmer_counts(store, train, self.k)
+        return self.clone()._fit(counts, self._labels(store, train), self.C_)
 
     def _labels(self, store: Store, train: np.ndarray) -> np.ndarray:
         return two_of_each_class(np.asarray(store.labels)[train], "kmer_regression evidence")
