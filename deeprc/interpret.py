@@ -33,10 +33,17 @@ from deeprc.model import DeepRC
 from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
 
-__all__ = ["integrated_gradients", "mine_motifs", "position_weights", "interpret"]
+__all__ = [
+    "enriched_motifs",
+    "integrated_gradients",
+    "mine_motifs",
+    "position_weights",
+    "interpret",
+]
 
 MOTIF_LENGTHS = (3, 4, 5)
 GAP = "."  # the simulator's wildcard too
+BACKGROUND = 50  # junctions sampled per repertoire, to rank motifs by enrichment
 
 
 def integrated_gradients(
@@ -118,13 +125,7 @@ def mine_motifs(sequences: list[str], contributions: list[np.ndarray], *, n: int
         for word, total in best.items():
             totals[word] += total
             carriers[word] += 1
-    chosen: list[str] = []
-    for word in sorted(totals, key=lambda w: (-totals[w], w)):
-        if len(chosen) == n:
-            break
-        if any(_overlaps(word, c) for c in chosen):
-            continue
-        chosen.append(word)
+    chosen = _distinct(totals, n)
     return pd.DataFrame(
         {
             "rank": range(1, len(chosen) + 1),
@@ -133,6 +134,47 @@ def mine_motifs(sequences: list[str], contributions: list[np.ndarray], *, n: int
             "n_sequences": [carriers[w] for w in chosen],
         }
     )
+
+
+def enriched_motifs(sequences: list[str], background: list[str], *, n: int = 10):
+    """Motifs ranked by how many more of the top ``sequences`` carry them than a random
+    ``background`` of the same repertoires' sequences predicts: for a network whose
+    attention reads the evidence alone, where the residues carry no contribution."""
+    top, behind = _carriers(sequences), _carriers(background)
+    rate = {w: (behind.get(w, 0) + 0.5) / (len(background) + 1) for w in top}
+    excess = {w: top[w] - len(sequences) * rate[w] for w in top}
+    chosen = _distinct(excess, n)
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(chosen) + 1),
+            "motif": chosen,
+            "excess_carriers": [excess[w] for w in chosen],
+            "n_sequences": [top[w] for w in chosen],
+            "background_rate": [rate[w] for w in chosen],
+        }
+    )
+
+
+def _carriers(sequences: list[str]) -> dict[str, int]:
+    """How many of ``sequences`` carry each k-mer and gapped k-mer."""
+    counts: dict[str, int] = defaultdict(int)
+    for sequence in sequences:
+        zero = np.zeros(len(sequence))
+        for word in {w for w, _, _ in _windows(sequence, zero)}:
+            counts[word] += 1
+    return counts
+
+
+def _distinct(score: dict[str, float], n: int) -> list[str]:
+    """The ``n`` best-scoring motifs, each left out where it overlaps a better one (on a tie,
+    the one naming more residues is better: SLRF before its parts SLR and S.RF)."""
+    chosen: list[str] = []
+    for word in sorted(score, key=lambda w: (-score[w], -len(w.replace(GAP, "")), w)):
+        if len(chosen) == n:
+            break
+        if not any(_overlaps(word, c) for c in chosen):
+            chosen.append(word)
+    return chosen
 
 
 def position_weights(motif: str, sequences: list[str], *, flank: int = 2) -> pd.DataFrame:
@@ -173,12 +215,18 @@ def _is_signal(table: pd.DataFrame, signal: dict[str, np.ndarray]) -> np.ndarray
     return out
 
 
-def _top_rows(directory: Path, n: int, signal: dict | None) -> tuple[pd.DataFrame, list[float]]:
+def _top_rows(
+    directory: Path, n: int, signal: dict | None
+) -> tuple[pd.DataFrame, list[float], list[str]]:
     """The ``n`` rows of highest attention score of a prediction directory (ties: first
-    written first) and, with the ground truth's ``signal``, the attention AUC of each
-    repertoire holding signal and background sequences; read one repertoire at a time."""
-    best, aucs = None, []
+    written first), with the ground truth's ``signal`` the attention AUC of each repertoire
+    holding signal and background sequences, and a seeded random sample of the repertoires'
+    junctions (``BACKGROUND`` each); read one repertoire at a time."""
+    best, aucs, background = None, [], []
+    rng = np.random.default_rng(0)
     for repertoire_id, rows in outputs.attention_by_repertoire(directory):
+        junctions = rows["junction_aa"].to_numpy(zero_copy_only=False)
+        background += junctions[rng.permutation(len(junctions))[:BACKGROUND]].tolist()
         scores = rows["attention_score"].to_numpy()
         keep = np.lexsort((np.arange(len(scores)), -scores))[:n]  # by score, then position
         found = rows.take(keep).to_pandas()
@@ -191,7 +239,7 @@ def _top_rows(directory: Path, n: int, signal: dict | None) -> tuple[pd.DataFram
                 aucs.append(roc_auc_score(carries, rows["attention"].to_numpy()))
     if best is None:
         raise InputError(f"{directory} holds no scored sequences; run deeprc predict again")
-    return best, aucs
+    return best, aucs, background
 
 
 def _ground_truth(
@@ -250,11 +298,14 @@ def _analyse(
         raise InputError("give one model per prediction directory (the fold's own model)")
     truth = outputs.read_truth(truth_dir) if truth_dir is not None else None
     signal = _signal_ids(truth[0]) if truth is not None else None
-    truth_per_fold, all_top = [], []
+    truth_per_fold, all_top, background = [], [], []
     folds = list(enumerate(zip(models, prediction_dirs, strict=True)))
     for fold, (model, directory) in tracked(folds, "interpret", "folds"):
         # one pass: the top rows (at least 100 for the ground truth's precision) and the AUCs
-        best, aucs = _top_rows(directory, max(top, 100) if signal is not None else top, signal)
+        best, aucs, sample = _top_rows(
+            directory, max(top, 100) if signal is not None else top, signal
+        )
+        background += sample
         if signal is not None:
             truth_per_fold.append((best.assign(signal=_is_signal(best, signal)), aucs))
         chosen = best.head(top).copy()
@@ -287,11 +338,18 @@ def _analyse(
         all_top.append((chosen, contributions))
     table = pd.concat([t for t, _ in all_top], ignore_index=True).drop(columns=["row"])
     sequences = table["junction_aa"].tolist()
-    motifs = mine_motifs(sequences, [c for _, parts in all_top for c in parts])
+    contributions = [c for _, parts in all_top for c in parts]
+    # an untrained weighed network's attention reads the evidence alone: nothing to attribute
+    by_contribution = any(np.any(c) for c in contributions)
+    if by_contribution:
+        motifs = mine_motifs(sequences, contributions)
+    else:
+        motifs = enriched_motifs(sequences, background)
     summary = {
         "top_per_fold": top,
         "integrated_gradients_steps": steps,
         "baseline": "all residue channels zero (length, position ramps and bias kept)",
+        "motifs_ranked_by": "contribution" if by_contribution else "enrichment",
         "motifs": motifs.head(3)["motif"].tolist(),
     }
     if truth is not None:

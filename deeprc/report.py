@@ -529,11 +529,18 @@ def _interpretation_section(
             raw=("sequence (contribution)",),
         ),
     ]
+    if summary.get("motifs_ranked_by") == "enrichment":
+        ranked = (
+            "how many more of the top sequences carry them than a random sample of the same "
+            "repertoires' sequences predicts (excess_carriers): this model's attention reads "
+            "its evidence alone, so the residues carry no contribution (all shading is 0)"
+        )
+    else:
+        ranked = "the contribution they carry in the top sequences"
     parts += [
         "<h2>Motifs</h2>",
-        '<p class="note">k-mers (3-5) and gapped k-mers (. = any residue) ranked by the '
-        "contribution they carry in the top sequences; parts of a better-ranked motif are "
-        "left out.</p>",
+        '<p class="note">k-mers (3-5) and gapped k-mers (. = any residue) ranked by '
+        f"{ranked}; parts of a better-ranked motif are left out.</p>",
         _table(found.motifs, text_columns=("motif",)),
     ]
     for rank, (motif, pwm) in enumerate(zip(summary["motifs"], found.pwms, strict=True), 1):

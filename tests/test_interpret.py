@@ -17,6 +17,7 @@ from deeprc.data import repertoire_chunks
 from deeprc.experiment import Experiment
 from deeprc.interpret import (
     _top_rows,
+    enriched_motifs,
     integrated_gradients,
     mine_motifs,
     motif_matches,
@@ -103,6 +104,80 @@ def test_interpret_recovers_the_implanted_motif_and_scores_against_the_truth(tra
     assert "implanted SLRF: rank" in capsys.readouterr().out
 
 
+def test_enriched_motifs_rank_what_the_top_sequences_share_beyond_the_background():
+    rng = np.random.default_rng(2)
+    letters = np.array(list("ACDEGHIKMNPQTVWY"))  # no S, L, R, F: only the motif has them
+
+    def filler(n: int) -> str:
+        return "".join(rng.choice(letters, n))
+
+    top = [f"CA{filler(3)}SLRF{filler(4)}" for _ in range(20)]  # every one starts CA, too
+    background = [f"CA{filler(10)}" for _ in range(400)]
+    motifs = enriched_motifs(top, background)
+    assert motifs["motif"].iloc[0] == "SLRF" and motifs["n_sequences"].iloc[0] == 20
+    assert motifs["excess_carriers"].is_monotonic_decreasing
+    # "CA" words are as common behind: listed or not, none comes near the motif's excess
+    assert motifs["excess_carriers"].iloc[0] > 19
+    assert (motifs[motifs["motif"].str.startswith("CA")]["excess_carriers"] < 5).all()
+
+
+def test_an_evidence_only_model_ranks_motifs_by_enrichment_and_the_report_says_so(
+    trained, tmp_path
+):
+    """An untrained weighed model attends by its evidence alone: the residues carry no
+    integrated-gradient contribution, so the motifs are those the top sequences share."""
+    (tmp_path / "exp.yaml").write_text(
+        "evidence: [{name: kmer, k: 4}]\nweigh_evidence: true\ntrain: {max_steps: 0}\n"
+    )
+    args = ["--store", str(trained / "store"), "--folds", str(trained / "folds.tsv")]
+    assert (
+        main(
+            [
+                "train",
+                *args,
+                "--fold",
+                "0",
+                "--experiment",
+                str(tmp_path / "exp.yaml"),
+                "--threads",
+                "1",
+                "--out",
+                str(tmp_path / "m.pt"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "predict",
+                *args,
+                "--fold",
+                "0",
+                "--model",
+                str(tmp_path / "m.pt"),
+                "--out",
+                str(tmp_path / "pred"),
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "interpretation"
+    assert main(["interpret", "--store", str(trained / "store"), "--top", "20",
+                 "--models", str(tmp_path / "m.pt"), "--predictions", str(tmp_path / "pred"),
+                 "--out", str(out), "--truth", str(trained / "sim")]) == 0  # fmt: skip
+    found = read_interpretation(out)
+    assert all(not np.any(c) for c in found.top["contributions"])
+    assert found.summary["motifs_ranked_by"] == "enrichment"
+    assert found.summary["ground_truth"]["implanted_motif_rank"]["SLRF"] in (1, 2, 3)
+    report = tmp_path / "report.html"
+    assert main(["report", "--store", str(trained / "store"), "--predictions",
+                 str(tmp_path / "pred"), "--interpretation", str(out),
+                 "--out", str(report)]) == 0  # fmt: skip
+    assert "this model's attention reads its evidence alone" in report.read_text()
+
+
 def test_interpret_needs_one_model_per_fold(trained):
     code = main(["interpret", "--store", str(trained / "store"),
                  "--models", str(trained / "fold0.pt"), str(trained / "fold0.pt"),
@@ -152,7 +227,7 @@ def test_the_top_rows_read_one_repertoire_at_a_time_are_the_whole_tables_largest
     assert [rid for rid, _ in pieces] == list(dict.fromkeys(whole["repertoire_id"]))
     assert [len(t) for _, t in pieces] == whole.groupby("repertoire_id", sort=False).size().tolist()
     assert pieces[0][1].column_names == ["repertoire_id", "attention"]
-    best, aucs = _top_rows(tmp_path / "p", 40, None)
+    best, aucs, _ = _top_rows(tmp_path / "p", 40, None)
     expected = whole.nlargest(40, "attention_score").reset_index(drop=True)
     assert (expected["attention_score"] == tied).sum() > 5
     pd.testing.assert_frame_equal(best, expected)
