@@ -237,7 +237,8 @@ def draws_table(results: dict, presets: list[Path], args) -> str:
     """One row per draw run so far (its design; each method's mean test AUC over the folds of
     the first split seed; each DeepRC recipe minus the best baseline, and its seconds per fold),
     then per recipe: the share of draws within 0.02 of the best baseline, the median
-    difference, and the mean difference where the signals mix kinds."""
+    difference, and the mean difference where the signals mix kinds. Draws where no baseline
+    ran are left out."""
     rows = []
     for preset in presets:
         result = results.get(preset.stem, {}).get(str(args.split_seeds[0]))
@@ -248,6 +249,9 @@ def draws_table(results: dict, presets: list[Path], args) -> str:
     names = list(dict.fromkeys(name for *_, result in rows for name in result))
     experiments = [n for n in names if any("precision_at_100" in r.get(n, {}) for *_, r in rows)]
     baselines = [n for n in names if n not in experiments]
+    rows = [row for row in rows if any(n in row[2] for n in baselines)]
+    if not rows:
+        return "No baseline has run on these draws: the table compares each recipe with the best.\n"
     head = ["draw", "design", "kinds", *experiments, *baselines, "best baseline"]
     head += [f"{e} - best" for e in experiments] + [f"{e} s/fold" for e in experiments]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

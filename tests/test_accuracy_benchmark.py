@@ -1,5 +1,7 @@
 """benchmarks/accuracy.py, the one command behind docs/model.md's table, on a tiny cohort."""
 
+import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -46,3 +48,22 @@ def test_the_accuracy_table_is_written_and_a_second_run_resumes(tmp_path):
     run = json.loads((tmp_path / "out" / "accuracy.json").read_text())["tiny"]["0"]
     assert set(run) == {"quick", "kmer3_logistic", "emerson_burden"}
     assert run["quick"] == results["tiny"]["0"]["quick"]
+
+
+def test_the_draws_table_of_recipes_without_baselines_says_so(tmp_path, monkeypatch):
+    """A run of recipes alone (``--baselines`` with none) has nothing to compare with."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run as a script
+    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks" / "accuracy.py")
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    design = tmp_path / "draw1_00.yaml"
+    design.write_text(
+        "n_repertoires: 100\nn_sequences: 2000\npositive_fraction: 0.5\nlabel_noise: 0.0\n"
+    )
+    run = {"roc_auc": [0.9, 0.8], "seconds": [1.0, 2.0], "precision_at_100": [0.5, 0.5]}
+    results = {"draw1_00": {"0": {"recipe": run}}}
+    args = argparse.Namespace(split_seeds=[0])
+    assert accuracy.draws_table(results, [design], args).startswith("No baseline has run")
+    results["draw1_00"]["0"]["kmer3_logistic"] = {"roc_auc": [0.7, 0.7], "seconds": [1.0, 1.0]}
+    table = accuracy.draws_table(results, [design], args)
+    assert "| kmer3_logistic 0.700 | +0.150 |" in table, table
