@@ -141,9 +141,12 @@ class RepertoireClassifier:
         if permute_labels is not None:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
         features = _unfitted_features(experiment, store)
+        weighs = experiment.weigh_evidence and bool(features.evidence)
+        if weighs:
+            features.check_weighable(np.asarray(store.labels)[roles["train"]])
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
         weighing = None
-        if experiment.weigh_evidence and features.evidence:
+        if weighs:
             features, training_inputs, weights, intercept, weighing = features.weighed(
                 store, roles["train"], training_inputs, experiment.train.seed
             )

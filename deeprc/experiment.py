@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -13,7 +14,7 @@ from deeprc.errors import InputError
 from deeprc.features import evidence_options
 from deeprc.model import ModelConfig
 
-__all__ = ["Experiment", "TrainConfig", "same_recipe"]
+__all__ = ["ALL_EVIDENCE", "LEARNED_STEPS", "Experiment", "TrainConfig", "same_recipe"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class TrainConfig:
     top_fraction: float = 0.1
     learning_rate: float = 1e-2
     weight_decay: float = 0.0
-    max_steps: int = 2000
+    # null: 0 where the evidence is weighed (that start is the model: on cohorts drawn at
+    # random, training from it lost more often than it won; docs/model.md), else LEARNED_STEPS
+    max_steps: int | None = None
     eval_every: int = 100
     # each evaluation scores this many sequences of each validation repertoire (a fixed, seeded
     # sample; all of a smaller one): its cost stays flat in the repertoire size
@@ -46,6 +49,24 @@ _ENCODER_KEYS = {
 }
 _EVIDENCE_KEYS = ("clonotype_evidence", "burden_evidence", "kmer_evidence")
 
+LEARNED_STEPS = 2000  # train.max_steps of a network that does not weigh its evidence
+
+# Every kind of evidence a signal may take (docs/model.md, "Evidence weighed inside the fold"):
+# rate ratios of 3-mers, 4-mers and gapped k-mers; the k-mer regressions' weights (what the
+# kmer*_logistic baselines know); clonotypes and gapped k-mers that Fisher's test calls
+# associated (what the burden baselines count).
+ALL_EVIDENCE = (
+    {"name": "kmer", "k": 3},
+    {"name": "kmer", "k": 4},
+    {"name": "gapped"},
+    {"name": "kmer_regression", "k": 3},
+    {"name": "kmer_regression", "k": 4},
+    {"name": "burden", "p_threshold": 1e-3},
+    {"name": "gapped_burden", "p_threshold": 1e-3},
+    {"name": "gapped_burden", "p_threshold": 1e-4},
+    {"name": "gapped_burden", "p_threshold": 1e-5},
+)
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -55,16 +76,19 @@ class Experiment:
     the training (``train:``)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    evidence: tuple[dict[str, Any], ...] = ({"name": "kmer", "k": 4},)
+    evidence: tuple[dict[str, Any], ...] = ALL_EVIDENCE
     # one attention head per provider, their soft burdens weighed by a logistic regression
     # on the training repertoires' cross-fitted evidence (FeatureSet.weighed); the network
-    # starts there, and its untrained start is a candidate for the kept model
-    weigh_evidence: bool = False
+    # starts there, and that start is a candidate for the kept model
+    weigh_evidence: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         entries = tuple(evidence_options(e, f"evidence[{i}]") for i, e in enumerate(self.evidence))
         object.__setattr__(self, "evidence", entries)
+        if self.train.max_steps is None:
+            steps = 0 if self.weigh_evidence and self.evidence else LEARNED_STEPS
+            object.__setattr__(self, "train", dataclasses.replace(self.train, max_steps=steps))
         if self.weigh_evidence and self.model.num_heads != 1:
             raise InputError(
                 "weigh_evidence gives each evidence provider its own attention head: leave "

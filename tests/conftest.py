@@ -549,6 +549,10 @@ def h() -> Helpers:
 # ----------------------------------------------------------------------------- workflow runs
 
 ROOT = Path(__file__).parents[1]
+# deeprc 0.4's default, configs/experiments/small_cohort.yaml: a network trained from a random
+# start on 4-mer evidence. Tests of training on cohorts too small to weigh evidence on (the
+# default needs 3 training repertoires of each class), and of what a trained network learns.
+LEARNED_KMER = "evidence: [{name: kmer, k: 4}]\nweigh_evidence: false\n"
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
 
 
@@ -587,7 +591,8 @@ def workdir(tmp_path: Path) -> Path:
         "motifs:\n  - {name: m, motif: SLRF, witness_rate: 0.02}\n"
     )
     (tmp_path / "experiment.yaml").write_text(
-        "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
+        LEARNED_KMER
+        + "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
     )
     config = {
         "experiment": "experiment.yaml",

@@ -1,6 +1,7 @@
 """V and J genes: kept in the store by name, learned by the model, mapped between stores."""
 
 import numpy as np
+from conftest import LEARNED_KMER
 
 from deeprc.cli import main
 from deeprc.features import GeneVocabulary
@@ -62,6 +63,7 @@ def test_a_v_gene_signal_is_learned_with_gene_embedding_and_not_without(h, tmp_p
     folds = tmp_path / "folds.tsv"
     assert main(["split", "--store", str(store), "--out", str(folds), "--k", "3"]) == 0
     train = "train: {n_sequences: 200, max_steps: 150, eval_every: 25, top_fraction: 1.0}\n"
+    train = LEARNED_KMER + train
     aucs = {
         genes: h.fold0_test_auc(
             store, folds, f"model: {{gene_embedding: {genes}}}\n{train}", tmp_path / f"g{genes}"

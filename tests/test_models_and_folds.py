@@ -75,9 +75,9 @@ def test_a_model_file_that_would_run_code_is_refused_without_running_it(trained,
 def test_models_and_checkpoints_load_with_weights_only(trained):
     model = torch.load(trained / "fold0.pt", weights_only=True)
     assert model["format"] == "deeprc-model" and model["train_ids"] and model["validation_ids"]
-    evidence = model.pop("evidence")  # the default model's k-mer rates: tensors and numbers
+    evidence = model.pop("evidence")  # the default model's providers: tensors and numbers
     assert evidence and all(
-        isinstance(v, torch.Tensor | int | str | list) for e in evidence for v in e.values()
+        isinstance(v, torch.Tensor | int | float | str | list) for e in evidence for v in e.values()
     )
     json.dumps({k: v for k, v in model.items() if k != "model_state"})  # plain values only
     checkpoint = torch.load(trained / "fold0.work" / "checkpoint.pt", weights_only=True)

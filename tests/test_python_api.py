@@ -32,6 +32,9 @@ def test_the_readme_example_opens_trains_loads_scores_and_reads_attention(tmp_pa
     assert set(attention["repertoire_id"]) == {first}
     assert len(attention) == int(store.offsets[1] - store.offsets[0])
     assert attention["attention_score"].is_monotonic_decreasing
-    np.testing.assert_allclose(attention["attention"].sum(), 1.0, rtol=1e-5)
+    heads = [c for c in attention.columns if c.startswith("attention_h")]
+    assert len(heads) == classifier.network.pooling.num_heads > 1  # one per kept provider
+    np.testing.assert_allclose(attention[heads].sum(axis=0), 1.0, rtol=1e-5)  # each a softmax
+    np.testing.assert_array_equal(attention["attention"], attention[heads].max(axis=1))
     card = classifier.card()
     assert card["n_train"] + card["n_validation"] == len(store.repertoires)

@@ -42,6 +42,7 @@ class LengthEvidence(Evidence):
 def test_a_registered_evidence_kind_trains_saves_and_predicts(h, trained, tmp_path, capsys):
     experiment = (
         "evidence: [{name: toy_length, scale: 4}, {name: kmer, k: 3}]\n"
+        "weigh_evidence: false\n"  # one head reading both columns
         "train: {n_sequences: 100, max_steps: 2, eval_every: 1}\n"
     )
     model, _ = h.train_fold0(trained / "store", trained / "folds.tsv", experiment, tmp_path)

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import LEARNED_KMER
 from sklearn.metrics import roc_auc_score
 
 from deeprc.calibration import Platt
@@ -190,7 +191,8 @@ def test_streamed_prediction_equals_the_model_on_the_whole_repertoire(cohort, tm
 def test_train_and_predict_through_the_cli(cohort, tmp_path, capsys):
     store, root = cohort
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text("train: {n_sequences: 300, max_steps: 150, eval_every: 25}\n")
+    train = "train: {n_sequences: 300, max_steps: 150, eval_every: 25}\n"
+    experiment.write_text(LEARNED_KMER + train)
     model = tmp_path / "fold0.pt"
     args = ["--store", str(root / "store"), "--folds", str(root / "folds.tsv"), "--fold", "0"]
     assert main(["train", *args, "--experiment", str(experiment), "--out", str(model),

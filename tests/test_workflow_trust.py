@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from conftest import LEARNED_KMER, ROOT, snakemake
 
 from deeprc.baselines import BASELINES
 
@@ -107,6 +107,10 @@ BAD_CONFIGS = {
     "missing experiment": (
         {"experiment": "exp.yaml", "datasets": {"my_cohort": dataset()}},
         "experiment: no such file 'exp.yaml'",
+    ),
+    "missing dataset experiment": (
+        {"datasets": {"my_cohort": dataset(experiment="mine.yml")}},
+        "datasets: my_cohort: experiment: no such file 'mine.yml'",
     ),
     "apply with an unknown model": (
         {
@@ -226,6 +230,28 @@ def test_by_default_there_is_no_control_and_no_repeat_and_repertoire_size_is_a_b
     assert all(f"--experiment {packaged}" in job["shell"] for job in jobs["train_model"])
 
 
+def test_a_dataset_trains_with_its_own_experiment_and_the_others_with_the_top_level_one(
+    tmp_path,
+):
+    """The demo's 6-repertoire dataset trains on 1 repertoire of each class: too few for the
+    default experiment, so it names its own; the final model follows."""
+    own = ROOT / "configs" / "experiments" / "small_cohort.yaml"
+    config = {
+        "datasets": {"few": dataset(experiment=str(own)), "many": dataset()},
+        "apply": {"new": {"model": "few", "metadata": str(EXAMPLE)}},
+    }
+    jobs = planned(dry_run(tmp_path, config))
+    packaged = ROOT / "deeprc" / "experiments" / "default.yaml"
+    for rule, expected in (("train_model", {"few": own, "many": packaged}),
+                           ("train_final", {"few": own})):  # fmt: skip
+        shells = [job["shell"] for job in jobs[rule]]
+        used = {
+            s.split("--store results/")[1].split("/")[0]: s.split("--experiment ")[1].split()[0]
+            for s in shells
+        }
+        assert used == {k: str(v) for k, v in expected.items()}, (rule, used)
+
+
 # ----------------------------------------------------------------------------- apply:
 
 
@@ -297,7 +323,8 @@ def test_the_end_of_a_run_says_where_the_reports_are(tmp_path):
     shutil.copytree(EXAMPLE.parent, tmp_path / "data")
     (tmp_path / "test_ids.txt").write_text("rep0000\nrep0001\n")
     (tmp_path / "exp.yaml").write_text(
-        "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
+        LEARNED_KMER
+        + "train: {n_sequences: 100, max_steps: 10, eval_every: 5, checkpoint_every: 5}\n"
     )
     config = {
         "experiment": "exp.yaml",

@@ -20,16 +20,19 @@ from typing import Any
 import numpy as np
 
 from deeprc.errors import InputError
-from deeprc.features.evidence import Evidence, from_file, to_file, two_of_each_class
+from deeprc.features.evidence import Evidence, from_file, to_file
 from deeprc.features.genes import GeneVocabulary, gene_indices
 from deeprc.features.registry import EVIDENCE
 from deeprc.progress import tracked
 from deeprc.store import Store
 
-__all__ = ["EVIDENCE_GROUPS", "FeatureSet", "RowInputs", "describe"]
+__all__ = ["EVIDENCE_GROUPS", "WEIGHING_MIN_CLASS", "FeatureSet", "RowInputs", "describe"]
 
 # training repertoires read evidence fitted on the other groups (see training_inputs)
 EVIDENCE_GROUPS = 5
+# weighing needs this many training repertoires of each class: each cross-fitted group's
+# providers then fit on at least 2 of a class, and the weights on 2 inner folds
+WEIGHING_MIN_CLASS = 3
 
 
 def describe(provider: Evidence) -> str:
@@ -127,6 +130,19 @@ class FeatureSet:
             int(store.offsets[repertoire]),
         )  # fmt: skip
 
+    @staticmethod
+    def check_weighable(labels: np.ndarray) -> None:
+        """Refuse, saying what to do, training repertoires too few to weigh evidence on."""
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)
+        if counts.min() < WEIGHING_MIN_CLASS:
+            raise InputError(
+                f"weighing the evidence (weigh_evidence, the default experiment) needs at "
+                f"least {WEIGHING_MIN_CLASS} training repertoires of each class; this training "
+                f"part has {counts[1]} positive and {counts[0]} negative. Give it more "
+                "repertoires (fewer folds, a smaller --validation-fraction), or train an "
+                "experiment that learns from few: configs/experiments/small_cohort.yaml"
+            )
+
     def training_inputs(self, store: Store, train: np.ndarray, seed: int) -> RowInputs:
         """The inputs of every store row that training reads: the training repertoires'
         evidence cross-fitted. The training repertoires fall into ``EVIDENCE_GROUPS`` groups of
@@ -187,7 +203,8 @@ class FeatureSet:
         from deeprc.features.kmer_regression import inner_folds
 
         train = np.asarray(train)
-        labels = two_of_each_class(np.asarray(store.labels)[train], "weighing the evidence")
+        labels = np.asarray(store.labels, dtype=np.int64)[train]
+        self.check_weighable(labels)
         starts = np.cumsum([0] + [p.size for p in self.evidence])
         prior = np.asarray(self.prior, dtype=np.float64)
         burdens = np.zeros((len(train), len(self.evidence)))

@@ -20,7 +20,7 @@ rule train_final:
     input:
         store="results/{dataset}/store",
         metrics="results/{dataset}/final/cv_metrics.json",
-        experiment=experiment_file(),
+        experiment=dataset_experiment,
     output:
         model="results/{dataset}/final/seed{seed}.pt",
     log:

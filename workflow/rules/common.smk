@@ -218,6 +218,8 @@ def paths_problem(config):
     if problem := missing_path(config["experiment"]):
         return f"experiment: {problem}"
     for name, entry in config["datasets"].items():
+        if problem := missing_path(entry.get("experiment")):
+            return f"datasets: {name}: experiment: {problem}"
         if "simulate" in entry:
             if problem := missing_path(entry["simulate"]):
                 return f"datasets: {name}: simulate: {problem}"
@@ -267,11 +269,16 @@ wildcard_constraints:
     cohort="|".join(map(re.escape, config["apply"])) or "none",
 
 
-def experiment_file():
-    """The experiment the models train with: config's, or the one shipped with the package
-    (deeprc/experiments/default.yaml), an input either way, so that editing it retrains.
-    """
-    return config["experiment"] or str(PACKAGED_EXPERIMENT)
+def experiment_file(name):
+    """The experiment dataset ``name``'s models train with: its own, config's, or the one
+    shipped with the package (deeprc/experiments/default.yaml), an input either way, so that
+    editing it retrains."""
+    given = config["datasets"][name].get("experiment") or config["experiment"]
+    return given or str(PACKAGED_EXPERIMENT)
+
+
+def dataset_experiment(wildcards):
+    return experiment_file(wildcards.dataset)
 
 
 def dataset(wildcards):

@@ -21,7 +21,7 @@ rule train_model:
     input:
         store="results/{dataset}/store",
         folds="results/{dataset}/folds.tsv",
-        experiment=experiment_file(),
+        experiment=dataset_experiment,
     output:
         model="results/{dataset}/models/fold{fold}/seed{seed}.pt",
     log:
@@ -167,7 +167,7 @@ use rule train_model as train_model_repeat with:
     input:
         store="results/{dataset}/store",
         folds="results/{dataset}/split_seeds/{split_seed}/folds.tsv",
-        experiment=experiment_file(),
+        experiment=dataset_experiment,
     output:
         model="results/{dataset}/split_seeds/{split_seed}/models/fold{fold}/seed{seed}.pt",
     log:
