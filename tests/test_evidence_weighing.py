@@ -5,12 +5,13 @@ provider's cross-fitted soft burden says how much the model reads each (FeatureS
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 from deeprc.classifier import RepertoireClassifier, network_inputs
 from deeprc.cli import main
 from deeprc.config import load
 from deeprc.errors import InputError
-from deeprc.experiment import Experiment
+from deeprc.experiment import LEARNED_STEPS, Experiment, TrainConfig
 from deeprc.features import FeatureSet
 from deeprc.features.burden_evidence import BurdenEvidence
 from deeprc.features.clonotype_evidence import ClonotypeEvidence
@@ -20,6 +21,7 @@ from deeprc.model import ModelConfig, build_model, count_on_start
 from deeprc.simulate import MotifSignal, PublicSignal, SimulationConfig, simulate
 from deeprc.store import Store
 
+EXAMPLE = ROOT / "data" / "example" / "metadata.tsv"
 KINDS = {
     "motif": dict(motifs=(MotifSignal(name="m", motif="SLRF", witness_rate=0.02),)),
     "public": dict(public_clonotypes=(PublicSignal(name="p", n_clonotypes=20, presence=0.3),)),
@@ -116,3 +118,30 @@ def test_select_evidence_of_deeprc_0_3_says_to_write_weigh_evidence(trained, tmp
     assert main(["show-model", str(old)]) == 2
     error = capsys.readouterr().err
     assert f"{old} was trained by deeprc" in error and "weigh_evidence" in error, error
+
+
+def test_the_default_weighs_and_trains_no_step_while_a_learned_network_trains_2000():
+    """``train.max_steps: null``: the weighed start is the model; without weighing (or without
+    evidence to weigh) the network learns; a number given is kept."""
+    assert Experiment().weigh_evidence and Experiment().train.max_steps == 0
+    assert Experiment(weigh_evidence=False).train.max_steps == LEARNED_STEPS
+    assert Experiment(evidence=()).train.max_steps == LEARNED_STEPS
+    assert Experiment(train=TrainConfig(max_steps=30)).train.max_steps == 30
+    assert Experiment(train=TrainConfig(max_steps=0), weigh_evidence=False).train.max_steps == 0
+
+
+def test_too_few_training_repertoires_to_weigh_on_is_an_error_saying_what_to_do(tmp_path, capsys):
+    """The example's folds of 6 repertoires train on 1 of each class."""
+    store, folds = tmp_path / "store", tmp_path / "folds.tsv"
+    assert main(["ingest", "--metadata", str(EXAMPLE), "--label-column", "status",
+                 "--out", str(store), "--no-progress"]) == 0  # fmt: skip
+    assert main(["split", "--store", str(store), "--out", str(folds), "--k", "3"]) == 0
+    args = ["train", "--store", str(store), "--folds", str(folds), "--fold", "0", "--no-progress"]
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "m.pt")]) == 2
+    error = capsys.readouterr().err
+    assert "needs at least 3 training repertoires of each class" in error, error
+    assert "1 positive and 1 negative" in error and "small_cohort.yaml" in error, error
+    assert "Traceback" not in error and not (tmp_path / "m.pt").exists()
+    small = ROOT / "configs" / "experiments" / "small_cohort.yaml"
+    assert main([*args, "--experiment", str(small), "--out", str(tmp_path / "m.pt")]) == 0

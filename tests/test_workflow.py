@@ -13,7 +13,7 @@ import typing
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, SNAKEFILE, snakemake
+from conftest import LEARNED_KMER, ROOT, SNAKEFILE, snakemake
 
 from deeprc.baselines import BASELINES
 from deeprc.cli import main
@@ -226,8 +226,8 @@ def test_a_killed_run_resumes_without_redoing_finished_jobs_or_leaving_partial_o
     (workdir / "configs" / "config.yaml").write_text(yaml.safe_dump(config))
     # 1000 steps: training still runs when the signal lands, seconds after the first checkpoint
     (workdir / "experiment.yaml").write_text(
-        "train: {n_sequences: 100, max_steps: 1000, eval_every: 20, checkpoint_every: 5,"
-        " patience: 1000}\n"
+        LEARNED_KMER + "train: {n_sequences: 100, max_steps: 1000, eval_every: 20,"
+        " checkpoint_every: 5, patience: 1000}\n"
     )
     args = ("--cores", "1", "--configfile", "configs/config.yaml", "--replace-workflow-config")
     # an ignored SIGINT is inherited across exec: one suite run saw the whole workflow finish
