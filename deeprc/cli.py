@@ -378,7 +378,9 @@ def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
     """How training ended, which step's model was kept, and where it went (from the model
     card, as show-model shows it)."""
     best, steps = card["best_validation"], card["steps"]
-    if steps < cfg.max_steps:
+    if cfg.max_steps == 0:
+        why = "no training step (train.max_steps 0): the model is the network's start"
+    elif steps < cfg.max_steps:
         why = (
             f"stopped early at step {steps} of at most {cfg.max_steps}: validation "
             f"AUC did not improve in {cfg.patience} evaluations in a row (train.patience)"

@@ -145,3 +145,16 @@ def test_too_few_training_repertoires_to_weigh_on_is_an_error_saying_what_to_do(
     assert "Traceback" not in error and not (tmp_path / "m.pt").exists()
     small = ROOT / "configs" / "experiments" / "small_cohort.yaml"
     assert main([*args, "--experiment", str(small), "--out", str(tmp_path / "m.pt")]) == 0
+
+
+def test_the_default_trains_no_step_and_says_so(trained, tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    args = ["train", "--store", str(trained / "store"), "--folds", str(trained / "folds.tsv"),
+            "--fold", "0", "--out", str(model), "--threads", "1", "--no-progress"]  # fmt: skip
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "fold 0: no training step (train.max_steps 0)" in printed, printed
+    assert "ran all" not in printed and "evidence weighed by the training repertoires" in printed
+    record = RepertoireClassifier.load(model).record
+    assert record["steps"] == 0 and [h["step"] for h in record["history"]] == [0]
