@@ -217,8 +217,9 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         parents=[_threads(), _overwrite(), _progress()],
         help="simulated cohort with implanted signals: AIRR files, metadata, ground truth",
         description="Draw background repertoires from an OLGA model (or resample the real "
-        "rearrangements of the config's background file), implant motifs and public "
-        "clonotypes, and write AIRR files, metadata.tsv and the ground truth (truth.tsv).",
+        "rearrangements of the config's background file), implant motifs, public "
+        "clonotypes and real antigen-specific sequences, and write AIRR files, metadata.tsv "
+        "and the ground truth (truth.tsv).",
     )
     p.add_argument("--config", type=Path, required=True, help="YAML, e.g. configs/simulate/*.yaml")
     p.add_argument("--out", type=Path, required=True, help="directory to create")
@@ -239,6 +240,9 @@ def _run_simulate(args: argparse.Namespace) -> None:
     if cfg.background is not None:
         cfg = replace(cfg, background=str(args.config.parent / cfg.background))
         inputs.append(Path(cfg.background))
+    epitopes = [replace(e, file=str(args.config.parent / e.file)) for e in cfg.epitope_sequences]
+    cfg = replace(cfg, epitope_sequences=tuple(epitopes))
+    inputs += [Path(e.file) for e in epitopes]
     summary = simulate(cfg, args.out, threads=args.threads, overwrite=args.overwrite, inputs=inputs)
     print(f"{cfg.n_repertoires} repertoires x {cfg.n_sequences} sequences -> {args.out}")
     for name, n in summary["n_implanted"].items():

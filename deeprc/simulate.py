@@ -8,8 +8,9 @@ clonotypes from the pool. Because repertoires share one pool, clonotypes recur b
 individuals; the expected pairwise overlap is about ``n_sequences / pool_size``.
 
 Signals are implanted into some repertoires and recorded in ``truth.tsv`` (never in the AIRR
-files): k-mer motifs (with wildcards, substitution noise and deletions) at a witness rate, and
-disease-associated public clonotypes present with some probability (the Emerson CMV situation).
+files): k-mer motifs (with wildcards, substitution noise and deletions) at a witness rate,
+disease-associated public clonotypes present with some probability (the Emerson CMV situation),
+and real antigen-specific clonotypes (e.g. data/antigen_specific/) at a witness rate.
 Every random choice derives from one seed, so the same configuration and seed give the same bytes.
 """
 
@@ -34,7 +35,9 @@ from deeprc.parallel import parallel_map
 from deeprc.progress import Progress
 from deeprc.store import AMINO_ACIDS
 
-__all__ = ["LABEL_COLUMN", "MotifSignal", "PublicSignal", "SimulationConfig", "simulate"]
+__all__ = [
+    "LABEL_COLUMN", "EpitopeSignal", "MotifSignal", "PublicSignal", "SimulationConfig", "simulate",
+]  # fmt: skip
 
 # the column of metadata.tsv that holds a simulated repertoire's (observed) label
 LABEL_COLUMN = "status"
@@ -91,6 +94,28 @@ class PublicSignal:
 
 
 @dataclass(frozen=True)
+class EpitopeSignal:
+    """Real clonotypes of one antigen (junction_aa, V and J), ``witness_rate`` of a carrying
+    repertoire's sequences, each drawn without replacement from the set: many distinct, mostly
+    private sequences of one specificity, as a real response has, rather than one motif.
+
+    ``file`` is a TSV with columns junction_aa, v_call, j_call and epitope_set (e.g.
+    data/antigen_specific/mira_trb.tsv.gz; a relative path is read from the config file's
+    directory, like ``background``); ``epitope_set`` picks its rows. Genes are written as the
+    background writes them, and clonotypes of a gene it never uses are left out (counted in
+    simulation.json). ``repertoire_fraction`` of the positive repertoires and
+    ``negative_fraction`` of the negative ones carry the signal.
+    """
+
+    name: str
+    file: str
+    epitope_set: str
+    witness_rate: float
+    repertoire_fraction: float = 1.0
+    negative_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """A cohort: size, background, clone-size distribution, labels and signals.
 
@@ -113,6 +138,7 @@ class SimulationConfig:
     seed: int = 0
     motifs: tuple[MotifSignal, ...] = ()
     public_clonotypes: tuple[PublicSignal, ...] = ()
+    epitope_sequences: tuple[EpitopeSignal, ...] = ()
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
@@ -132,7 +158,7 @@ class SimulationConfig:
         )
         check(self.count_exponent > 1, "count_exponent must be > 1 (a Zipf exponent)")
         check(0 <= self.label_noise < 0.5, "label_noise must be in [0, 0.5)")
-        names = [s.name for s in (*self.motifs, *self.public_clonotypes)]
+        names = [s.name for s in self.signals]
         check(len(names) == len(set(names)), f"signal names must be unique, got {names}")
         for m in self.motifs:
             where = f"motif {m.name!r}"
@@ -148,6 +174,15 @@ class SimulationConfig:
             check(p.n_clonotypes >= 1, f"public signal {p.name!r}: n_clonotypes must be >= 1")
             presence_ok = 0 <= p.presence <= 1 and 0 <= p.negative_presence <= 1
             check(presence_ok, f"public signal {p.name!r}: presences must be in [0, 1]")
+        for e in self.epitope_sequences:
+            where = f"epitope signal {e.name!r}"
+            check(0 < e.witness_rate <= 1, f"{where}: witness_rate must be in (0, 1]")
+            for key in ("repertoire_fraction", "negative_fraction"):
+                check(0 <= getattr(e, key) <= 1, f"{where}: {key} must be in [0, 1]")
+
+    @property
+    def signals(self) -> tuple[MotifSignal | PublicSignal | EpitopeSignal, ...]:
+        return (*self.motifs, *self.public_clonotypes, *self.epitope_sequences)
 
     def sequences_of(self, label: int) -> int:
         """Clonotypes of a repertoire with this label."""
@@ -257,6 +292,71 @@ def _read_background(path: Path, locus: str, n_sequences: int) -> tuple[np.ndarr
     return distinct.to_numpy(dtype=object), report
 
 
+def _read_epitope_set(
+    signal: EpitopeSignal, background: np.ndarray, needed: int
+) -> tuple[np.ndarray, dict]:
+    """(n, 3) object array of the set's distinct usable clonotypes (junction aa, V, J), with
+    genes written as the background writes them, and how many rows were kept or dropped, by
+    reason. A clonotype of a gene the background never uses is left out: its gene name alone
+    would mark it as implanted."""
+    path, where = Path(signal.file), f"simulation config: epitope signal {signal.name!r}"
+    columns = ["junction_aa", "v_call", "j_call", "epitope_set"]
+    try:
+        table = pcsv.read_csv(
+            path,
+            parse_options=pcsv.ParseOptions(delimiter="\t"),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=columns, column_types=dict.fromkeys(columns, pa.string())
+            ),
+        )
+    except (FileNotFoundError, pa.ArrowInvalid, KeyError) as exc:
+        raise InputError(
+            f"{where}: {path} is not a readable TSV with columns {', '.join(columns)}: {exc}"
+        ) from None
+    everything = table.to_pandas().fillna("")
+    rows = everything[everything["epitope_set"] == signal.epitope_set]
+    if rows.empty:
+        raise InputError(
+            f"{where}: {path} has no epitope_set {signal.epitope_set!r}; it has "
+            f"{sorted(everything['epitope_set'].unique())}"
+        )
+    v_form, j_form = _gene_forms(background[:, 2]), _gene_forms(background[:, 3])
+    aa, v_gene, j_gene = rows["junction_aa"], rows["v_call"].map(_gene), rows["j_call"].map(_gene)
+    reasons = {
+        "junction_aa not of the 20 amino acids": ~aa.str.fullmatch(f"[{AMINO_ACIDS}]+"),
+        "V or J gene not in the background": ~(v_gene.isin(v_form) & j_gene.isin(j_form)),
+    }
+    dropped, keep = {}, np.ones(len(rows), bool)
+    for reason, failed in reasons.items():
+        dropped[reason] = int((keep & failed.to_numpy()).sum())
+        keep &= ~failed.to_numpy()
+    kept = np.column_stack([aa[keep], v_gene[keep].map(v_form), j_gene[keep].map(j_form)])
+    distinct = np.unique(kept.astype(str), axis=0).astype(object)
+    dropped["duplicate clonotype"] = len(kept) - len(distinct)
+    if len(distinct) < needed:
+        raise InputError(
+            f"{where}: epitope_set {signal.epitope_set!r} of {path} holds {len(distinct):,} "
+            f"usable distinct clonotypes (dropped: {dropped}); a repertoire of the cohort needs "
+            f"{needed:,} (witness_rate {signal.witness_rate})"
+        )
+    report = {
+        "file": str(path),
+        "epitope_set": signal.epitope_set,
+        "rows": len(rows),
+        "kept": len(distinct),
+        "dropped": dropped,
+    }
+    return distinct, report
+
+
+def _gene_forms(calls: np.ndarray) -> dict[str, str]:
+    """Gene -> how these calls write it (``TRBV20-1`` -> ``TRBV20-1*01`` in an OLGA pool)."""
+    forms: dict[str, str] = {}
+    for call in sorted(set(calls)):
+        forms.setdefault(_gene(call), call)
+    return forms
+
+
 # ----------------------------------------------------------------------------- one repertoire
 
 
@@ -270,11 +370,17 @@ class _Plan:
     label: int
     motifs: tuple[MotifSignal, ...]
     public: tuple[tuple[str, float], ...]  # (signal name, presence probability)
+    epitopes: tuple[EpitopeSignal, ...]
     seed: np.random.SeedSequence
 
 
 def _gene(call: str) -> str:
     return call.split("*")[0]
+
+
+def _reverse_translate(aa: str, rng: np.random.Generator) -> str:
+    """A junction that translates to ``aa``, each codon drawn at random."""
+    return "".join(_CODONS[a][rng.integers(len(_CODONS[a]))] for a in aa)
 
 
 def _implant(
@@ -308,7 +414,11 @@ def _implant(
 
 
 def _repertoire(
-    plan: _Plan, pool: np.ndarray, public: dict[str, np.ndarray], cfg: SimulationConfig
+    plan: _Plan,
+    pool: np.ndarray,
+    public: dict[str, np.ndarray],
+    epitopes: dict[str, np.ndarray],
+    cfg: SimulationConfig,
 ):
     """Rows of one repertoire (columns of the AIRR table) and its ground-truth rows."""
     rng = np.random.default_rng(plan.seed)
@@ -323,6 +433,20 @@ def _repertoire(
         slots = rng.choice(free, len(present), replace=False)
         rows[slots] = clonotypes[present]
         signal_of[slots] = name
+    for signal in plan.epitopes:
+        clonotypes, free = epitopes[signal.name], np.flatnonzero(signal_of == "")
+        k = max(1, round(signal.witness_rate * n))
+        if k > len(free):
+            raise InputError(
+                f"epitope signal {signal.name!r}: {plan.repertoire_id} has {len(free)} sequences "
+                f"free of other signals, it needs {k}; lower witness_rate"
+            )
+        slots = rng.choice(free, k, replace=False)
+        for slot, (aa, v, j) in zip(
+            slots, clonotypes[rng.choice(len(clonotypes), k, replace=False)], strict=True
+        ):
+            rows[slot] = (_reverse_translate(aa, rng), aa, v, j)
+        signal_of[slots] = signal.name
     for signal in plan.motifs:
         k = max(1, round(signal.witness_rate * n)) if signal.witness_rate > 0 else 0
         candidates = signal_of == ""
@@ -352,7 +476,9 @@ def _repertoire(
 def _write_repertoire(task: tuple[_Plan, Path]) -> list[tuple[str, str, str]]:
     """Write one AIRR file (deterministic gzip: no name or time in its header)."""
     plan, path = task
-    rows, counts, ids, truth = _repertoire(plan, _WORKER["pool"], _WORKER["public"], _WORKER["cfg"])
+    rows, counts, ids, truth = _repertoire(
+        plan, _WORKER["pool"], _WORKER["public"], _WORKER["epitopes"], _WORKER["cfg"]
+    )
     n = len(rows)
     empty = pa.array([""] * n)
     columns = {
@@ -405,6 +531,10 @@ def _plans(cfg: SimulationConfig, seeds: list[np.random.SeedSequence]) -> list[_
         carriers(m.repertoire_fraction, positives) | carriers(m.negative_fraction, negatives)
         for m in cfg.motifs
     ]
+    epitope_carriers = [
+        carriers(e.repertoire_fraction, positives) | carriers(e.negative_fraction, negatives)
+        for e in cfg.epitope_sequences
+    ]
     width = len(str(n - 1))
     return [
         _Plan(
@@ -416,6 +546,9 @@ def _plans(cfg: SimulationConfig, seeds: list[np.random.SeedSequence]) -> list[_
             public=tuple(
                 (p.name, p.presence if status[r] else p.negative_presence)
                 for p in cfg.public_clonotypes
+            ),
+            epitopes=tuple(
+                e for e, c in zip(cfg.epitope_sequences, epitope_carriers, strict=True) if r in c
             ),
             seed=seeds[1 + r],
         )
@@ -452,9 +585,16 @@ def simulate(
             p.name: _draw(cfg.model, p.n_clonotypes, s, 1)
             for p, s in zip(cfg.public_clonotypes, public_seeds, strict=True)
         }
+        epitope_sets = {
+            e.name: _read_epitope_set(
+                e, pool, max(1, round(e.witness_rate * cfg.largest_repertoire))
+            )
+            for e in cfg.epitope_sequences
+        }
+        epitopes = {name: clonotypes for name, (clonotypes, _) in epitope_sets.items()}
         plans = _plans(cfg, plan_seed.spawn(1 + cfg.n_repertoires))
         tasks = [(plan, tmp / f"{plan.repertoire_id}.tsv.gz") for plan in plans]
-        _WORKER.update(pool=pool, public=public, cfg=cfg)  # forked workers inherit it
+        _WORKER.update(pool=pool, public=public, epitopes=epitopes, cfg=cfg)  # forked workers
         with Progress("simulate: repertoires", len(tasks), "repertoires") as progress:
             truths = parallel_map(_write_repertoire, tasks, threads, chunksize=4, progress=progress)
         _write_tables(tmp, plans, truths)
@@ -466,12 +606,13 @@ def simulate(
             "background": background,
             "n_implanted": {
                 name: sum(1 for t in truths for row in t if row[2] == name)
-                for name in [s.name for s in (*cfg.motifs, *cfg.public_clonotypes)]
+                for name in [s.name for s in cfg.signals]
             },
             "public_clonotypes": {
                 name: [{"junction_aa": r[1], "v_call": r[2], "j_call": r[3]} for r in clonotypes]
                 for name, clonotypes in public.items()
             },
+            "epitope_sequences": {name: report for name, (_, report) in epitope_sets.items()},
         }
         (tmp / outputs.SIMULATION).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -490,6 +631,6 @@ def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list]) -> None:
         n_public = sum(1 for row in rows if row[2] in {name for name, _ in p.public})
         reps.append(
             f"{p.repertoire_id}\t{names[p.status]}\t{names[p.label]}\t{p.status != p.label}"
-            f"\t{','.join(m.name for m in p.motifs)}\t{n_public}"
+            f"\t{','.join(s.name for s in (*p.motifs, *p.epitopes))}\t{n_public}"
         )
     (tmp / outputs.TRUTH_REPERTOIRES).write_text("\n".join(reps) + "\n")

@@ -182,7 +182,7 @@ def test_too_few_carriers_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("preset", sorted((ROOT / "configs" / "simulate").glob("*.yaml")))
 def test_presets_load(preset):
     cfg = load(SimulationConfig, preset)
-    assert cfg.motifs or cfg.public_clonotypes or cfg.positive_depth != 1  # something to find
+    assert cfg.signals or cfg.positive_depth != 1  # something to find
 
 
 def test_positive_depth_confounds_the_label_with_repertoire_size_and_nothing_else(tmp_path):
