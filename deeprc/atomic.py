@@ -61,16 +61,17 @@ REPORT_GENERATOR = '<meta name="generator" content="deeprc report">'
 
 
 @contextmanager
-def locked(target: Path) -> Iterator[None]:
+def locked(target: Path, *, wait: bool = False) -> Iterator[None]:
     """Hold ``.<name>.lock`` beside ``target`` exclusively; another holder is an error naming
-    its pid. The lock file is removed on release; a file replaced under us is locked again."""
+    its pid (with ``wait``, we wait for it instead). The lock file is removed on release; a
+    file replaced under us is locked again."""
     target = Path(target)
     lock = target.parent / f".{target.name}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if not isinstance(exc, BlockingIOError):  # a file system without locks
                 print(
@@ -210,6 +211,16 @@ def _check_ours(out: Path, made_by: str) -> None:
             "of the same command. Choose another --out, or remove it yourself."
         )
     found_files, found_dirs = _below(out)
+    # a folder that is an output of ours itself (a store's cached pretrained vectors), checked
+    # as one, and everything below it allowed
+    for sub in [d for d in found_dirs if (out / d / STAMP).is_file()]:
+        try:
+            owner = json.loads((out / sub / STAMP).read_text())["made_by"]
+        except (ValueError, KeyError, TypeError):
+            owner = None  # _check_ours says it is damaged
+        _check_ours(out / sub, owner)
+        found_files = [f for f in found_files if not f.startswith(f"{sub}/")]
+        found_dirs = [d for d in found_dirs if d != sub and not d.startswith(f"{sub}/")]
     if files is None:
         # an older deeprc's stamp lists top-level names only: complete only without folders
         if found_dirs:

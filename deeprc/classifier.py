@@ -31,7 +31,7 @@ from deeprc.data import CHUNK, repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.experiment import Experiment, same_recipe
 from deeprc.features import FeatureSet
-from deeprc.model import DeepRC, NetworkInputs, build_model, count_on_start
+from deeprc.model import ENCODERS, DeepRC, NetworkInputs, build_model, count_on_start
 from deeprc.model_file import (
     MODEL_FORMAT,
     discard_checkpoint,
@@ -62,8 +62,14 @@ _FROM_PART = {
 def _unfitted_features(experiment: Experiment, store: Store) -> FeatureSet:
     """The experiment's evidence providers, unfitted, and ``store``'s genes where it reads them."""
     return FeatureSet.from_options(
-        experiment.evidence, store, genes=bool(experiment.model.gene_embedding)
-    )
+        experiment.evidence, store, genes=bool(experiment.model.gene_embedding),
+        pretrained=_pretrained(experiment),
+    )  # fmt: skip
+
+
+def _pretrained(experiment: Experiment) -> str | None:
+    """The pretrained vectors the experiment's encoder reads (deeprc.features.pretrained)."""
+    return getattr(ENCODERS[experiment.model.encoder["name"]], "pretrained", None)
 
 
 def network_inputs(features: FeatureSet, *, weighed: bool = False) -> NetworkInputs:
@@ -263,7 +269,7 @@ class RepertoireClassifier:
         path = Path(path)
         saved = read_model_file(path)
         experiment = _experiment(path, saved)
-        features = FeatureSet.from_file(saved, str(path))
+        features = FeatureSet.from_file(saved, str(path), _pretrained(experiment))
         network = _network(path, experiment, features, saved["model_state"])
         record = {k: v for k, v in saved.items() if k not in _NOT_RECORD}
         return cls(experiment, features, network, saved.get("calibration"), record)

@@ -320,14 +320,18 @@ def _analyse(
             state = model.network.final_state(partial(repertoire_chunks, store, r, inputs=inputs))
             where = np.asarray(group)
             rows = chosen["row"].to_numpy()[where]
-            attributed, _, baseline = integrated_gradients(
-                model.network,
-                torch.from_numpy(np.asarray(store.tokens[rows])),
-                torch.from_numpy(lengths[where]),
-                state,
-                steps=steps,
-                inputs={k: torch.from_numpy(v) for k, v in inputs(rows).items()},
-            )
+            tokens = np.asarray(store.tokens[rows])
+            if getattr(model.network.encoder, "reads_residues", True):
+                attributed, _, baseline = integrated_gradients(
+                    model.network,
+                    torch.from_numpy(tokens),
+                    torch.from_numpy(lengths[where]),
+                    state,
+                    steps=steps,
+                    inputs={k: torch.from_numpy(v) for k, v in inputs(rows).items()},
+                )
+            else:  # pretrained vectors alone (encoder: sceptr): no residue input to attribute
+                attributed, baseline = np.zeros(tokens.shape), np.full(len(rows), np.nan)
             for i, j in enumerate(where):
                 contributions[j] = attributed[i, : lengths[j]]
             empty[where] = baseline
@@ -339,7 +343,8 @@ def _analyse(
     table = pd.concat([t for t, _ in all_top], ignore_index=True).drop(columns=["row"])
     sequences = table["junction_aa"].tolist()
     contributions = [c for _, parts in all_top for c in parts]
-    # an untrained weighed network's attention reads the evidence alone: nothing to attribute
+    # an untrained weighed network's attention reads the evidence alone, and SCEPTR's fixed
+    # vectors have no residue input: nothing to attribute
     by_contribution = any(np.any(c) for c in contributions)
     if by_contribution:
         motifs = mine_motifs(sequences, contributions)

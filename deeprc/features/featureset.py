@@ -22,6 +22,7 @@ import numpy as np
 from deeprc.errors import InputError
 from deeprc.features.evidence import Evidence, from_file, to_file
 from deeprc.features.genes import GeneVocabulary, gene_indices
+from deeprc.features.pretrained import PretrainedVectors, pretrained_vectors
 from deeprc.features.registry import EVIDENCE
 from deeprc.progress import tracked
 from deeprc.store import Store
@@ -44,14 +45,16 @@ def describe(provider: Evidence) -> str:
 @dataclass
 class RowInputs:
     """The per-sequence inputs of some store rows, by name: ``genes`` ``(n, 2)`` (the model's
-    V and J indices) and ``evidence`` ``(n, m)``, each where the model reads it. ``evidence``
-    holds the rows from ``first_row`` on (one repertoire's, or the whole store's)."""
+    V and J indices), ``evidence`` ``(n, m)`` and ``pretrained`` ``(n, 64)`` (a pretrained
+    encoder's vectors), each where the model reads it. ``evidence`` holds the rows from
+    ``first_row`` on (one repertoire's, or the whole store's)."""
 
     store: Store
     genes: np.ndarray | None  # GeneVocabulary.table of the store
     evidence: np.ndarray | None
     first_row: int = 0
     held: np.ndarray | None = None  # the sorted rows whose evidence is kept (subset)
+    pretrained: PretrainedVectors | None = None
 
     def __call__(self, rows: np.ndarray | slice) -> dict[str, np.ndarray]:
         """The inputs of the store's ``rows`` (global indices, or a slice of them)."""
@@ -70,29 +73,41 @@ class RowInputs:
             else:
                 local = np.asarray(rows) - self.first_row
             found["evidence"] = self.evidence[local]
+        if self.pretrained is not None:
+            found["pretrained"] = self.pretrained(rows)
         return found
 
     def subset(self, rows: np.ndarray) -> RowInputs:
         """The same inputs, keeping the evidence of the sorted ``rows`` only (memory)."""
         if self.evidence is None:
             return self
-        return RowInputs(self.store, self.genes, self(rows)["evidence"], held=np.asarray(rows))
+        return RowInputs(self.store, self.genes, self(rows)["evidence"], held=np.asarray(rows),
+                         pretrained=self.pretrained)  # fmt: skip
 
 
 class FeatureSet:
-    """The gene vocabulary (None: the model reads no genes) and the evidence providers."""
+    """The gene vocabulary (None: the model reads no genes), the evidence providers and the
+    pretrained vectors the encoder reads (a variant's name, deeprc.features.pretrained; None:
+    none)."""
 
-    def __init__(self, evidence: list[Evidence], genes: GeneVocabulary | None = None) -> None:
-        self.evidence, self.genes = list(evidence), genes
+    def __init__(
+        self,
+        evidence: list[Evidence],
+        genes: GeneVocabulary | None = None,
+        pretrained: str | None = None,
+    ) -> None:
+        self.evidence, self.genes, self.pretrained = list(evidence), genes, pretrained
 
     @classmethod
-    def from_options(cls, evidence: tuple[dict, ...], store: Store, *, genes: bool) -> FeatureSet:
+    def from_options(
+        cls, evidence: tuple[dict, ...], store: Store, *, genes: bool, pretrained: str | None
+    ) -> FeatureSet:
         """Unfitted providers of an experiment's ``evidence:`` entries; with ``genes``, the
         store's gene vocabulary."""
         providers = [
             EVIDENCE[e["name"]](**{k: v for k, v in e.items() if k != "name"}) for e in evidence
         ]
-        return cls(providers, GeneVocabulary(store.gene_names) if genes else None)
+        return cls(providers, GeneVocabulary(store.gene_names) if genes else None, pretrained)
 
     def fit(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
         for provider in self.evidence:
@@ -102,7 +117,9 @@ class FeatureSet:
     def refitted(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
         """The same features with the providers fitted anew on ``repertoires``
         (Evidence.refitted)."""
-        return FeatureSet([p.refitted(store, repertoires) for p in self.evidence], self.genes)
+        return FeatureSet(
+            [p.refitted(store, repertoires) for p in self.evidence], self.genes, self.pretrained
+        )
 
     @property
     def evidence_size(self) -> int:
@@ -127,7 +144,7 @@ class FeatureSet:
         """The inputs of one repertoire's rows (evidence computed once, for all of them)."""
         return RowInputs(
             store, self._table(store), self.evidence_of(store, repertoire),
-            int(store.offsets[repertoire]),
+            int(store.offsets[repertoire]), pretrained=self._vectors(store),
         )  # fmt: skip
 
     @staticmethod
@@ -149,7 +166,10 @@ class FeatureSet:
         the same class mix (drawn from ``seed``), and each group reads providers fitted on the
         other groups: no repertoire's numbers depend on itself. The providers themselves are
         fitted on all of ``train`` on the way (Evidence.cross_fitted)."""
-        return RowInputs(store, self._table(store), self.cross_fitted(store, train, seed))
+        return RowInputs(
+            store, self._table(store), self.cross_fitted(store, train, seed),
+            pretrained=self._vectors(store),
+        )  # fmt: skip
 
     def cross_fitted(self, store: Store, train: np.ndarray, seed: int) -> np.ndarray | None:
         """``(n_store_rows, evidence_size)``: the training repertoires' rows filled (see
@@ -231,10 +251,11 @@ class FeatureSet:
         weights = coef / scaler.scale_
         intercept = float(regression.intercept_[0] - weights @ scaler.mean_)
         columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept])
-        features = FeatureSet([self.evidence[i] for i in kept], self.genes)
+        features = FeatureSet([self.evidence[i] for i in kept], self.genes, self.pretrained)
         kept_inputs = RowInputs(
-            store, inputs.genes, np.ascontiguousarray(inputs.evidence[:, columns])
-        )
+            store, inputs.genes, np.ascontiguousarray(inputs.evidence[:, columns]),
+            pretrained=inputs.pretrained,
+        )  # fmt: skip
         inner = cross_val_predict(
             LogisticRegression(C=float(regression.C_)), scaled, labels, cv=folds,
             method="decision_function",
@@ -251,6 +272,9 @@ class FeatureSet:
     def _table(self, store: Store) -> np.ndarray | None:
         return self.genes.table(store) if self.genes is not None else None
 
+    def _vectors(self, store: Store) -> PretrainedVectors | None:
+        return pretrained_vectors(store, self.pretrained) if self.pretrained else None
+
     def unknown_genes(self, store: Store, repertoires: np.ndarray) -> dict[str, dict]:
         """Genes of ``repertoires`` the vocabulary lacks (read as no call); empty without one."""
         return self.genes.unknown(store, repertoires) if self.genes is not None else {}
@@ -263,7 +287,7 @@ class FeatureSet:
         }
 
     @classmethod
-    def from_file(cls, saved: dict, where: str) -> FeatureSet:
+    def from_file(cls, saved: dict, where: str, pretrained: str | None) -> FeatureSet:
         providers = []
         for entry in saved.get("evidence") or []:
             name = entry.get("name") if isinstance(entry, dict) else None
@@ -281,4 +305,4 @@ class FeatureSet:
                     f"({type(exc).__name__}: {exc}); train it again"
                 ) from None
         genes = saved.get("genes")
-        return cls(providers, GeneVocabulary(genes) if genes else None)
+        return cls(providers, GeneVocabulary(genes) if genes else None, pretrained)

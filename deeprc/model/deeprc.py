@@ -10,8 +10,8 @@ prediction and validation) and differentiable per-sequence scores from the encod
 It is built from a config and the sizes of what it reads beside the residues
 (:class:`NetworkInputs`), and holds nothing fitted but its weights: the gene vocabulary,
 evidence providers and calibration belong to the classifier (deeprc.classifier). Beside each
-sequence it reads, by name, ``genes`` ``(..., 2)`` V and J indices and ``evidence``
-``(..., m)`` numbers.
+sequence it reads, by name, ``genes`` ``(..., 2)`` V and J indices, ``evidence``
+``(..., m)`` numbers and, for an encoder that reads them, ``pretrained`` ``(..., d)`` vectors.
 """
 
 from __future__ import annotations
@@ -180,6 +180,15 @@ class DeepRC(nn.Module):
         self.evidence_size = evidence_size  # evidence numbers read beside each sequence
         self.starts_as_count = False  # see count_on_start
 
+    def _pretrained(self, inputs: Inputs | None) -> tuple[torch.Tensor, ...]:
+        """The encoder's third argument, where it reads pretrained vectors (Encoder)."""
+        if getattr(self.encoder, "pretrained", None) is None:
+            return ()
+        if not inputs or "pretrained" not in inputs:
+            raise ValueError("this model's encoder reads pretrained vectors: pass them")
+        vectors = inputs["pretrained"]
+        return (vectors.reshape(-1, vectors.shape[-1]),)
+
     def _beside(self, encoded: torch.Tensor, inputs: Inputs | None) -> torch.Tensor:
         """The junction's vector with the gene vectors and evidence the network reads."""
         inputs = inputs or {}
@@ -204,7 +213,9 @@ class DeepRC(nn.Module):
         Padding sequences (length 0) embed to zeros.
         """
         batch, n, width = tokens.shape
-        flat = self.encoder(tokens.reshape(batch * n, width), lengths.reshape(-1))
+        flat = self.encoder(
+            tokens.reshape(batch * n, width), lengths.reshape(-1), *self._pretrained(inputs)
+        )
         flat = self._beside(flat, inputs)
         return flat.masked_fill(lengths.reshape(-1, 1) == 0, 0.0).view(batch, n, -1)
 
@@ -262,5 +273,6 @@ class DeepRC(nn.Module):
         :class:`deeprc.model.Encoder`; any point on a path to it), with the sequences'
         other ``inputs``: differentiable in ``encoder_input``, what integrated gradients
         attribute."""
-        encoded = self._beside(self.encoder.from_input(encoder_input, lengths), inputs)
+        encoded = self.encoder.from_input(encoder_input, lengths, *self._pretrained(inputs))
+        encoded = self._beside(encoded, inputs)
         return self.pooling.sequence_scores(encoded, state).T

@@ -15,6 +15,7 @@ from torch import nn
 
 from deeprc.config import named_options
 from deeprc.model.embedding import SequenceEmbedding
+from deeprc.model.sceptr import SceptrEncoder
 
 __all__ = ["ENCODERS", "Encoder", "build_encoder", "encoder_options", "register_encoder"]
 
@@ -24,7 +25,10 @@ class Encoder(Protocol):
     """One vector per sequence, from its residue tokens.
 
     ``output_size``: the vector's size. Called with ``(n, width)`` tokens (0: padding,
-    1..20: residues) and ``(n,)`` lengths, returns ``(n, output_size)``. Integrated gradients
+    1..20: residues) and ``(n,)`` lengths, returns ``(n, output_size)``. An encoder with a
+    class attribute ``pretrained`` (a name, deeprc.features.pretrained) also reads the store's
+    cached vectors of that name, ``(n, d)``, as a third argument, here and in
+    :meth:`from_input`. Integrated gradients
     need an input they can move along a path: :meth:`differentiable_input` maps tokens to
     ``(n, channels, width)`` floats (the baseline is all zeros) and :meth:`from_input` encodes
     any point on that path, differentiably; ``from_input(differentiable_input(t), l)`` equals
@@ -40,7 +44,7 @@ class Encoder(Protocol):
     def from_input(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
 
 
-ENCODERS: dict[str, type[nn.Module]] = {"cnn": SequenceEmbedding}
+ENCODERS: dict[str, type[nn.Module]] = {"cnn": SequenceEmbedding, "sceptr": SceptrEncoder}
 
 
 def register_encoder(name: str, kind: type[nn.Module]) -> type[nn.Module]:
