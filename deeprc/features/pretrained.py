@@ -14,7 +14,6 @@ store with it), written atomically; a run that finds another computing it waits 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +52,8 @@ def pretrained_vectors(
     store: Store, variant: str = sceptr.VARIANT, *, device: torch.device | None = None
 ) -> PretrainedVectors:
     """The store's vectors of ``variant``, embedded now if no run has yet (on ``device``;
-    default: a GPU where there is one, else every core of the CPU)."""
+    default: a GPU where there is one, else the CPU with as many workers as PyTorch has
+    threads)."""
     directory = store.path / f"pretrained_{variant}"
     if not (directory / SUMMARY).is_file():
         sceptr.load()  # the message of the plain install comes before any waiting
@@ -117,8 +117,9 @@ def _embed(
     progress: Progress,
 ) -> np.ndarray:
     """``(n, 64)`` float16 vectors. Clonotypes are sorted by token count so that a batch pads
-    little; on the CPU, batches go to one forked worker per core, each on one thread (faster
-    than threads on these small matrices); on a GPU, one process with larger batches."""
+    little; on the CPU, batches go to one forked worker per PyTorch thread (--threads), each on
+    one thread (faster than threads on these small matrices); on a GPU, one process with larger
+    batches."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bert = sceptr.load()._bert.eval().to(device)
     prefix = [sceptr.loop_tokens(lo or "|") for lo in loops]  # a refused gene: none of its rows
@@ -131,7 +132,7 @@ def _embed(
     on_cpu = device.type == "cpu"
     batch = _BATCH if on_cpu else 16 * _BATCH
     batches = np.array_split(order, max(1, -(-len(order) // batch)))
-    processes = len(os.sched_getaffinity(0)) if on_cpu else 1
+    processes = torch.get_num_threads() if on_cpu else 1  # --threads
     _WORKER.update(bert=bert, device=device, tokens=tokens, lengths=lengths, v=v_index,
                    prefix_len=prefix_len, table=table, total=total,
                    threads=1 if processes > 1 else None)  # fmt: skip
@@ -152,7 +153,7 @@ _WORKER: dict = {}
 def _device_name(device: torch.device | None) -> str:
     if device is not None and device.type == "cuda" or device is None and torch.cuda.is_available():
         return torch.cuda.get_device_name()
-    return f"cpu ({len(os.sched_getaffinity(0))} cores)"
+    return f"cpu ({torch.get_num_threads()} workers)"
 
 
 def _embed_batch(rows: np.ndarray) -> np.ndarray:
