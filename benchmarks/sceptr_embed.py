@@ -47,7 +47,6 @@ def main() -> None:
     from sceptr._model_saves import load_variant
 
     from deeprc.features import pretrained
-    from deeprc.model import sceptr
     from deeprc.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +59,7 @@ def main() -> None:
         runs = {}
         cores = torch.get_num_threads()
         for workers in (1, cores):
-            shutil.rmtree(store.path / f"pretrained_{sceptr.VARIANT}", ignore_errors=True)
+            shutil.rmtree(store.path / f"pretrained_{pretrained.SCEPTR}", ignore_errors=True)
             torch.set_num_threads(workers)  # the workers the cache forks (deeprc --threads)
             started = time.perf_counter()
             vectors = pretrained.pretrained_vectors(store, device=torch.device("cpu"))
@@ -74,7 +73,7 @@ def main() -> None:
         parts = pd.concat([store.sequences(r) for r in range(len(store.repertoires))])
         frame = pd.DataFrame({"TRBV": parts["v_call"].to_numpy()[first],
                               "CDR3B": parts["junction_aa"].to_numpy()[first]})  # fmt: skip
-        model = load_variant(sceptr.VARIANT)
+        model = load_variant(pretrained.SCEPTR)
         started = time.perf_counter()
         theirs = model.calc_vector_representations(frame)
         before = len(frame) / (time.perf_counter() - started)

@@ -9,6 +9,14 @@ refuses, which the network gives a learned vector), ``rows.npy`` ``(n_rows,)`` u
 store row's vector) and ``summary.json`` (counts, refused V genes with their rows, time). The
 folder is an output of ours inside the store (stamped; ``ingest --overwrite`` replaces the
 store with it), written atomically; a run that finds another computing it waits for it.
+
+SCEPTR (Nagano and Chain; the ``sceptr`` package, MIT, its weights inside its wheel) reads a
+TRB chain's CDR1 and CDR2 (which the V gene gives) and junction. :func:`token_grid` builds its
+tokens straight from the store's residue tokens (its amino-acid indices are ours + 2: both
+alphabets are in the same order) and each V gene's loops, worked out once; clonotypes are
+batched by length so that batches pad little, and :func:`sceptr_vectors` runs SCEPTR's own
+modules on them. The package's DataFrame API builds a V-gene object per row instead, which took
+74% of its time (docs/benchmarks.md has both speeds).
 """
 
 from __future__ import annotations
@@ -17,19 +25,125 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from deeprc.atomic import atomic_directory, locked
-from deeprc.model import sceptr
+from deeprc.errors import InputError
 from deeprc.parallel import parallel_map
 from deeprc.progress import Progress
-from deeprc.store import EncodedArray, Store
+from deeprc.store import AMINO_ACIDS, EncodedArray, Store
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["PretrainedVectors", "pretrained_vectors"]
 
 SUMMARY = "summary.json"
+SCEPTR = "B_SCEPTR"  # the beta-chain model: a store holds TRB (or one chain) only
+
+_CLS, _AA_OFFSET = 2, 2  # libtcrlm's CLS token; its index of an amino acid = ours + 2
+_CDR1, _CDR2, _CDR3 = 1, 2, 3  # libtcrlm's compartment indices of one chain
+
+
+def load_sceptr():
+    """SCEPTR's beta-chain model (frozen, in eval mode), or what to install when it is absent."""
+    try:
+        from sceptr._model_saves import load_variant
+    except ImportError:
+        raise InputError(
+            "encoder: sceptr needs the optional sceptr package, which the plain install leaves "
+            "out: pip install -e '.[sceptr]' in a clone of deeprc (README.md, 'A pretrained "
+            "encoder')"
+        ) from None
+    return load_variant(SCEPTR)
+
+
+def v_loops(v_genes: list[str]) -> list[str | None]:
+    """Each V gene's CDR1 + CDR2 residues as SCEPTR reads them, None for one it refuses
+    (not an IMGT functional TRBV gene: SCEPTR has no loops for it)."""
+    load_sceptr()  # the message when sceptr is absent
+    from libtcrlm import schema
+
+    loops: list[str | None] = []
+    for gene in v_genes:
+        try:
+            tcr = schema.make_tcr_from_components(None, None, gene, None)
+        except Exception:  # libtcrlm raises its own BadV, or ValueError for odd names
+            loops.append(None)
+            continue
+        loops.append(f"{tcr.cdr1b_sequence}|{tcr.cdr2b_sequence or ''}")
+    return loops
+
+
+def loop_tokens(loops: str) -> np.ndarray:
+    """``(k, 4)`` libtcrlm tokens of one V gene's CDR1 and CDR2: residue, position, length,
+    compartment."""
+    rows = []
+    for compartment, loop in zip((_CDR1, _CDR2), loops.split("|"), strict=True):
+        for i, residue in enumerate(loop):
+            if residue in AMINO_ACIDS:  # as libtcrlm's tokeniser, which drops a gap '*'
+                token = _AA_OFFSET + 1 + AMINO_ACIDS.index(residue)
+                rows.append((token, i + 1, len(loop), compartment))
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def sceptr_vectors(bert, grid: torch.Tensor) -> torch.Tensor:
+    """SCEPTR's normalised CLS vectors of a token grid: its own modules and weights, with
+    attention as one dense ``scaled_dot_product_attention`` per layer (PyTorch's encoder
+    layer took a nested-tensor path here that spent most of its time in per-sequence
+    softmaxes) and the last layer computed for the CLS token alone (the only one read)."""
+    import torch.nn.functional as F
+
+    stack = bert._self_attention_stack
+    x = stack._initial_projector(bert._embed(grid))
+    attend = (grid[:, :, 0] != 0)[:, None, None, :]  # (b, 1, 1, width): keys that are tokens
+    layers = stack._standard_stack._self_attention_stack.layers
+    for i, layer in enumerate(layers):
+        attention = layer.self_attn
+        b, width, size = x.shape
+        heads = attention.num_heads
+        qkv = F.linear(x, attention.in_proj_weight, attention.in_proj_bias)
+        q, k, v = qkv.view(b, width, 3, heads, size // heads).permute(2, 0, 3, 1, 4)
+        if i == len(layers) - 1:
+            q, x = q[:, :, :1], x[:, :1]
+        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)
+        x = layer.norm1(x + attention.out_proj(mixed.transpose(1, 2).reshape(b, -1, size)))
+        # ReLU, the layers' activation (tests/test_sceptr.py compares with SCEPTR's own API)
+        hidden = F.relu(layer.linear1(x), inplace=True)
+        x = layer.norm2(x + layer.linear2(hidden))
+    return F.normalize(x[:, 0], p=2, dim=1)
+
+
+def token_grid(
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+    v_index: np.ndarray,
+    prefix_len: np.ndarray,
+    prefix_table: np.ndarray,
+    width: int,
+) -> np.ndarray:
+    """``(b, width, 4)`` libtcrlm tokens of a batch: CLS, the V gene's loops, the junction;
+    zero (padding) after."""
+    b = len(tokens)
+    t = np.arange(width)[None, :]
+    grid = np.zeros((b, width, 4), dtype=np.int64)
+    grid[:, 0, 0] = _CLS
+    in_loops = (t >= 1) & (t < 1 + prefix_len[:, None])
+    r, c = np.nonzero(in_loops)
+    grid[r, c] = prefix_table[v_index[r], c - 1]
+    start = 1 + prefix_len[:, None]
+    in_junction = (t >= start) & (t < start + lengths[:, None])
+    r, c = np.nonzero(in_junction)
+    j = c - start[r, 0]
+    grid[r, c, 0] = tokens[r, j].astype(np.int64) + _AA_OFFSET
+    grid[r, c, 1] = j + 1
+    grid[r, c, 2] = lengths[r]
+    grid[r, c, 3] = _CDR3
+    return grid
+
+
 _BATCH = 2048  # clonotypes per CPU batch (throughput flat from 1k to 4k, lower at 16k)
 
 
@@ -49,14 +163,16 @@ class PretrainedVectors:
 
 
 def pretrained_vectors(
-    store: Store, variant: str = sceptr.VARIANT, *, device: torch.device | None = None
+    store: Store, variant: str = SCEPTR, *, device: torch.device | None = None
 ) -> PretrainedVectors:
     """The store's vectors of ``variant``, embedded now if no run has yet (on ``device``;
     default: a GPU where there is one, else the CPU with as many workers as PyTorch has
     threads)."""
+    if variant != SCEPTR:
+        raise InputError(f"no pretrained vectors named {variant!r}; this deeprc has {SCEPTR}")
     directory = store.path / f"pretrained_{variant}"
     if not (directory / SUMMARY).is_file():
-        sceptr.load()  # the message of the plain install comes before any waiting
+        load_sceptr()  # the message of the plain install comes before any waiting
         with locked(directory.with_name(f"{directory.name}.wait"), wait=True):
             if not (directory / SUMMARY).is_file():
                 with atomic_directory(directory, command="pretrained vectors") as tmp:
@@ -69,7 +185,7 @@ def _embed_store(store: Store, out: Path, device: torch.device | None) -> None:
     started = time.perf_counter()
     n = int(store.offsets[-1])
     v_names = store.gene_names["v"]
-    loops = sceptr.v_loops(v_names)
+    loops = v_loops(v_names)
     v = np.asarray(store.genes[:, 0], dtype=np.int64)
     readable = np.array([lo is not None for lo in loops])[v]
     tokens = store.tokens[:]
@@ -82,13 +198,13 @@ def _embed_store(store: Store, out: Path, device: torch.device | None) -> None:
         vectors = _embed(tokens[chosen], lengths[chosen], v[chosen], loops, device, progress)
     rows = np.zeros(n, dtype=np.uint32)
     rows[readable] = inverse.ravel() + 1
-    np.save(out / "vectors.npy", np.concatenate([np.zeros((1, sceptr.DIMENSION), np.float16),
-                                                 vectors]))  # fmt: skip
+    zero = np.zeros((1, vectors.shape[1]), np.float16)  # the rows of refused V genes
+    np.save(out / "vectors.npy", np.concatenate([zero, vectors]))
     np.save(out / "rows.npy", rows)
     refused = np.bincount(v[~readable], minlength=len(v_names))
     seconds = time.perf_counter() - started
     summary = {
-        "variant": sceptr.VARIANT,
+        "variant": SCEPTR,
         "n_rows": n,
         "n_clonotypes_embedded": len(chosen),
         "rows_with_refused_v": int((~readable).sum()),
@@ -120,9 +236,11 @@ def _embed(
     little; on the CPU, batches go to one forked worker per PyTorch thread (--threads), each on
     one thread (faster than threads on these small matrices); on a GPU, one process with larger
     batches."""
+    import torch
+
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bert = sceptr.load()._bert.eval().to(device)
-    prefix = [sceptr.loop_tokens(lo or "|") for lo in loops]  # a refused gene: none of its rows
+    bert = load_sceptr()._bert.eval().to(device)
+    prefix = [loop_tokens(lo or "|") for lo in loops]  # a refused gene: none of its rows
     table = np.zeros((len(loops), max(max(map(len, prefix), default=0), 1), 4), np.int64)
     for i, p in enumerate(prefix):
         table[i, : len(p)] = p
@@ -141,7 +259,7 @@ def _embed(
                              sizes=[len(b) for b in batches])  # fmt: skip
     finally:
         _WORKER.clear()
-    out = np.empty((len(tokens), sceptr.DIMENSION), dtype=np.float16)
+    out = np.empty((len(tokens), bert.d_model), dtype=np.float16)
     for rows, part in zip(batches, parts, strict=True):
         out[rows] = part
     return out
@@ -151,19 +269,23 @@ _WORKER: dict = {}
 
 
 def _device_name(device: torch.device | None) -> str:
+    import torch
+
     if device is not None and device.type == "cuda" or device is None and torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"cpu ({torch.get_num_threads()} workers)"
 
 
 def _embed_batch(rows: np.ndarray) -> np.ndarray:
+    import torch
+
     w = _WORKER
     if w["threads"] is not None and torch.get_num_threads() != w["threads"]:
         torch.set_num_threads(w["threads"])
-    grid = sceptr.token_grid(
+    grid = token_grid(
         w["tokens"][rows], w["lengths"][rows], w["v"][rows], w["prefix_len"][rows],
         w["table"], int(w["total"][rows].max()),
     )  # fmt: skip
     with torch.inference_mode():
-        vectors = sceptr.vectors(w["bert"], torch.from_numpy(grid).to(w["device"]))
+        vectors = sceptr_vectors(w["bert"], torch.from_numpy(grid).to(w["device"]))
     return vectors.float().cpu().numpy().astype(np.float16)
