@@ -75,8 +75,7 @@ def _pretrained(experiment: Experiment) -> str | None:
 def network_inputs(features: FeatureSet, *, weighed: bool = False) -> NetworkInputs:
     """What the network reads beside the residues, from the features that give it; with
     ``weighed``, one attention head per provider and the network starts as their weighed soft
-    burdens (FeatureSet.weighed), whatever their kind."""
-    weighed = weighed and bool(features.evidence)
+    burdens (FeatureSet.weighed), whatever their kind (Experiment.weighs says when)."""
     return NetworkInputs(
         genes=features.genes.sizes if features.genes is not None else None,
         evidence_prior=features.prior,
@@ -109,7 +108,7 @@ class RepertoireClassifier:
         ``features`` (default: the experiment's, unfitted; the gene vocabulary is
         ``store``'s)."""
         features = features if features is not None else _unfitted_features(experiment, store)
-        inputs = network_inputs(features, weighed=experiment.weigh_evidence)
+        inputs = network_inputs(features, weighed=experiment.weighs)
         network = build_model(experiment.model, inputs, experiment.train.seed)
         return cls(experiment, features, network)
 
@@ -147,12 +146,11 @@ class RepertoireClassifier:
         if permute_labels is not None:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
         features = _unfitted_features(experiment, store)
-        weighs = experiment.weigh_evidence and bool(features.evidence)
-        if weighs:
+        if experiment.weighs:  # before cross-fitting, which a tiny fold would spend first
             features.check_weighable(np.asarray(store.labels)[roles["train"]])
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
         weighing = None
-        if weighs:
+        if experiment.weighs:
             features, training_inputs, weights, intercept, weighing = features.weighed(
                 store, roles["train"], training_inputs, experiment.train.seed
             )
@@ -342,7 +340,7 @@ def _network(path: Path, experiment: Experiment, features: FeatureSet, weights: 
     """The network a model file's config describes, with its weights. Built first without
     memory (PyTorch's meta device) and compared: a config edited to ask for a huge network
     is an error before anything is allocated."""
-    inputs = network_inputs(features, weighed=experiment.weigh_evidence)
+    inputs = network_inputs(features, weighed=experiment.weighs)
     try:
         with torch.device("meta"):
             wanted = build_model(experiment.model, inputs).state_dict()

@@ -87,13 +87,19 @@ class Experiment:
         entries = tuple(evidence_options(e, f"evidence[{i}]") for i, e in enumerate(self.evidence))
         object.__setattr__(self, "evidence", entries)
         if self.train.max_steps is None:
-            steps = 0 if self.weigh_evidence and self.evidence else LEARNED_STEPS
+            steps = 0 if self.weighs else LEARNED_STEPS
             object.__setattr__(self, "train", dataclasses.replace(self.train, max_steps=steps))
         if self.weigh_evidence and self.model.num_heads != 1:
             raise InputError(
                 "weigh_evidence gives each evidence provider its own attention head: leave "
                 f"model: num_heads at 1 (it is {self.model.num_heads})"
             )
+
+    @property
+    def weighs(self) -> bool:
+        """Whether the training repertoires weigh the evidence providers: asked for, and there
+        is evidence to weigh."""
+        return self.weigh_evidence and bool(self.evidence)
 
     @staticmethod
     def moved_keys(data: dict) -> str | None:

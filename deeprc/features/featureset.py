@@ -224,7 +224,7 @@ class FeatureSet:
 
         train = np.asarray(train)
         labels = np.asarray(store.labels, dtype=np.int64)[train]
-        self.check_weighable(labels)
+        self.check_weighable(labels)  # also for a caller that did not check before cross-fitting
         starts = np.cumsum([0] + [p.size for p in self.evidence])
         prior = np.asarray(self.prior, dtype=np.float64)
         burdens = np.zeros((len(train), len(self.evidence)))

@@ -269,16 +269,12 @@ wildcard_constraints:
     cohort="|".join(map(re.escape, config["apply"])) or "none",
 
 
-def experiment_file(name):
-    """The experiment dataset ``name``'s models train with: its own, config's, or the one
-    shipped with the package (deeprc/experiments/default.yaml), an input either way, so that
-    editing it retrains."""
-    given = config["datasets"][name].get("experiment") or config["experiment"]
-    return given or str(PACKAGED_EXPERIMENT)
-
-
 def dataset_experiment(wildcards):
-    return experiment_file(wildcards.dataset)
+    """The experiment the dataset's models train with: its own, config's, or the one shipped
+    with the package (deeprc/experiments/default.yaml), an input either way, so that editing it
+    retrains."""
+    given = config["datasets"][wildcards.dataset]["experiment"] or config["experiment"]
+    return given or str(PACKAGED_EXPERIMENT)
 
 
 def dataset(wildcards):
