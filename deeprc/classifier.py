@@ -31,6 +31,7 @@ from deeprc.data import CHUNK, repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.experiment import Experiment, same_recipe
 from deeprc.features import FeatureSet
+from deeprc.features.pretrained import pretrained_vectors
 from deeprc.model import ENCODERS, DeepRC, NetworkInputs, build_model, count_on_start
 from deeprc.model_file import (
     MODEL_FORMAT,
@@ -183,6 +184,7 @@ class RepertoireClassifier:
                 "history": state.history,
                 "best_step": state.best.get("step"),
                 "evidence_weights": weighing,
+                "pretrained": _pretrained_card(classifier.features, store),
                 "data": _data_card(store, roles) | {"permuted_labels_seed": permute_labels},
                 "cross_validation": cross_validation,
             }
@@ -291,6 +293,7 @@ class RepertoireClassifier:
             "genes": {k: len(v) - 1 for k, v in saved_genes.items()},
             "evidence": [p.name for p in self.features.evidence],
             "evidence_weights": record.get("evidence_weights"),
+            "pretrained": record.get("pretrained"),
             "steps": record["steps"],
             "best_validation": {k: best[k] for k in ("step", "val_auc", "val_loss") if k in best},
             "calibration": self.calibration,
@@ -417,6 +420,16 @@ def cross_validation_card(metrics: Path, store: Store, experiment: Experiment) -
             "--experiment; cross-validate this recipe, or leave --cv-metrics out"
         )
     return {"metrics": str(metrics), "n_folds": len(folds), "summary": summary}
+
+
+def _pretrained_card(features: FeatureSet, store: Store) -> dict | None:
+    """What the training store's pretrained vectors record (counts, refused V genes), for the
+    model card; None for an encoder that reads none."""
+    if features.pretrained is None:
+        return None
+    summary = pretrained_vectors(store, features.pretrained).summary
+    keys = ("variant", "n_clonotypes_embedded", "rows_with_refused_v", "refused_v_genes")
+    return {k: summary[k] for k in keys}
 
 
 def _data_card(store: Store, roles: dict[str, np.ndarray]) -> dict:

@@ -449,6 +449,14 @@ def _card_lines(card: dict) -> list[str]:
     if weighing := card.get("evidence_weights"):
         aucs = ", ".join(f"{k} {v:.3f}" for k, v in weighing["soft_burden_auc"].items())
         lines.append(f"evidence weighed {_weighed(weighing)}; each alone: {aucs}")
+    if pretrained := card.get("pretrained"):
+        refused = ", ".join(f"{g} {n:,}" for g, n in pretrained["refused_v_genes"].items())
+        lines.append(
+            f"pretrained       {pretrained['variant']} vectors of "
+            f"{pretrained['n_clonotypes_embedded']:,} clonotypes; "
+            f"{pretrained['rows_with_refused_v']:,} rows of V genes it refuses read a learned "
+            f"vector ({refused or 'none'})"
+        )
     lines += [
         f"training         {json.dumps(train, sort_keys=True)}",
         f"steps            {card['steps']}, best validation {json.dumps(card['best_validation'])}",

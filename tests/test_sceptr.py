@@ -95,6 +95,7 @@ def test_a_refused_v_gene_is_counted_and_reads_the_learned_vector(study, tmp_pat
     summary = json.loads((study.path / "pretrained_B_SCEPTR" / "summary.json").read_text())
     assert summary["rows_with_refused_v"] == 8 * 5
     assert summary["refused_v_genes"] == {REFUSED: 8 * 5}
+    assert model.card()["pretrained"]["refused_v_genes"] == {REFUSED: 8 * 5}  # show-model's
     part = study.sequences(2)
     refused = np.flatnonzero(part["v_call"].str.startswith(REFUSED))
     rows = refused + int(study.offsets[2])
