@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,9 @@ from deeprc.errors import InputError
 from deeprc.parallel import parallel_map
 from deeprc.progress import Progress
 from deeprc.store import AMINO_ACIDS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "LABEL_COLUMN", "EpitopeSignal", "MotifSignal", "PublicSignal", "SimulationConfig", "simulate",
@@ -251,10 +254,9 @@ def _draw(model: OlgaModel, n: int, seed: np.random.SeedSequence, threads: int) 
     return np.array(rows, dtype=object).reshape(-1, 4)
 
 
-def _read_background(path: Path, locus: str, n_sequences: int) -> tuple[np.ndarray, dict]:
-    """(n, 4) object array of the file's distinct usable rearrangements (junction nt, junction
-    aa, V, J), and how many rows were kept or dropped, by reason."""
-    columns = ["productive", "v_call", "j_call", "junction", "junction_aa"]
+def _read_tsv(path: Path, columns: list[str], problem: str) -> pd.DataFrame:
+    """``columns`` of a TSV (gzip allowed) as strings, missing values empty; ``problem``
+    begins the error when it cannot be read."""
     try:
         table = pcsv.read_csv(
             path,
@@ -264,11 +266,18 @@ def _read_background(path: Path, locus: str, n_sequences: int) -> tuple[np.ndarr
             ),
         )
     except (FileNotFoundError, pa.ArrowInvalid, KeyError) as exc:
-        raise InputError(
-            f"simulation config: background {path} is not a readable AIRR rearrangement TSV "
-            f"with columns {', '.join(columns)}: {exc}"
-        ) from None
-    rows = table.to_pandas().fillna("")
+        raise InputError(f"{problem} with columns {', '.join(columns)}: {exc}") from None
+    return table.to_pandas().fillna("")
+
+
+def _read_background(path: Path, locus: str, n_sequences: int) -> tuple[np.ndarray, dict]:
+    """(n, 4) object array of the file's distinct usable rearrangements (junction nt, junction
+    aa, V, J), and how many rows were kept or dropped, by reason."""
+    columns = ["productive", "v_call", "j_call", "junction", "junction_aa"]
+    rows = _read_tsv(
+        path, columns, f"simulation config: background {path} is not a readable AIRR "
+        "rearrangement TSV"
+    )  # fmt: skip
     aa, nt = rows["junction_aa"], rows["junction"]
     reasons = {
         "not productive": ~rows["productive"].str.upper().isin(["T", "TRUE"]),
@@ -301,19 +310,7 @@ def _read_epitope_set(
     would mark it as implanted."""
     path, where = Path(signal.file), f"simulation config: epitope signal {signal.name!r}"
     columns = ["junction_aa", "v_call", "j_call", "epitope_set"]
-    try:
-        table = pcsv.read_csv(
-            path,
-            parse_options=pcsv.ParseOptions(delimiter="\t"),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=columns, column_types=dict.fromkeys(columns, pa.string())
-            ),
-        )
-    except (FileNotFoundError, pa.ArrowInvalid, KeyError) as exc:
-        raise InputError(
-            f"{where}: {path} is not a readable TSV with columns {', '.join(columns)}: {exc}"
-        ) from None
-    everything = table.to_pandas().fillna("")
+    everything = _read_tsv(path, columns, f"{where}: {path} is not a readable TSV")
     rows = everything[everything["epitope_set"] == signal.epitope_set]
     if rows.empty:
         raise InputError(
