@@ -60,6 +60,7 @@ def read_metadata_table(path: Path | str) -> pd.DataFrame:
             f"numbers) {{{', '.join(repeated)}}}; rename or remove the extra columns so each name "
             "is unique"
         )
+    _refuse_nul(path, sep)
     try:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -73,6 +74,28 @@ def read_metadata_table(path: Path | str) -> pd.DataFrame:
     except pd.errors.ParserError as exc:  # a row with more fields than the header
         raise InputError(f"metadata file {path} could not be read: {exc}") from None
     return table.apply(lambda col: col.str.strip())
+
+
+def _refuse_nul(path: Path, sep: str) -> None:
+    """A NUL byte makes another id or a file that cannot be opened, and pandas 2's parser cuts
+    the value at it silently (pandas 3 keeps it): refused from the bytes, before parsing."""
+    raw = path.read_bytes()
+    at = raw.find(b"\0")
+    if at < 0:
+        return
+    line = raw.count(b"\n", 0, at) + 1
+    start, end = raw.rfind(b"\n", 0, at) + 1, raw.find(b"\n", at)
+    fields = raw[start : len(raw) if end < 0 else end].decode("utf-8", "replace")
+    fields = fields.rstrip("\r").split(sep)
+    header = next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8-sig", "replace")
+                              .rstrip("\r")], delimiter=sep))  # fmt: skip
+    column = next(i for i, f in enumerate(fields) if "\0" in f)
+    name = header[column] if column < len(header) else f"column {column + 1}"
+    raise InputError(
+        f"metadata {path}: line {line}, column {name!r} holds a NUL byte in "
+        f"{quoted(fields[column].strip())}; remove it (a table saved as UTF-16 is full of them: "
+        "re-save it as UTF-8)"
+    )
 
 
 def read_metadata(
@@ -107,16 +130,6 @@ def read_metadata(
     meta["line"] = np.arange(len(meta)) + 2
     if meta.empty:
         raise InputError(f"metadata {path} has no rows")
-    named = zip(["repertoire_id", "file", "label"], columns.values(), strict=False)
-    for column, name in named:  # a NUL makes another id, a file that cannot be opened
-        nul = meta.loc[meta[column].str.contains("\0", regex=False), ["line", column]]
-        if not nul.empty:
-            line, value = nul.iloc[0]
-            raise InputError(
-                f"metadata {path}: line {line}, column {name!r} holds a NUL byte in "
-                f"{quoted(value)}; remove it (a table saved as UTF-16 is full of them: "
-                "re-save it as UTF-8)"
-            )
     required = {"repertoire_id": id_column, "file": file_column}
     if label_column is not None and not allow_unlabelled:
         required["label"] = label_column
