@@ -31,8 +31,14 @@ from deeprc.data import CHUNK, repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.experiment import Experiment, same_recipe
 from deeprc.features import FeatureSet
-from deeprc.features.pretrained import pretrained_vectors
-from deeprc.model import ENCODERS, DeepRC, NetworkInputs, build_model, count_on_start
+from deeprc.model import (
+    ENCODERS,
+    DeepRC,
+    NetworkInputs,
+    build_model,
+    count_on_start,
+    pretrained_input,
+)
 from deeprc.model_file import (
     MODEL_FORMAT,
     discard_checkpoint,
@@ -70,7 +76,7 @@ def _unfitted_features(experiment: Experiment, store: Store) -> FeatureSet:
 
 def _pretrained(experiment: Experiment) -> str | None:
     """The pretrained vectors the experiment's encoder reads (deeprc.features.pretrained)."""
-    return getattr(ENCODERS[experiment.model.encoder["name"]], "pretrained", None)
+    return pretrained_input(ENCODERS[experiment.model.encoder["name"]])
 
 
 def network_inputs(features: FeatureSet, *, weighed: bool = False) -> NetworkInputs:
@@ -147,6 +153,7 @@ class RepertoireClassifier:
         if permute_labels is not None:
             store = store.with_labels(permuted_labels(store.labels, roles, permute_labels))
         features = _unfitted_features(experiment, store)
+        features.vectors(store, device)  # an encoder's pretrained vectors: embedded on device
         if experiment.weighs:  # before cross-fitting, which a tiny fold would spend first
             features.check_weighable(np.asarray(store.labels)[roles["train"]])
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
@@ -427,7 +434,7 @@ def _pretrained_card(features: FeatureSet, store: Store) -> dict | None:
     model card; None for an encoder that reads none."""
     if features.pretrained is None:
         return None
-    summary = pretrained_vectors(store, features.pretrained).summary
+    summary = features.vectors(store).summary
     keys = ("variant", "n_clonotypes_embedded", "rows_with_refused_v", "refused_v_genes")
     return {k: summary[k] for k in keys}
 

@@ -29,7 +29,7 @@ from deeprc.atomic import atomic_directory
 from deeprc.classifier import RepertoireClassifier
 from deeprc.data import repertoire_chunks
 from deeprc.errors import InputError
-from deeprc.model import DeepRC
+from deeprc.model import DeepRC, reads_residues
 from deeprc.progress import tracked
 from deeprc.store import AMINO_ACIDS, Store
 
@@ -321,7 +321,7 @@ def _analyse(
             where = np.asarray(group)
             rows = chosen["row"].to_numpy()[where]
             tokens = np.asarray(store.tokens[rows])
-            if getattr(model.network.encoder, "reads_residues", True):
+            if reads_residues(model.network.encoder):
                 attributed, _, baseline = integrated_gradients(
                     model.network,
                     torch.from_numpy(tokens),

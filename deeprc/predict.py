@@ -119,6 +119,7 @@ def predict_with(
         repertoires = shards.select(repertoires, (k, n), "--group")
         provenance = provenance | {"group": [k, n]}
     classifier.network.to(device)
+    classifier.features.vectors(store, torch.device(device))  # pretrained: embedded there
     predictions = predict(
         classifier, store, repertoires, out, chunk=chunk, workers=workers,
         provenance=provenance, overwrite=overwrite, inputs=inputs,

@@ -262,6 +262,14 @@ def snapshot(directory: Path) -> dict[str, tuple[str, int]]:
     }
 
 
+def same_files(a: Path, b: Path) -> None:
+    """Assert that two directories hold the same file names, each with the same bytes."""
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
 def leftovers(parent: Path, name: str) -> list[str]:
     """Temporary or backup siblings an ingest into parent/name may have left behind."""
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
@@ -515,6 +523,7 @@ class Helpers(NamedTuple):
     run_ingest: Callable[..., tuple[pd.DataFrame, Path]]
     check_store: Callable[[Path], StoreView]
     snapshot: Callable[[Path], dict]
+    same_files: Callable[[Path, Path], None]
     leftovers: Callable[[Path, str], list[str]]
     productive_flag: Callable[[pd.Series, pd.Series], pd.Series]
     amino_acids_re: str
@@ -536,6 +545,7 @@ def h() -> Helpers:
         run_ingest=run_ingest,
         check_store=check_store,
         snapshot=snapshot,
+        same_files=same_files,
         leftovers=leftovers,
         productive_flag=productive_flag,
         amino_acids_re=AMINO_ACIDS_RE,

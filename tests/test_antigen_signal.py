@@ -72,13 +72,10 @@ def test_implanted_rows_are_members_of_the_set_in_the_carriers_only(cohort):
     assert report["epitope_set"] == SET and report["kept"] <= report["rows"] == 1933
 
 
-def test_same_seed_same_bytes(cohort, tmp_path):
+def test_same_seed_same_bytes(cohort, tmp_path, h):
     cfg, out = cohort
     simulate(cfg, tmp_path / "again", threads=2)
-    names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "again").iterdir())
-    for name in names:
-        assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    h.same_files(out, tmp_path / "again")
 
 
 def test_genes_take_the_backgrounds_form_and_unused_genes_are_left_out(tmp_path):

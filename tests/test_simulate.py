@@ -74,13 +74,12 @@ def test_motif_is_in_exactly_the_truth_rows_at_the_witness_rate(motif_cohort):
     assert (meta["status"] == reps["observed_status"]).all()
 
 
-def test_same_seed_same_bytes_serial_or_parallel_and_another_seed_differs(motif_cohort, tmp_path):
+def test_same_seed_same_bytes_serial_or_parallel_and_another_seed_differs(
+    motif_cohort, tmp_path, h
+):
     cfg, out = motif_cohort
     simulate(cfg, tmp_path / "again", threads=2)
-    files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(p.name for p in (tmp_path / "again").iterdir())
-    for name in files:
-        assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    h.same_files(out, tmp_path / "again")
     other = SimulationConfig(**{**SMALL, "seed": 6}, motifs=cfg.motifs)
     simulate(other, tmp_path / "other", threads=1)
     assert (tmp_path / "other" / "rep0.tsv.gz").read_bytes() != (out / "rep0.tsv.gz").read_bytes()

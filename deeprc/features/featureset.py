@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from deeprc.features.pretrained import PretrainedVectors, pretrained_vectors
 from deeprc.features.registry import EVIDENCE
 from deeprc.progress import tracked
 from deeprc.store import Store
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["EVIDENCE_GROUPS", "WEIGHING_MIN_CLASS", "FeatureSet", "RowInputs", "describe"]
 
@@ -97,6 +101,7 @@ class FeatureSet:
         pretrained: str | None = None,
     ) -> None:
         self.evidence, self.genes, self.pretrained = list(evidence), genes, pretrained
+        self._readers: dict[Path, PretrainedVectors] = {}  # vectors(): one per store
 
     @classmethod
     def from_options(
@@ -144,7 +149,7 @@ class FeatureSet:
         """The inputs of one repertoire's rows (evidence computed once, for all of them)."""
         return RowInputs(
             store, self._table(store), self.evidence_of(store, repertoire),
-            int(store.offsets[repertoire]), pretrained=self._vectors(store),
+            int(store.offsets[repertoire]), pretrained=self.vectors(store),
         )  # fmt: skip
 
     @staticmethod
@@ -168,7 +173,7 @@ class FeatureSet:
         fitted on all of ``train`` on the way (Evidence.cross_fitted)."""
         return RowInputs(
             store, self._table(store), self.cross_fitted(store, train, seed),
-            pretrained=self._vectors(store),
+            pretrained=self.vectors(store),
         )  # fmt: skip
 
     def cross_fitted(self, store: Store, train: np.ndarray, seed: int) -> np.ndarray | None:
@@ -272,8 +277,14 @@ class FeatureSet:
     def _table(self, store: Store) -> np.ndarray | None:
         return self.genes.table(store) if self.genes is not None else None
 
-    def _vectors(self, store: Store) -> PretrainedVectors | None:
-        return pretrained_vectors(store, self.pretrained) if self.pretrained else None
+    def vectors(self, store: Store, device: torch.device | None = None) -> PretrainedVectors | None:
+        """The store's pretrained vectors the encoder reads, None where it reads none; embedded
+        on ``device`` if no run has yet (pretrained_vectors), and opened once per store."""
+        if self.pretrained is None:
+            return None
+        if store.path not in self._readers:
+            self._readers[store.path] = pretrained_vectors(store, self.pretrained, device=device)
+        return self._readers[store.path]
 
     def unknown_genes(self, store: Store, repertoires: np.ndarray) -> dict[str, dict]:
         """Genes of ``repertoires`` the vocabulary lacks (read as no call); empty without one."""

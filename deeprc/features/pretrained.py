@@ -182,7 +182,10 @@ def pretrained_vectors(
 
 def _embed_store(store: Store, out: Path, device: torch.device | None) -> None:
     """Embed each unique (junction, V gene) of ``store`` whose V gene SCEPTR reads."""
+    import torch
+
     started = time.perf_counter()
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     n = int(store.offsets[-1])
     v_names = store.gene_names["v"]
     loops = v_loops(v_names)
@@ -211,7 +214,11 @@ def _embed_store(store: Store, out: Path, device: torch.device | None) -> None:
         "refused_v_genes": {v_names[i] or "(no call)": int(c) for i, c in enumerate(refused) if c},
         "seconds": round(seconds, 2),
         "clonotypes_per_second": round(len(chosen) / max(seconds, 1e-9)),
-        "device": _device_name(device),
+        "device": (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"cpu ({torch.get_num_threads()} workers)"
+        ),
         "disk_bytes": (out / "vectors.npy").stat().st_size + (out / "rows.npy").stat().st_size,
     }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
@@ -229,7 +236,7 @@ def _embed(
     lengths: np.ndarray,
     v_index: np.ndarray,
     loops: list[str | None],
-    device: torch.device | None,
+    device: torch.device,
     progress: Progress,
 ) -> np.ndarray:
     """``(n, 64)`` float16 vectors. Clonotypes are sorted by token count so that a batch pads
@@ -238,7 +245,6 @@ def _embed(
     batches."""
     import torch
 
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bert = load_sceptr()._bert.eval().to(device)
     prefix = [loop_tokens(lo or "|") for lo in loops]  # a refused gene: none of its rows
     table = np.zeros((len(loops), max(max(map(len, prefix), default=0), 1), 4), np.int64)
@@ -266,14 +272,6 @@ def _embed(
 
 
 _WORKER: dict = {}
-
-
-def _device_name(device: torch.device | None) -> str:
-    import torch
-
-    if device is not None and device.type == "cuda" or device is None and torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    return f"cpu ({torch.get_num_threads()} workers)"
 
 
 def _embed_batch(rows: np.ndarray) -> np.ndarray:

@@ -5,7 +5,13 @@ fitted features (deeprc.features; the classifier, deeprc.classifier, joins them)
 
 from deeprc.model.deeprc import DeepRC, ModelConfig, NetworkInputs, build_model, count_on_start
 from deeprc.model.embedding import SequenceEmbedding
-from deeprc.model.encoders import ENCODERS, Encoder, register_encoder
+from deeprc.model.encoders import (
+    ENCODERS,
+    Encoder,
+    pretrained_input,
+    reads_residues,
+    register_encoder,
+)
 from deeprc.model.hopfield import HopfieldPooling
 
 __all__ = [
@@ -18,5 +24,7 @@ __all__ = [
     "SequenceEmbedding",
     "build_model",
     "count_on_start",
+    "pretrained_input",
+    "reads_residues",
     "register_encoder",
 ]

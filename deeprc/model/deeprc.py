@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deeprc.model.encoders import build_encoder, encoder_options
+from deeprc.model.encoders import build_encoder, encoder_options, pretrained_input
 from deeprc.model.hopfield import HopfieldPooling
 
 __all__ = ["DeepRC", "GeneEmbedding", "ModelConfig", "NetworkInputs", "build_model"]
@@ -182,7 +182,7 @@ class DeepRC(nn.Module):
 
     def _pretrained(self, inputs: Inputs | None) -> tuple[torch.Tensor, ...]:
         """The encoder's third argument, where it reads pretrained vectors (Encoder)."""
-        if getattr(self.encoder, "pretrained", None) is None:
+        if pretrained_input(self.encoder) is None:
             return ()
         if not inputs or "pretrained" not in inputs:
             raise ValueError("this model's encoder reads pretrained vectors: pass them")

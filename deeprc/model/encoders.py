@@ -17,7 +17,15 @@ from deeprc.config import named_options
 from deeprc.model.embedding import SequenceEmbedding
 from deeprc.model.sceptr import SceptrEncoder
 
-__all__ = ["ENCODERS", "Encoder", "build_encoder", "encoder_options", "register_encoder"]
+__all__ = [
+    "ENCODERS",
+    "Encoder",
+    "build_encoder",
+    "encoder_options",
+    "pretrained_input",
+    "reads_residues",
+    "register_encoder",
+]
 
 
 @runtime_checkable
@@ -33,6 +41,11 @@ class Encoder(Protocol):
     ``(n, channels, width)`` floats (the baseline is all zeros) and :meth:`from_input` encodes
     any point on that path, differentiably; ``from_input(differentiable_input(t), l)`` equals
     ``encoder(t, l)``. Contributions are summed over the channels of each position.
+
+    Two attributes are optional, with defaults for an encoder that lacks them (read them
+    through :func:`pretrained_input` and :func:`reads_residues`): ``pretrained`` (None) and
+    ``reads_residues`` (True; False where no residue input exists to attribute, as for
+    pretrained vectors alone).
     """
 
     output_size: int
@@ -42,6 +55,16 @@ class Encoder(Protocol):
     def differentiable_input(self, tokens: torch.Tensor) -> torch.Tensor: ...
 
     def from_input(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
+
+
+def pretrained_input(encoder: nn.Module | type[nn.Module]) -> str | None:
+    """The store's pretrained vectors an encoder (class or instance) reads; None: none."""
+    return getattr(encoder, "pretrained", None)
+
+
+def reads_residues(encoder: nn.Module) -> bool:
+    """Whether integrated gradients can attribute an encoder's vector to residue positions."""
+    return getattr(encoder, "reads_residues", True)
 
 
 ENCODERS: dict[str, type[nn.Module]] = {"cnn": SequenceEmbedding, "sceptr": SceptrEncoder}
