@@ -191,14 +191,14 @@ def _embed_store(store: Store, out: Path, device: torch.device | None) -> None:
     loops = v_loops(v_names)
     v = np.asarray(store.genes[:, 0], dtype=np.int64)
     readable = np.array([lo is not None for lo in loops])[v]
-    tokens = store.tokens[:]
-    keys = np.concatenate([tokens, v.astype("<u2").view(np.uint8).reshape(n, 2)], axis=1)
-    keys = np.ascontiguousarray(keys[readable]).view(f"V{keys.shape[1]}").ravel()
+    keys = _clonotype_keys(store, v, readable)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    del keys
     chosen = np.flatnonzero(readable)[first]
-    lengths = np.asarray(store.lengths[:], dtype=np.int64)
+    tokens = store.tokens[chosen]
+    lengths = np.asarray(store.lengths[chosen], dtype=np.int64)
     with Progress("SCEPTR vectors", len(chosen), "clonotypes") as progress:
-        vectors = _embed(tokens[chosen], lengths[chosen], v[chosen], loops, device, progress)
+        vectors = _embed(tokens, lengths, v[chosen], loops, device, progress)
     rows = np.zeros(n, dtype=np.uint32)
     rows[readable] = inverse.ravel() + 1
     zero = np.zeros((1, vectors.shape[1]), np.float16)  # the rows of refused V genes
@@ -229,6 +229,25 @@ def _embed_store(store: Store, out: Path, device: torch.device | None) -> None:
         f"({', '.join(list(summary['refused_v_genes'])[:5]) or 'none'}) read a learned vector",
         file=sys.stderr,
     )
+
+
+def _clonotype_keys(store: Store, v: np.ndarray, readable: np.ndarray) -> np.ndarray:
+    """One comparable key (tokens, then the V index) per ``readable`` row, read in chunks so
+    that no second copy of the store's tokens is held."""
+    width = store.tokens.shape[1]
+    keys = np.empty((int(readable.sum()), width + 2), np.uint8)
+    filled = 0
+    for start in range(0, len(v), _KEY_CHUNK):
+        part = slice(start, start + _KEY_CHUNK)
+        kept = readable[part]
+        k = int(kept.sum())
+        keys[filled : filled + k, :width] = store.tokens[part][kept]
+        keys[filled : filled + k, width:] = v[part][kept].astype("<u2").view(np.uint8).reshape(k, 2)
+        filled += k
+    return keys.view(f"V{width + 2}").ravel()
+
+
+_KEY_CHUNK = 1_000_000  # store rows read at once for the keys
 
 
 def _embed(
