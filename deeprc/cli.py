@@ -15,7 +15,7 @@ from deeprc import __version__, progress, shards
 from deeprc.atomic import no_space
 from deeprc.config import add_flags, flags_over_file
 from deeprc.errors import InputError
-from deeprc.ingest.options import IngestOptions
+from deeprc.ingest.options import KINDS, IngestOptions
 from deeprc.split import VALIDATION_FRACTION
 
 __all__ = ["main"]
@@ -134,6 +134,14 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         help="label value of the positive class (default: derived from 0/1, negative/positive, "
         "X-/X+ ...)",
     )
+    for role, what in (("target", "to predict"), ("covariate", "for the model to read")):
+        binary = "; COLUMN:binary:VALUE names a binary one's positive value" * (role == "target")
+        p.add_argument(
+            f"--{role}", action="append", default=[], metavar="COLUMN:KIND",
+            help=f"a metadata column kept beside the label, {what}; KIND is "
+            f"{' or '.join(KINDS[role])}{binary} (repeatable; an empty or NA value is missing "
+            "and counted)",
+        )  # fmt: skip
     p.add_argument(
         "--options",
         type=Path,
@@ -175,6 +183,7 @@ def _k_of_n(flag: str) -> Callable[[str], tuple[int, int]]:
 
 def _run_ingest(args: argparse.Namespace) -> None:
     from deeprc.ingest import DROP_REASONS, ingest
+    from deeprc.ingest.annotations import Annotation
     from deeprc.store import Store
 
     if args.shard and args.merge:
@@ -195,6 +204,11 @@ def _run_ingest(args: argparse.Namespace) -> None:
         log=lambda msg: print(msg, file=sys.stderr),
         shard=args.shard,
         merge=args.merge or (),
+        annotations=[
+            Annotation.parse(role, spec)
+            for role in ("target", "covariate")
+            for spec in getattr(args, role)
+        ],  # fmt: skip
     )
     read, kept = int(report["rows_read"].sum()), int(report["rows_kept"].sum())
     shard = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""
@@ -206,8 +220,16 @@ def _run_ingest(args: argparse.Namespace) -> None:
             print(f"  dropped {reason:<20} {n:>12,}")
     if args.shard:
         return
-    if n_unlabelled := Store(args.out).manifest["n_unlabelled"]:
+    store = Store(args.out)
+    if n_unlabelled := store.manifest["n_unlabelled"]:
         print(f"{n_unlabelled} repertoires have no label: they can be scored, not trained on")
+    for role in ("target", "covariate"):
+        for a in store.annotations(role):
+            what = (
+                f"range {a['min']:g} to {a['max']:g}" if a["kind"] == "numeric"
+                else ", ".join(f"{c} {n}" for c, n in a["counts"].items())
+            )  # fmt: skip
+            print(f"{role} {a['column']} ({a['kind']}): {what}; {a['n_missing']} missing")
     print(f"per repertoire: {args.out / 'ingest_report.tsv'}")
 
 

@@ -169,9 +169,19 @@ class Store:
 
     @cached_property
     def repertoires(self) -> pd.DataFrame:
-        return pd.read_csv(
-            self.path / "repertoires.tsv", sep="\t", dtype={"repertoire_id": str, "label": str}
-        )
+        """One row per repertoire: id, label, y, counts, file, and the kept targets and
+        covariates (columns ``target:COLUMN``, ``covariate:COLUMN``; a missing value is NaN)."""
+        text = {"repertoire_id": str, "label": str}
+        for role in ("target", "covariate"):
+            text |= {f"{role}:{a['column']}": str for a in self.annotations(role)
+                     if a["kind"] != "numeric"}  # fmt: skip
+        return pd.read_csv(self.path / "repertoires.tsv", sep="\t", dtype=text)
+
+    def annotations(self, role: str) -> list[dict]:
+        """The targets (``role`` "target") or covariates ingest kept beside the label, as the
+        manifest describes them: column, kind, classes (and the positive one) or the range,
+        missing values (deeprc.ingest.annotations); none in a store of one label."""
+        return self.manifest.get(f"{role}s", [])
 
     def _array(self, name: str) -> EncodedArray:
         return EncodedArray(self.path / "encoded" / f"{name}.npy")

@@ -82,6 +82,15 @@ BAD_CONFIGS = {
         {"datasets": {"my_cohort": dataset(label_column="stat")}},
         "datasets: my_cohort: label_column: 'stat' is not a column of",
     ),
+    "target column not in the metadata": (
+        {"datasets": {"my_cohort": dataset(targets=["age:numeric"])}},
+        "datasets: my_cohort: targets: 'age' is not a column of",
+    ),
+    "target without its kind": (
+        {"datasets": {"my_cohort": dataset(covariates=["status"])}},
+        "datasets: my_cohort: covariates[0]: 'status' is not COLUMN:KIND, KIND categorical or "
+        "numeric (e.g. sex:categorical)",
+    ),
     "neither metadata nor simulate": (
         {"datasets": {"my_cohort": {"metadata": str(EXAMPLE)}}},
         "datasets: my_cohort: missing key 'label_column'",
@@ -344,3 +353,23 @@ def test_the_end_of_a_run_says_where_the_reports_are(tmp_path):
     again = snakemake(*args, cwd=tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert "Reports written" not in again.stdout + again.stderr
+
+
+def test_a_datasets_targets_and_covariates_reach_the_store(tmp_path):
+    """targets: and covariates: are passed to deeprc ingest, really run: the store keeps the
+    columns, typed, and its manifest describes them."""
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLE.parent, data)
+    table = (data / "metadata.tsv").read_text().splitlines()
+    rows = [f"{line}\t{30 + 7 * i}\t{'FM'[i % 2]}" for i, line in enumerate(table[1:])]
+    (data / "metadata.tsv").write_text("\n".join([f"{table[0]}\tage\tsex", *rows]) + "\n")
+    entry = dataset(metadata=str(data / "metadata.tsv"), targets=["age:numeric"],
+                    covariates=["sex:categorical"])  # fmt: skip
+    config = write_config(tmp_path, {"datasets": {"ex": entry}})
+    result = snakemake("results/ex/store", "--cores", "1", "--configfile", config,
+                       "--replace-workflow-config", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = yaml.safe_load((tmp_path / "results/ex/store/manifest.json").read_text())
+    [age], [sex] = manifest["targets"], manifest["covariates"]
+    assert (age["kind"], age["min"], age["max"]) == ("numeric", 30.0, 30.0 + 7 * (len(rows) - 1))
+    assert sex["classes"] == ["F", "M"] and sex["n_missing"] == 0

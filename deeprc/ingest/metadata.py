@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -108,11 +109,13 @@ def read_metadata(
     options: IngestOptions,
     log: Callable[[str], None],
     allow_unlabelled: bool = False,
+    kept: Mapping[str, str] = MappingProxyType({}),
 ) -> pd.DataFrame:
     """Validated metadata: one row per repertoire with an existing file (line = metadata line).
 
     Without a ``label_column`` every repertoire has the empty label (no label); with one, an
-    empty value is an error unless ``allow_unlabelled``."""
+    empty value is an error unless ``allow_unlabelled``. ``kept`` maps more columns to keep,
+    as written, to their names here (targets and covariates: deeprc.ingest.annotations)."""
     meta = read_metadata_table(path)
     columns = {"id": id_column, "file": file_column}
     if label_column is not None:
@@ -123,8 +126,14 @@ def read_metadata(
                 f"metadata {path}: no {role} column {column!r}; columns are "
                 f"{quoted_all(meta.columns[:20])}. Pass --{role}-column with the right name."
             )
-    meta = meta[list(columns.values())].copy()
-    meta.columns = ["repertoire_id", "file", "label"][: len(columns)]
+    for name, column in kept.items():
+        if column not in meta.columns:
+            raise InputError(
+                f"metadata {path}: no column {column!r} (--{name.split(':')[0]} "
+                f"{column}:...); columns are {quoted_all(meta.columns[:20])}"
+            )
+    meta = meta[list(columns.values()) + list(kept.values())].copy()
+    meta.columns = ["repertoire_id", "file", "label"][: len(columns)] + list(kept)
     if label_column is None:
         meta["label"] = ""
     meta["line"] = np.arange(len(meta)) + 2
@@ -283,8 +292,11 @@ def _looks_like_rearrangements(path: Path) -> bool:
         return True  # an unreadable file there is worth the user's attention
 
 
-def positive_class(labels: pd.Series, positive_label: str | None, path: Path) -> str:
-    """The label value that means 'positive': stated, or derived from common conventions."""
+def positive_class(
+    labels: pd.Series, positive_label: str | None, path: Path, flag: str = "--positive-label"
+) -> str:
+    """The label value that means 'positive': stated, or derived from common conventions
+    (else an error that says to state it with ``flag``)."""
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise InputError(
@@ -322,5 +334,5 @@ def positive_class(labels: pd.Series, positive_label: str | None, path: Path) ->
         return a if a.endswith("+") else b
     raise InputError(
         f"metadata {path}: cannot tell which of the labels {quoted_all(classes)} is positive; "
-        "pass --positive-label."
+        f"pass {flag}."
     )

@@ -7,7 +7,10 @@ from typing import Literal
 
 from deeprc.errors import InputError
 
-__all__ = ["DROP_REASONS", "FileStats", "IngestOptions"]
+__all__ = ["DROP_REASONS", "KINDS", "FileStats", "IngestOptions"]
+
+# the kinds of metadata column ingest keeps beside the label (deeprc.ingest.annotations)
+KINDS = {"target": ("binary", "categorical", "numeric"), "covariate": ("categorical", "numeric")}
 
 # In the order they are tested: a row is counted under the first reason that applies.
 DROP_REASONS = (

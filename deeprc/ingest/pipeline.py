@@ -36,6 +36,7 @@ from deeprc.ingest.airr import (
     longest_line,
     read_header,
 )
+from deeprc.ingest.annotations import Annotation, annotation_columns
 from deeprc.ingest.exports import detect_export
 from deeprc.ingest.filters import collapse, filter_batch
 from deeprc.ingest.metadata import positive_class, read_metadata
@@ -136,6 +137,9 @@ def _count_sum(counts: pa.ChunkedArray) -> int:
 def _fingerprint(repertoires: pd.DataFrame, options: IngestOptions, positive: str | None) -> str:
     digest = hashlib.sha256()
     digest.update(repertoires[["repertoire_id", "label", "sha256"]].to_csv(index=False).encode())
+    annotated = [c for c in repertoires.columns if c.startswith(("target:", "covariate:"))]
+    if annotated:  # a store of one label alone keeps the fingerprint it had before them
+        digest.update(repertoires[annotated].to_csv(index=False).encode())
     digest.update(json.dumps(asdict(options), sort_keys=True).encode())
     digest.update((positive or "").encode())
     return digest.hexdigest()[:16]
@@ -157,11 +161,14 @@ def ingest(
     log: Callable[[str], None] = print,
     shard: tuple[int, int] | None = None,
     merge: Sequence[Path] = (),
+    annotations: Sequence[Annotation] = (),
 ) -> pd.DataFrame:
     """Build a store at ``out``; returns the ingest report (one row per repertoire).
 
     Repertoires without a label (no ``label_column``, or empty values with
     ``allow_unlabelled``) get ``y`` = -1: they can be scored, not trained or evaluated on.
+    ``annotations`` are more metadata columns kept, typed: targets and covariates
+    (deeprc.ingest.annotations).
     Written to a temporary sibling directory and renamed at the end, so a failed or killed run
     never leaves a half store and never touches an existing one.
 
@@ -184,7 +191,9 @@ def ingest(
             options=options,
             log=log,
             allow_unlabelled=allow_unlabelled,
+            kept={a.name: a.column for a in annotations},
         )
+        annotated, described = annotation_columns(meta, annotations, metadata, log)
         refuse_inputs(out, meta["path"])
         labelled = meta["label"] != ""
         if labelled.any():
@@ -227,7 +236,7 @@ def ingest(
                 "source_file": meta["file"],
                 "sha256": [s.sha256 for s in stats],
             }
-        )
+        ).join(annotated)
         manifest = {
             "deeprc_version": __version__,
             "metadata": str(metadata),
@@ -235,6 +244,7 @@ def ingest(
             "positive_label": positive,
             "classes": sorted(set(meta.loc[labelled, "label"])),
             "n_unlabelled": int((~labelled).sum()),
+            **described,
             "n_repertoires": len(meta),
             "n_sequences": int(report["rows_kept"].sum()),
             "rows_read": int(report["rows_read"].sum()),

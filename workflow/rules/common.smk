@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 # deeprc itself, for what the workflow must read as deeprc does: metadata tables (one reader,
 # for the checks below and for deeprc ingest) and the label column of a simulated cohort
 from deeprc.errors import InputError
+from deeprc.ingest.annotations import Annotation
 from deeprc.ingest.metadata import read_metadata_table
 from deeprc.simulate import LABEL_COLUMN as SIMULATED_LABEL_COLUMN
 
@@ -116,6 +117,8 @@ def describe_error(error):
     if kind == "uniqueItems":
         repeated = sorted({str(item) for item in value if value.count(item) > 1})
         return f"lists {', '.join(repeated)} more than once"
+    if kind == "pattern" and "description" in error.schema:
+        return f"{shown(value)} is not {error.schema['description']}"
     if kind == "pattern":
         return (
             f"the name {value!r} may hold only letters, digits, '_', '.' and '-'"
@@ -183,6 +186,16 @@ def listed_files(entry, directory, ingest, table=None):
     return [str(f) for f in files if not skip or f.is_file()]
 
 
+def annotation_specs(entry):
+    """The targets and covariates a dataset keeps: (role, COLUMN:KIND) pairs, as deeprc
+    ingest --target and --covariate take them."""
+    return [
+        (role, spec)
+        for role in ("target", "covariate")
+        for spec in entry.get(f"{role}s", [])
+    ]
+
+
 def table_problem(entry, directory, label_column, ingest):
     """A metadata table that is not there, lacks a column the entry names, or names files
     that are not there (unless missing_files: skip): "key: what", or None."""
@@ -195,8 +208,15 @@ def table_problem(entry, directory, label_column, ingest):
         return f"metadata: {e}"
     columns = list(table.columns)
     files = listed_files(entry, directory, ingest, table)
-    for key in ("id_column", "file_column", "label_column"):
-        column = label_column if key == "label_column" else entry[key]
+    named = [
+        (key, label_column if key == "label_column" else entry[key])
+        for key in ("id_column", "file_column", "label_column")
+    ]
+    named += [
+        (f"{role}s", Annotation.parse(role, spec).column)
+        for role, spec in annotation_specs(entry)
+    ]
+    for key, column in named:
         if column is not None and column not in columns:
             return (
                 f"{key}: {column!r} is not a column of {entry['metadata']}"
@@ -322,11 +342,14 @@ def ingest_options(wildcards):
 
 
 def ingest_flags(wildcards):
-    """The dataset's metadata columns and positive label, each quoted for the shell."""
+    """The dataset's metadata columns, positive label, targets and covariates, each quoted
+    for the shell."""
     entry = dataset(wildcards)
-    return metadata_flags(
+    flags = metadata_flags(
         entry, data_dir(wildcards), entry.get("label_column", SIMULATED_LABEL_COLUMN)
     )
+    kept = [f"--{role} {shlex.quote(spec)}" for role, spec in annotation_specs(entry)]
+    return " ".join([flags, *kept])
 
 
 def metadata_flags(entry, directory, label_column):
