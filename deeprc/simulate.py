@@ -39,11 +39,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "LABEL_COLUMN", "EpitopeSignal", "MotifSignal", "PublicSignal", "SimulationConfig", "simulate",
+    "LABEL_COLUMN", "EpitopeSignal", "MotifSignal", "PublicSignal", "RepertoireNumber",
+    "SimulationConfig", "simulate",
 ]  # fmt: skip
 
 # the column of metadata.tsv that holds a simulated repertoire's (observed) label
 LABEL_COLUMN = "status"
+# with several conditions, the column that names each repertoire's, and the negatives' name
+CONDITION_COLUMN, HEALTHY = "condition", "healthy"
 
 OlgaModel = Literal["human_T_beta", "human_T_alpha", "human_B_heavy"]
 _LOCUS = {"human_T_beta": "TRB", "human_T_alpha": "TRA", "human_B_heavy": "IGH"}
@@ -83,6 +86,8 @@ class MotifSignal:
     v_genes: tuple[str, ...] = ()
     repertoire_fraction: float = 1.0
     negative_fraction: float = 0.0
+    condition: str | None = None
+    scaled_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class PublicSignal:
     n_clonotypes: int = 20
     presence: float = 0.2
     negative_presence: float = 0.0
+    condition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,24 @@ class EpitopeSignal:
     witness_rate: float
     repertoire_fraction: float = 1.0
     negative_fraction: float = 0.0
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class RepertoireNumber:
+    """A number drawn for each repertoire, uniform in [``low``, ``high``], and written to the
+    metadata as a column of its ``name``: a numeric target or a covariate (age, severity).
+
+    A motif that names it in ``scaled_by`` has its witness rate scaled by where the
+    repertoire's number lies in the range: 0 at ``low``, 2 at ``high`` (so the cohort's mean
+    rate is the motif's ``witness_rate``). With ``positive_from`` > 0, positives draw from
+    that fraction of the range upwards: the number is then confounded with the label.
+    """
+
+    name: str
+    low: float = 0.0
+    high: float = 1.0
+    positive_from: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,11 @@ class SimulationConfig:
     motifs: tuple[MotifSignal, ...] = ()
     public_clonotypes: tuple[PublicSignal, ...] = ()
     epitope_sequences: tuple[EpitopeSignal, ...] = ()
+    # several conditions: positives are split evenly among them, and the metadata's column
+    # `condition` holds each repertoire's (the negatives': healthy); a signal that names one is
+    # carried by positives of that condition only
+    conditions: tuple[str, ...] = ()
+    numbers: tuple[RepertoireNumber, ...] = ()
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
@@ -182,6 +211,25 @@ class SimulationConfig:
             check(0 < e.witness_rate <= 1, f"{where}: witness_rate must be in (0, 1]")
             for key in ("repertoire_fraction", "negative_fraction"):
                 check(0 <= getattr(e, key) <= 1, f"{where}: {key} must be in [0, 1]")
+        conditions_ok = len(set(self.conditions)) == len(self.conditions) != 1
+        check(conditions_ok, "conditions must be 2 or more distinct names (or none)")
+        check(HEALTHY not in self.conditions, f"{HEALTHY!r} names the negatives' condition")
+        check(n_pos >= len(self.conditions), "conditions: fewer positives than conditions")
+        for signal in self.signals:
+            known = signal.condition is None or signal.condition in self.conditions
+            check(known, f"signal {signal.name!r}: condition {signal.condition!r} is not one "
+                  f"of conditions {list(self.conditions)}")  # fmt: skip
+        columns = [x.name for x in self.numbers]
+        taken = {"repertoire_id", "file", LABEL_COLUMN, CONDITION_COLUMN}
+        check(len(set(columns)) == len(columns) and not taken & set(columns),
+              f"numbers: names must be unique and none of {sorted(taken)}")  # fmt: skip
+        for x in self.numbers:
+            check(x.low < x.high, f"number {x.name!r}: low must be below high")
+            check(0 <= x.positive_from < 1, f"number {x.name!r}: positive_from must be in [0, 1)")
+        for m in self.motifs:
+            known = m.scaled_by is None or m.scaled_by in columns
+            check(known, f"motif {m.name!r}: scaled_by {m.scaled_by!r} is not one of numbers "
+                  f"{columns}")  # fmt: skip
 
     @property
     def signals(self) -> tuple[MotifSignal | PublicSignal | EpitopeSignal, ...]:
@@ -369,6 +417,9 @@ class _Plan:
     public: tuple[tuple[str, float], ...]  # (signal name, presence probability)
     epitopes: tuple[EpitopeSignal, ...]
     seed: np.random.SeedSequence
+    condition: str = HEALTHY
+    numbers: tuple[float, ...] = ()  # SimulationConfig.numbers, drawn for this repertoire
+    rates: tuple[float, ...] = ()  # each of ``motifs``' witness rate here (scaled_by)
 
 
 def _gene(call: str) -> str:
@@ -444,8 +495,8 @@ def _repertoire(
         ):
             rows[slot] = (_reverse_translate(aa, rng), aa, v, j)
         signal_of[slots] = signal.name
-    for signal in plan.motifs:
-        k = max(1, round(signal.witness_rate * n)) if signal.witness_rate > 0 else 0
+    for signal, rate in zip(plan.motifs, plan.rates, strict=True):
+        k = max(1, round(rate * n)) if rate > 0 else 0
         candidates = signal_of == ""
         if signal.v_genes:
             genes = np.array([_gene(v) for v in rows[:, 2]])
@@ -520,37 +571,56 @@ def _plans(cfg: SimulationConfig, seeds: list[np.random.SeedSequence]) -> list[_
     flipped = rng.choice(n, round(cfg.label_noise * n), replace=False)
     label[flipped] = 1 - label[flipped]
     positives, negatives = np.flatnonzero(status == 1), np.flatnonzero(status == 0)
+    condition = np.full(n, HEALTHY, dtype=object)
+    if cfg.conditions:  # no draw without them: a cohort of one condition keeps its bytes
+        shuffled = rng.permutation(positives)
+        condition[shuffled] = [cfg.conditions[i % len(cfg.conditions)] for i in range(n_pos)]
 
     def carriers(fraction: float, among: np.ndarray) -> set[int]:
         return set(rng.choice(among, round(fraction * len(among)), replace=False).tolist())
 
-    motif_carriers = [
-        carriers(m.repertoire_fraction, positives) | carriers(m.negative_fraction, negatives)
-        for m in cfg.motifs
-    ]
-    epitope_carriers = [
-        carriers(e.repertoire_fraction, positives) | carriers(e.negative_fraction, negatives)
-        for e in cfg.epitope_sequences
-    ]
+    def carriers_of(signal: MotifSignal | EpitopeSignal) -> set[int]:
+        """Its carriers among the positives (of its condition, if it names one), then among
+        the negatives."""
+        ill = positives
+        if signal.condition is not None:
+            ill = np.flatnonzero(condition == signal.condition)
+        ill_ones = carriers(signal.repertoire_fraction, ill)
+        return ill_ones | carriers(signal.negative_fraction, negatives)
+
+    motif_carriers = [carriers_of(m) for m in cfg.motifs]
+    epitope_carriers = [carriers_of(e) for e in cfg.epitope_sequences]
+    # each number's place in its range (0 low, 1 high); positives from positive_from upwards
+    place = np.array([rng.uniform(np.where(status == 1, x.positive_from, 0.0), 1.0)
+                      for x in cfg.numbers]).reshape(len(cfg.numbers), n)  # fmt: skip
+    scale = {x.name: 2 * place[i] for i, x in enumerate(cfg.numbers)}
     width = len(str(n - 1))
-    return [
-        _Plan(
+    plans = []
+    for r in range(n):
+        motifs = tuple(m for m, c in zip(cfg.motifs, motif_carriers, strict=True) if r in c)
+        public = tuple(
+            (p.name, p.presence if status[r] and p.condition in (None, condition[r])
+             else p.negative_presence)
+            for p in cfg.public_clonotypes
+        )  # fmt: skip
+        plans.append(_Plan(
             index=r,
             repertoire_id=f"rep{r:0{width}d}",
             status=int(status[r]),
             label=int(label[r]),
-            motifs=tuple(m for m, c in zip(cfg.motifs, motif_carriers, strict=True) if r in c),
-            public=tuple(
-                (p.name, p.presence if status[r] else p.negative_presence)
-                for p in cfg.public_clonotypes
-            ),
+            motifs=motifs,
+            public=public,
             epitopes=tuple(
                 e for e, c in zip(cfg.epitope_sequences, epitope_carriers, strict=True) if r in c
             ),
             seed=seeds[1 + r],
-        )
-        for r in range(n)
-    ]
+            condition=str(condition[r]),
+            numbers=tuple(float(x.low + place[i, r] * (x.high - x.low))
+                          for i, x in enumerate(cfg.numbers)),
+            rates=tuple(m.witness_rate * (scale[m.scaled_by][r] if m.scaled_by else 1.0)
+                        for m in motifs),
+        ))  # fmt: skip
+    return plans
 
 
 def simulate(
@@ -564,7 +634,8 @@ def simulate(
     """Write a simulated cohort to ``out``; returns the summary also saved as simulation.json.
 
     ``out`` gets one ``<repertoire>.tsv.gz`` per repertoire, ``metadata.tsv`` (repertoire_id,
-    file, and the observed label in :data:`LABEL_COLUMN`, status), ``truth.tsv``
+    file, the observed label in :data:`LABEL_COLUMN`, status, and with them the condition and
+    the numbers), ``truth.tsv``
     (repertoire_id, sequence_id, signal) and ``truth_repertoires.tsv`` (true status, observed
     label, signals carried).
     """
@@ -594,7 +665,7 @@ def simulate(
         _WORKER.update(pool=pool, public=public, epitopes=epitopes, cfg=cfg)  # forked workers
         with Progress("simulate: repertoires", len(tasks), "repertoires") as progress:
             truths = parallel_map(_write_repertoire, tasks, threads, chunksize=4, progress=progress)
-        _write_tables(tmp, plans, truths)
+        _write_tables(tmp, plans, truths, cfg)
         summary = {
             "deeprc_version": __version__,
             "olga_version": version("olga"),
@@ -615,10 +686,14 @@ def simulate(
     return summary
 
 
-def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list]) -> None:
+def _write_tables(tmp: Path, plans: list[_Plan], truths: list[list], cfg: SimulationConfig) -> None:
     names = {0: "negative", 1: "positive"}
-    meta = [f"repertoire_id\tfile\t{LABEL_COLUMN}"]
-    meta += [f"{p.repertoire_id}\t{p.repertoire_id}.tsv.gz\t{names[p.label]}" for p in plans]
+    extra = [CONDITION_COLUMN] * bool(cfg.conditions) + [x.name for x in cfg.numbers]
+    meta = ["\t".join(["repertoire_id", "file", LABEL_COLUMN, *extra])]
+    for p in plans:
+        values = [p.condition] * bool(cfg.conditions) + [f"{v:.6g}" for v in p.numbers]
+        meta.append("\t".join([p.repertoire_id, f"{p.repertoire_id}.tsv.gz", names[p.label],
+                               *values]))  # fmt: skip
     (tmp / "metadata.tsv").write_text("\n".join(meta) + "\n")
     truth = ["repertoire_id\tsequence_id\tsignal"]
     truth += ["\t".join(row) for rows in truths for row in rows]
