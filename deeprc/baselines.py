@@ -8,12 +8,17 @@
   p-value threshold chosen by inner cross-validation: what the 2025 AIRR-ML benchmark's winning
   pipelines built by hand.
 * ``RepertoireSize``: a confound check, not a method: sequencing depth alone.
+* ``TargetRegression``: for any target (deeprc.targets; binary, categorical or numeric), an
+  L2-penalised logistic (multinomial for several classes) or ridge regression on k-mer
+  frequencies (``kmer3_regression``, ``kmer4_regression``), on the covariates ingest kept
+  (``covariates``: what the repertoire adds beyond them) or on depth (``repertoire_size`` of a
+  categorical or numeric target).
 
-Each has ``fit(store, repertoires)``, ``decision`` (higher = more likely positive), ``log_odds``
-and ``probability``. A baseline tunes itself by inner cross-validation, so it is fitted on the
-train and validation repertoires of a fold together. ``run_baseline`` writes
-``predictions.tsv`` in the format of ``deeprc predict``, so ``deeprc evaluate`` scores DeepRC and
-the baselines the same way.
+Each binary one has ``fit(store, repertoires)``, ``decision`` (higher = more likely
+positive), ``log_odds`` and ``probability``. A baseline tunes itself by inner
+cross-validation, so it is fitted on the train and validation repertoires of a fold together.
+``run_baseline`` writes ``predictions.tsv`` in the format of ``deeprc predict``, so ``deeprc
+evaluate`` scores DeepRC and the baselines the same way.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.special import expit
-from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegressionCV, RidgeCV
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import cross_val_predict
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
 
 from deeprc import outputs
 from deeprc.atomic import atomic_directory
@@ -44,14 +50,18 @@ from deeprc.features.kmer_regression import fit_kmer_regression, frequencies, in
 from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
 from deeprc.store import Store
+from deeprc.targets import LABEL, Target
 
 __all__ = [
     "BASELINES",
+    "BASELINE_NAMES",
+    "REGRESSIONS",
     "EmersonBurden",
     "GappedKmerBurden",
     "KmerLogistic",
     "MinMaxSVM",
     "RepertoireSize",
+    "TargetRegression",
     "minmax_kernel",
     "run_baseline",
 ]
@@ -348,6 +358,118 @@ class RepertoireSize(_Baseline):
         return self.decision(store, repertoires)  # a logistic model's decision is its log-odds
 
 
+def _covariate_design(store: Store, repertoires: np.ndarray) -> np.ndarray:
+    """``(n, m)``: each covariate ingest kept: a numeric one as its value (missing: NaN, for
+    the fit to fill) beside a column that marks it missing; a categorical one as one column
+    per class (missing: all 0)."""
+    table = store.repertoires.iloc[np.asarray(repertoires, dtype=np.int64)]
+    columns = []
+    for covariate in store.annotations("covariate"):
+        values = table[f"covariate:{covariate['column']}"]
+        if covariate["kind"] == "numeric":
+            numbers = values.to_numpy(dtype=np.float64)
+            columns += [numbers, np.isnan(numbers).astype(np.float64)]
+        else:
+            columns += [(values == c).to_numpy(dtype=np.float64) for c in covariate["classes"]]
+    if not columns:
+        raise InputError(
+            f"store {store.path} keeps no covariates, so the covariates baseline has nothing "
+            "to read; ingest with --covariate COLUMN:KIND (e.g. age:numeric)"
+        )
+    return np.column_stack(columns)
+
+
+_DESIGNS: dict[str, Callable[[Store, np.ndarray], np.ndarray | sparse.spmatrix]] = {
+    "kmer3": lambda store, rs: frequencies(kmer_counts(store, rs, 3)),
+    "kmer4": lambda store, rs: frequencies(kmer_counts(store, rs, 4)),
+    "depth": _depth,
+    "covariates": _covariate_design,
+}
+
+
+class _RootMeanSquare:
+    """Scales a k-mer design by one number, its entries' root mean square: unlike standardising
+    each column, rare k-mers (mostly noise) stay small beside the common ones."""
+
+    def fit(self, x: sparse.spmatrix) -> _RootMeanSquare:
+        self.scale_ = 1.0 / max(float(np.sqrt(x.power(2).sum() / np.prod(x.shape))), 1e-12)
+        return self
+
+    def transform(self, x: sparse.spmatrix) -> sparse.spmatrix:
+        return x * self.scale_
+
+
+@dataclass
+class TargetRegression:
+    """Any target on one repertoire-level ``design`` (:data:`_DESIGNS`): a logistic regression
+    for a binary target (``predict``: its log-odds) or a multinomial one for a categorical
+    target (``predict``: ``(n, n_classes)`` probabilities), L2-penalised with ``C`` chosen by
+    stratified inner folds (log loss); a ridge regression for a numeric one (its penalty by
+    generalised cross-validation). A k-mer design is scaled per column (standardised) or as
+    a whole (:class:`_RootMeanSquare`), whichever scores better inside the training
+    repertoires (``scaling_``): a motif's rare k-mers need the first, a broad shift the second.
+    A dense design is standardised, its missing values (NaN) read as the training mean.
+    The fits run on one BLAS thread: these matrices are small, and threads spinning beside
+    other jobs slowed them twentyfold here."""
+
+    design: str
+    target: Target
+    n_cs: int = 10
+    max_folds: int = 5
+    seed: int = 0
+
+    def _design(self, store: Store, repertoires: np.ndarray, *, fitting: bool = False):
+        x = _DESIGNS[self.design](store, repertoires)
+        if sparse.issparse(x):
+            return x
+        if fitting:
+            with np.errstate(all="ignore"):  # a column missing everywhere: mean 0
+                self.means_ = np.nan_to_num(np.nanmean(x, axis=0))
+        return np.where(np.isnan(x), self.means_, x)
+
+    def fit(self, store: Store, repertoires: np.ndarray) -> TargetRegression:
+        y = self.target.values(store)[repertoires]
+        x = self._design(store, repertoires, fitting=True)
+        if sparse.issparse(x):
+            scalers = {"standardised": StandardScaler(with_mean=False), "whole": _RootMeanSquare()}
+        else:
+            scalers = {"standardised": StandardScaler()}
+        with threadpool_limits(1):
+            fits = {name: self._fit(scaler.fit(x).transform(x), y)
+                    for name, scaler in scalers.items()}  # fmt: skip
+        self.scaling_ = max(fits, key=lambda name: fits[name][1])
+        self.scaler_, self.model_ = scalers[self.scaling_], fits[self.scaling_][0]
+        return self
+
+    def _fit(self, x, y: np.ndarray):
+        """The model fitted on ``x`` and its inner cross-validation score (higher: better)."""
+        if self.target.kind == "numeric":
+            model = RidgeCV(alphas=np.logspace(-4, 6, self.n_cs + 1)).fit(x, y)
+            return model, float(model.best_score_)
+        counts = np.bincount(y, minlength=max(2, len(self.target.classes)))
+        if counts.min() < 2:
+            raise InputError(
+                f"target {self.target.name!r}: a baseline needs at least 2 training "
+                f"repertoires of each class; the training part has {counts.tolist()}"
+            )
+        folds = StratifiedKFold(int(min(self.max_folds, counts.min())), shuffle=True,
+                                random_state=self.seed)  # fmt: skip
+        model = LogisticRegressionCV(
+            Cs=self.n_cs, l1_ratios=(0.0,), cv=folds, scoring="neg_log_loss",
+            random_state=self.seed, use_legacy_attributes=False, max_iter=1000,
+        ).fit(x, y)  # fmt: skip
+        return model, float(model.scores_.mean(axis=0).max())
+
+    def predict(self, store: Store, repertoires: np.ndarray) -> np.ndarray:
+        x = self.scaler_.transform(self._design(store, repertoires))
+        with threadpool_limits(1):
+            if self.target.kind == "categorical":
+                return self.model_.predict_proba(x)
+            if self.target.kind == "binary":
+                return self.model_.decision_function(x)
+            return self.model_.predict(x)
+
+
 # ----------------------------------------------------------------------------- running
 
 BASELINES: dict[str, Callable[[int], _Baseline]] = {
@@ -358,6 +480,11 @@ BASELINES: dict[str, Callable[[int], _Baseline]] = {
     "gapped_kmer_burden": lambda seed: GappedKmerBurden(seed=seed),
     "repertoire_size": lambda seed: RepertoireSize(seed=seed),
 }
+# baselines of any target (TargetRegression) by name -> design; repertoire_size reads depth
+# for a categorical or numeric target, where RepertoireSize is the label's
+REGRESSIONS = {"kmer3_regression": "kmer3", "kmer4_regression": "kmer4",
+               "covariates": "covariates"}  # fmt: skip
+BASELINE_NAMES = (*BASELINES, *REGRESSIONS)
 
 
 def run_baseline(
@@ -371,6 +498,7 @@ def run_baseline(
     overwrite: bool = False,
     inputs: Iterable[Path] = (),
     fold: int | None = None,
+    target: Target | None = None,
 ) -> pd.DataFrame:
     """Fit baseline ``name`` on the training repertoires and write its predictions to ``out``.
 
@@ -378,9 +506,22 @@ def run_baseline(
     ``deeprc evaluate`` reads them unchanged; beside them go the baseline's own tables
     (EmersonBurden: its associated clonotypes). Returns the predictions. An empty test set
     is refused (naming ``fold`` when given): its empty predictions would read as a result.
+    ``target`` (default: the label) may be any the store keeps: a binary one is predicted as
+    the label is; a categorical or numeric one by a :class:`TargetRegression`, fitted on the
+    training repertoires whose value is known, with ``target.json`` beside its predictions.
     """
-    if name not in BASELINES:
-        raise InputError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
+    target = target or Target.of(store)
+    if name not in BASELINE_NAMES:
+        raise InputError(f"unknown baseline {name!r}; choose one of {sorted(BASELINE_NAMES)}")
+    regression = REGRESSIONS.get(name)
+    if target.kind != "binary" and regression is None:
+        if name != "repertoire_size":
+            applies = sorted([*REGRESSIONS, "repertoire_size"])
+            raise InputError(
+                f"baseline {name} predicts a binary label; target {target.name!r} is "
+                f"{target.kind}: choose one of {applies}"
+            )
+        regression = "depth"
     if len(test_repertoires) == 0:
         which = "this fold" if fold is None else f"fold {fold}"
         raise InputError(
@@ -392,18 +533,37 @@ def run_baseline(
     ) as tmp:
         train = np.asarray(train_repertoires, dtype=np.int64)
         test = np.asarray(test_repertoires, dtype=np.int64)
-        model = BASELINES[name](seed).fit(store, train)
-        logit = model.log_odds(store, test)
-        meta = store.repertoires.iloc[test]
-        predictions = pd.DataFrame(
-            {
-                "repertoire_id": meta["repertoire_id"].to_numpy(),
-                "y": meta["y"].to_numpy().astype(np.int64),
-                "logit": logit,
-                "score": expit(logit),
-            }
-        )
-        outputs.write_predictions(tmp, predictions)
-        for name, table in model.tables().items():
-            outputs.write_tsv(tmp / name, table)
+        values = target.values(store)
+        train = train[target.known(values[train])]
+        ids = store.repertoires["repertoire_id"].to_numpy()[test]
+        if regression is not None:
+            model = TargetRegression(regression, target, seed=seed).fit(store, train)
+            predictions = _regression_predictions(model.predict(store, test), values[test], target)
+            predictions.insert(0, "repertoire_id", ids)
+            tables = {}
+        else:
+            labelled = target.labelled(store)
+            model = BASELINES[name](seed).fit(labelled, train)
+            logit = model.log_odds(labelled, test)
+            predictions = pd.DataFrame({"repertoire_id": ids, "y": values[test], "logit": logit,
+                                        "score": expit(logit)})  # fmt: skip
+            tables = model.tables()
+        if target.name == LABEL:
+            outputs.write_predictions(tmp, predictions)
+        else:
+            outputs.write_target_predictions(tmp, predictions, target.to_dict())
+        for file, table in tables.items():
+            outputs.write_tsv(tmp / file, table)
     return predictions
+
+
+def _regression_predictions(predicted: np.ndarray, y: np.ndarray, target: Target) -> pd.DataFrame:
+    """A TargetRegression's predictions as deeprc.outputs writes them, with the true ``y``."""
+    if target.kind == "binary":
+        return pd.DataFrame({"y": y, "logit": predicted, "score": expit(predicted)})
+    if target.kind == "numeric":
+        return pd.DataFrame({"y": y, "prediction": predicted})
+    classes = np.array(target.classes, dtype=object)
+    named = np.where(y >= 0, classes[np.maximum(y, 0)], None)
+    return pd.DataFrame({"y": named} | {f"p:{c}": predicted[:, i]
+                                        for i, c in enumerate(target.classes)})  # fmt: skip

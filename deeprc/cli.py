@@ -652,11 +652,17 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
         "its test repertoires; writes predictions.tsv in deeprc predict's format.",
     )
     p.add_argument(
-        "name", metavar="NAME", choices=_RegistryNames("deeprc.baselines", "BASELINES"),
+        "name", metavar="NAME", choices=_RegistryNames("deeprc.baselines", "BASELINE_NAMES"),
         help="the baseline: %(choices)s",
     )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="directory to create")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--target", metavar="NAME",
+        help="a target the store keeps (ingest --target) instead of the label; a categorical "
+        "or numeric one takes kmer3_regression, kmer4_regression, covariates or "
+        "repertoire_size",
+    )  # fmt: skip
     p.set_defaults(run=_run_baseline)
 
 
@@ -666,13 +672,14 @@ def _run_baseline(args: argparse.Namespace) -> None:
     from deeprc.baselines import run_baseline
     from deeprc.split import read_folds
     from deeprc.store import Store
+    from deeprc.targets import Target
 
     store = Store(args.store)
     roles = read_folds(args.folds, store, args.fold)
     predictions = run_baseline(
         args.name, store, np.concatenate([roles["train"], roles["validation"]]), roles["test"],
         args.out, seed=args.seed, overwrite=args.overwrite, inputs=[args.store, args.folds],
-        fold=args.fold,
+        fold=args.fold, target=Target.of(store, args.target),
     )  # fmt: skip
     print(f"{args.name}: {len(predictions)} repertoires scored -> {args.out}")
 

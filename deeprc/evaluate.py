@@ -15,9 +15,11 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score, ro
 from deeprc import __version__, outputs
 from deeprc.atomic import atomic_file
 from deeprc.errors import InputError
+from deeprc.targets import categorical_metrics, numeric_metrics
 
 __all__ = [
     "evaluate_folds",
+    "evaluate_target_folds",
     "p_value_text",
     "paired_difference",
     "pooled",
@@ -95,7 +97,19 @@ def evaluate_folds(
     ``pooled`` holds the ROC AUC of all folds' test repertoires together with its uncertainty;
     ``comparisons`` the paired difference to each of ``compare`` (name -> its metrics.json).
     ``seed`` seeds the bootstrap and the permutations.
+
+    Predictions of a target other than the label (``target.json``, deeprc.targets) record it
+    in ``target``; a categorical or numeric one is scored with its own metrics
+    (:func:`evaluate_target_folds`).
     """
+    target = _target_of(prediction_dirs)
+    if target is not None and target["kind"] != "binary":
+        if compare:
+            raise InputError(
+                f"--compare: paired differences are of binary ROC AUCs; target "
+                f"{target['name']!r} is {target['kind']}: compare its metrics side by side"
+            )
+        return evaluate_target_folds(prediction_dirs, out, target, overwrite=overwrite)
     folds = []
     for directory in prediction_dirs:
         scored = outputs.read_predictions(directory)
@@ -134,6 +148,7 @@ def evaluate_folds(
     _once(_test_table({"folds": folds}), "the prediction directories")
     result = {
         "deeprc_version": __version__,
+        **({"target": target} if target is not None else {}),
         "threshold": threshold,
         "summary": summary,
         "folds": folds,
@@ -149,6 +164,78 @@ def evaluate_folds(
         result["comparisons"][name] = {"metrics": str(path), "sha256": digest, **difference}
     inputs = [*prediction_dirs, *(compare or {}).values()]
     with atomic_file(out, kind="metrics", overwrite=overwrite, inputs=inputs) as tmp:
+        outputs.write_metrics(tmp, result)
+    return result
+
+
+def _target_of(prediction_dirs: list[Path]) -> dict | None:
+    """The one target all the directories predict (target.json; None: the label)."""
+    targets = [outputs.read_target(d) for d in prediction_dirs]
+    if any(t != targets[0] for t in targets):
+        names = sorted({(t or {}).get("name", "label") for t in targets})
+        raise InputError(
+            f"the prediction directories predict different targets ({', '.join(names)}); "
+            "evaluate each target's predictions apart"
+        )
+    return targets[0] if targets else None
+
+
+# the metrics of a categorical and of a numeric target (deeprc.targets) summarised over folds
+TARGET_METRICS = {
+    "categorical": ("roc_auc_macro", "balanced_accuracy", "brier"),
+    "numeric": ("r2", "spearman", "mae"),
+}
+
+
+def evaluate_target_folds(
+    prediction_dirs: list[Path], out: Path, target: dict, *, overwrite: bool = False
+) -> dict:
+    """As :func:`evaluate_folds`, for a categorical target (macro one-vs-rest ROC AUC and each
+    class's, balanced accuracy, Brier score, confusion matrix) or a numeric one (R²,
+    Spearman, mean absolute error): per fold, then mean ± sd over folds. A categorical fold
+    with fewer than ``MIN_PER_CLASS`` test repertoires of a class, or a numeric one with
+    fewer than ``MIN_PER_CLASS`` known values, is flagged ``too_few`` and not averaged."""
+    classes = target.get("classes") or []
+    folds = []
+    for directory in prediction_dirs:
+        table = outputs.read_target_predictions(directory, target)
+        path = Path(directory) / outputs.PREDICTIONS
+        known = table[table["y"].notna()]
+        if known.empty:
+            raise InputError(f"{path}: no repertoire has a known {target['name']!r}")
+        fold: dict = {
+            "predictions": str(path),
+            "sha256": outputs.file_digest(path),
+            "n_repertoires": len(known),
+            "n_unknown": len(table) - len(known),
+        }
+        if target["kind"] == "categorical":
+            y = known["y"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+            scores = known[[f"p:{c}" for c in classes]].to_numpy(float)
+            fold["class_counts"] = np.bincount(y, minlength=len(classes)).tolist()
+            fold |= categorical_metrics(y, scores)
+            fold["too_few"] = min(fold["class_counts"]) < MIN_PER_CLASS
+            fold["test"] = {"repertoire_id": known["repertoire_id"].tolist(),
+                            "y": known["y"].tolist(), "scores": scores.tolist()}  # fmt: skip
+        else:
+            y, predicted = known["y"].to_numpy(float), known["prediction"].to_numpy(float)
+            fold |= numeric_metrics(y, predicted)
+            fold["too_few"] = len(known) < MIN_PER_CLASS
+            fold["test"] = {"repertoire_id": known["repertoire_id"].tolist(),
+                            "y": y.tolist(), "prediction": predicted.tolist()}  # fmt: skip
+        folds.append(fold)
+    summary = {}
+    for metric in TARGET_METRICS[target["kind"]]:
+        values = np.array([f[metric] for f in folds if not f["too_few"]], float)
+        values = values[~np.isnan(values)]
+        summary[metric] = {
+            "mean": float(values.mean()) if len(values) else math.nan,
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+            "n_folds": len(values),
+        }
+    result = {"deeprc_version": __version__, "target": target, "summary": summary,
+              "folds": folds}  # fmt: skip
+    with atomic_file(out, kind="metrics", overwrite=overwrite, inputs=prediction_dirs) as tmp:
         outputs.write_metrics(tmp, result)
     return result
 
@@ -178,6 +265,19 @@ def fold_name(k: int, n_folds: int) -> str:
 def summary_lines(result: dict) -> list[str]:
     """What ``deeprc evaluate`` prints: the summary, then each fold, flagged metrics marked *."""
     n = len(result["folds"])
+    kind = result.get("target", {}).get("kind", "binary")
+    if kind != "binary":
+        metrics = TARGET_METRICS[kind]
+        lines = [f"target {result['target']['name']} ({kind})"]
+        lines += [f"{m:<18} {summary_text(result['summary'][m], n_folds=n)}" for m in metrics]
+        for k, fold in enumerate(result["folds"]):
+            mark = "*" if fold["too_few"] else ""
+            values = "  ".join(f"{m} {metric_text(fold[m])}{mark}" for m in metrics)
+            lines.append(f"{fold_name(k, n):<18} {values}  [{fold['n_repertoires']} known]")
+        if any(f["too_few"] for f in result["folds"]):
+            lines.append(f"* left out of the summary: fewer than {MIN_PER_CLASS} test "
+                         "repertoires of a class (or known values)")  # fmt: skip
+        return lines
     lines = [f"{m:<18} {summary_text(result['summary'][m], n_folds=n)}" for m in METRICS]
     for k, fold in enumerate(result["folds"]):
         mark = "*" if fold["too_few"] else ""
@@ -374,7 +474,9 @@ def p_value_text(block: dict) -> str:
 
 def pooled_lines(result: dict) -> list[str]:
     """What ``deeprc evaluate`` prints after the summary: the pooled AUC with its interval and
-    p-value, then each comparison."""
+    p-value, then each comparison (none for a categorical or numeric target)."""
+    if "pooled" not in result:
+        return []
     block = result["pooled"]
     where = "the test set" if len(result["folds"]) == 1 else "all folds"
     counts = (

@@ -33,16 +33,21 @@ __all__ = [
     "read_metrics",
     "read_predictions",
     "read_provenance",
+    "read_target",
+    "read_target_predictions",
     "read_truth",
     "write_interpretation",
     "write_metrics",
     "write_predictions",
     "write_provenance",
+    "write_target_predictions",
     "write_tsv",
 ]
 
 PREDICTIONS = "predictions.tsv"
 PREDICTION_COLUMNS = ("repertoire_id", "y", "logit", "score")
+# beside the predictions of a target other than the label: which (deeprc.targets.Target)
+TARGET = "target.json"
 ATTENTION = "attention.parquet"
 # then attention_h<k> per head when the model has several
 ATTENTION_COLUMNS = (
@@ -102,6 +107,55 @@ def read_predictions(directory: Path) -> pd.DataFrame:
             f"{path}: line {row + 2} holds score {table['score'].iloc[row]} and label "
             f"{table['y'].iloc[row]}; a score is a finite number and a label 0, 1 or empty. "
             "Predict again (a model that diverged gives no finite score)"
+        )
+    return table
+
+
+def write_target_predictions(directory: Path, table: pd.DataFrame, target: dict) -> None:
+    """Predictions of a target other than the label (deeprc.targets), with ``target.json``
+    saying which. A binary one is written as the label's are (y 1/0, logit, score); a
+    categorical one as ``y`` (the class; empty where unknown) and ``p:<class>`` for each class;
+    a numeric one as ``y`` (empty where unknown) and ``prediction``."""
+    directory = Path(directory)
+    (directory / TARGET).write_text(json.dumps(target, indent=2) + "\n")
+    if target["kind"] == "binary":
+        write_predictions(directory, table)
+    else:
+        write_tsv(directory / PREDICTIONS, table[_target_columns(target)])
+
+
+def _target_columns(target: dict) -> list[str]:
+    scored = (
+        [f"p:{c}" for c in target["classes"]] if target["kind"] == "categorical" else ["prediction"]
+    )
+    return ["repertoire_id", "y", *scored]
+
+
+def read_target(directory: Path) -> dict | None:
+    """The target a prediction directory holds (``target.json``); None for the label."""
+    path = Path(directory) / TARGET
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_target_predictions(directory: Path, target: dict) -> pd.DataFrame:
+    """The predictions of a categorical or numeric ``target`` (:func:`read_target`),
+    checked: the columns it has, finite scores, and known classes."""
+    path = _existing(Path(directory) / PREDICTIONS, "deeprc baseline --target")
+    y_type = str if target["kind"] == "categorical" else float
+    table = pd.read_csv(path, sep="\t", dtype={"repertoire_id": str, "y": y_type})
+    columns = _target_columns(target)
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {missing} of target {target['name']!r}")
+    scores = table[columns[2:]].to_numpy(dtype=float)
+    bad = ~np.isfinite(scores).all(axis=1)
+    if target["kind"] == "categorical":
+        bad |= table["y"].notna().to_numpy() & ~table["y"].isin(target["classes"]).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{path}: line {row + 2} holds no finite prediction, or a class that target "
+            f"{target['name']!r} does not have ({target.get('classes')}); predict again"
         )
     return table
 
