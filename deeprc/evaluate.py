@@ -133,17 +133,10 @@ def evaluate_folds(
             fold["provenance"] = provenance
         folds.append(fold)
     note = _note(folds)
-    summary = {}
-    for metric in METRICS:
-        values = np.array([f[metric] for f in folds if not f["too_few"]], float)
-        values = values[~np.isnan(values)]
-        summary[metric] = {
-            "mean": float(values.mean()) if len(values) else math.nan,
-            "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
-            "n_folds": len(values),
-        }
-        if note:
-            summary[metric]["note"] = note
+    summary = _over_folds(folds, METRICS)
+    if note:
+        for stat in summary.values():
+            stat["note"] = note
     # a repertoire tested twice (a copied fold directory) would count twice in the pooled AUC
     _once(_test_table({"folds": folds}), "the prediction directories")
     result = {
@@ -166,6 +159,20 @@ def evaluate_folds(
     with atomic_file(out, kind="metrics", overwrite=overwrite, inputs=inputs) as tmp:
         outputs.write_metrics(tmp, result)
     return result
+
+
+def _over_folds(folds: list[dict], metrics: tuple[str, ...]) -> dict[str, dict]:
+    """Each metric's mean and sd over the folds not flagged ``too_few`` (NaN left out)."""
+    summary = {}
+    for metric in metrics:
+        values = np.array([f[metric] for f in folds if not f["too_few"]], float)
+        values = values[~np.isnan(values)]
+        summary[metric] = {
+            "mean": float(values.mean()) if len(values) else math.nan,
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+            "n_folds": len(values),
+        }
+    return summary
 
 
 def _target_of(prediction_dirs: list[Path]) -> dict | None:
@@ -224,15 +231,7 @@ def evaluate_target_folds(
             fold["test"] = {"repertoire_id": known["repertoire_id"].tolist(),
                             "y": y.tolist(), "prediction": predicted.tolist()}  # fmt: skip
         folds.append(fold)
-    summary = {}
-    for metric in TARGET_METRICS[target["kind"]]:
-        values = np.array([f[metric] for f in folds if not f["too_few"]], float)
-        values = values[~np.isnan(values)]
-        summary[metric] = {
-            "mean": float(values.mean()) if len(values) else math.nan,
-            "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
-            "n_folds": len(values),
-        }
+    summary = _over_folds(folds, TARGET_METRICS[target["kind"]])
     result = {"deeprc_version": __version__, "target": target, "summary": summary,
               "folds": folds}  # fmt: skip
     with atomic_file(out, kind="metrics", overwrite=overwrite, inputs=prediction_dirs) as tmp:
