@@ -3,6 +3,8 @@
     python benchmarks/accuracy.py --out accuracy                       # every cohort, seed 0
     python benchmarks/accuracy.py --out accuracy --cohorts motif_0.1pct --split-seeds 0 1 2
     python benchmarks/accuracy.py --out draws --draws 20 --seed 1     # cohorts drawn at random
+    python benchmarks/accuracy.py --out targets --cohorts three_conditions \
+        --targets condition:categorical severity:numeric                # targets beyond the label
 
 A cohort is a preset of configs/simulate/ (simulated once, ingested once); each split seed
 gives its own k folds, on which DeepRC (one experiment file per `--experiment NAME=PATH`) and
@@ -14,6 +16,12 @@ adds its rows to them. With ``--draws N --seed S`` the cohorts are N designs dra
 (benchmarks/cohort_draws.py, each written to OUT/designs/) instead of presets, and OUT/draws.md
 gets one row per draw (its design, each method's mean AUC, model minus the best baseline,
 seconds per fold) and the summary.
+
+With ``--targets`` and ``--covariates`` (``COLUMN:KIND``, as deeprc ingest takes them) the
+cohorts are ingested keeping those columns; each categorical or numeric target is predicted by
+the baselines of any target (k-mer regressions, depth, the covariates alone) on the same folds,
+into OUT/targets.md (per target: each method's metrics, mean ± sd over the folds), and the
+covariates-only baseline joins the label's baselines.
 """
 
 from __future__ import annotations
@@ -43,6 +51,13 @@ BASELINES = [
     "kmer3_logistic", "kmer4_logistic", "minmax_svm", "emerson_burden", "repertoire_size",
     "gapped_kmer_burden",
 ]  # fmt: skip
+# the baselines of a categorical or numeric target (deeprc baseline --target)
+TARGET_BASELINES = ["kmer3_regression", "kmer4_regression", "repertoire_size", "covariates"]
+# what deeprc evaluate reports for each kind of target, in the table's order
+TARGET_METRICS = {
+    "categorical": ["roc_auc_macro", "balanced_accuracy", "brier"],
+    "numeric": ["r2", "spearman", "mae"],
+}
 
 
 def deeprc(*args: object, log: Path | None = None) -> float:
@@ -99,32 +114,47 @@ def run_seed(cohort: Path, seed: int, args, experiments: dict[str, Path]) -> dic
         result[name] = evaluated(method, predictions, seconds) | {
             "precision_at_100": [f["precision_at_100"] for f in truth["per_fold"]]
         }
-    for name in args.baselines:
-        method = run / name
-        method.mkdir(exist_ok=True)
-        outputs = [method / f"fold{k}" for k in range(args.k)]
-        seconds = [
-            timed_once(
-                method / f"fold{k}.seconds",
-                out,
-                *("baseline", name, "--store", store, "--folds", folds, "--fold", k, "--out", out),
-            )
-            for k, out in enumerate(outputs)
-        ]
-        result[name] = evaluated(method, outputs, seconds)
+    covariates = ["covariates"] if args.covariates else []
+    for name in [*args.baselines, *covariates]:
+        result[name] = baseline_run(run / name, name, store, folds, args.k)
+    for spec in args.targets:
+        target, kind = spec.split(":")[:2]
+        if kind == "binary":
+            continue  # predicted as the label is: ingest it as the label to measure it
+        for name in [n for n in TARGET_BASELINES if n != "covariates" or args.covariates]:
+            method = run / "targets" / target / name
+            found = baseline_run(method, name, store, folds, args.k, target=target)
+            result.setdefault("targets", {}).setdefault(target, {"kind": kind})[name] = found
     return result
+
+
+def baseline_run(
+    method: Path, name: str, store: Path, folds: Path, k: int, target: str | None = None
+) -> dict:
+    """A baseline on every fold (of the label, or of ``target``), then evaluated."""
+    method.mkdir(parents=True, exist_ok=True)
+    outputs = [method / f"fold{i}" for i in range(k)]
+    chosen = ("--target", target) if target else ()
+    seconds = [
+        timed_once(
+            method / f"fold{i}.seconds",
+            out,
+            *("baseline", name, "--store", store, "--folds", folds, "--fold", i, "--out", out),
+            *chosen,
+        )
+        for i, out in enumerate(outputs)
+    ]
+    return evaluated(method, outputs, seconds)
 
 
 def evaluated(method: Path, predictions: list[Path], seconds: list[float]) -> dict:
     metrics = method / "metrics.json"
     if not metrics.exists():
         deeprc("evaluate", *predictions, "--out", metrics)
-    folds = json.loads(metrics.read_text())["folds"]
-    return {
-        "roc_auc": [fold["roc_auc"] for fold in folds],
-        "balanced_accuracy": [fold["balanced_accuracy"] for fold in folds],
-        "seconds": seconds,
-    }
+    found = json.loads(metrics.read_text())
+    kind = found.get("target", {}).get("kind", "binary")
+    names = TARGET_METRICS.get(kind, ["roc_auc", "balanced_accuracy"])
+    return {name: [fold[name] for fold in found["folds"]] for name in names} | {"seconds": seconds}
 
 
 def mean_sd(values: list[float]) -> str:
@@ -135,9 +165,10 @@ def mean_sd(values: list[float]) -> str:
 def table(results: dict) -> str:
     """One row per cohort and split seed: each method's mean ± sd ROC AUC over the folds (the
     lowest fold in brackets; "-" where it was not run), the best baseline, and each DeepRC
-    recipe's seconds per fold and top-100 precision. The methods are those in ``results``."""
+    recipe's seconds per fold and top-100 precision. The methods are those in ``results``; the
+    covariates-only baseline reads no repertoire, so it is never the best baseline."""
     runs = [run for seeds in results.values() for run in seeds.values()]
-    names = list(dict.fromkeys(name for run in runs for name in run))
+    names = list(dict.fromkeys(name for run in runs for name in run if name != "targets"))
     experiments = [n for n in names if any("precision_at_100" in run.get(n, {}) for run in runs)]
     baselines = [n for n in names if n not in experiments]
     head = ["cohort", "split seed", *experiments, *baselines, "best baseline"]
@@ -150,7 +181,7 @@ def table(results: dict) -> str:
             for name in experiments + baselines:
                 aucs = result.get(name, {}).get("roc_auc")
                 row.append(f"{mean_sd(aucs)} (min {min(aucs):.3f})" if aucs else "-")
-            ran = [n for n in baselines if n in result]
+            ran = [n for n in baselines if n in result and n != "covariates"]
             best = max(ran, key=lambda n: statistics.mean(result[n]["roc_auc"]), default=None)
             row.append(f"{best} {statistics.mean(result[best]['roc_auc']):.3f}" if best else "-")
             for name in experiments:
@@ -162,6 +193,30 @@ def table(results: dict) -> str:
                 )
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def targets_table(results: dict) -> str:
+    """One row per cohort, split seed, target and method: each metric's mean ± sd over the
+    folds (deeprc evaluate's; for a numeric target R², Spearman and MAE)."""
+    lines = []
+    for cohort, seeds in results.items():
+        for seed, result in seeds.items():
+            for target, methods in result.get("targets", {}).items():
+                kind = methods["kind"]
+                metrics = TARGET_METRICS[kind]
+                lines += [
+                    f"**{cohort}**, split seed {seed}, target `{target}` ({kind})", "",
+                    "| method | " + " | ".join(metrics) + " | s/fold |",
+                    "|---|" + "---|" * (len(metrics) + 1),
+                ]  # fmt: skip
+                for name, run in methods.items():
+                    if name == "kind":
+                        continue
+                    cells = [mean_sd([v for v in run[m] if v == v]) for m in metrics]
+                    seconds = f"{statistics.mean(run['seconds']):.0f}"
+                    lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds} |")
+                lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -185,6 +240,16 @@ def main() -> None:
         "none: the baselines only)",
     )
     parser.add_argument("--baselines", nargs="*", default=BASELINES)
+    parser.add_argument(
+        "--targets", nargs="*", default=[], metavar="COLUMN:KIND",
+        help="metadata columns kept as targets (deeprc ingest --target), each predicted by "
+        "the baselines of any target",
+    )  # fmt: skip
+    parser.add_argument(
+        "--covariates", nargs="*", default=[], metavar="COLUMN:KIND",
+        help="metadata columns kept as covariates (deeprc ingest --covariate): the "
+        "covariates-only baseline joins the others",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     experiments = dict(
@@ -209,9 +274,12 @@ def main() -> None:
         sim, store = cohort / "simulated", cohort / "store"
         if not sim.exists():
             deeprc("simulate", "--config", preset, "--out", sim, "--threads", args.threads)
+        kept = [f for spec in args.targets for f in ("--target", spec)]
+        kept += [f for spec in args.covariates for f in ("--covariate", spec)]
         if not store.exists():
             source = ("--metadata", sim / "metadata.tsv", "--label-column", "status")
-            deeprc("ingest", *source, "--out", store, "--threads", args.threads)
+            deeprc("ingest", *source, *kept, "--out", store, "--threads", args.threads)
+        check_kept(store, args)
         for seed in args.split_seeds:
             ran = run_seed(cohort, seed, args, experiments)  # methods not run now are kept
             results.setdefault(name, {}).setdefault(str(seed), {}).update(ran)
@@ -219,6 +287,17 @@ def main() -> None:
         print(table({name: results[name]}), flush=True)
         if args.draws:
             write_text(args.out / "draws.md", draws_table(results, presets, args))
+
+
+def check_kept(store: Path, args) -> None:
+    """Stop when an existing store lacks a target or covariate asked for (it was ingested by
+    an earlier run without it): its folds and results would not be this run's."""
+    manifest = json.loads((store / "manifest.json").read_text())
+    for role, specs in (("targets", args.targets), ("covariates", args.covariates)):
+        have = {entry["column"] for entry in manifest.get(role, [])}
+        missing = [spec for spec in specs if spec.split(":")[0] not in have]
+        if missing:
+            sys.exit(f"{store} was ingested without {role} {missing}: give another --out")
 
 
 def drawn_presets(designs: Path, n: int, seed: int) -> list[Path]:
@@ -246,7 +325,7 @@ def draws_table(results: dict, presets: list[Path], args) -> str:
             rows.append((preset, yaml.safe_load(preset.read_text()), result))
     if not rows:
         return ""
-    names = list(dict.fromkeys(name for *_, result in rows for name in result))
+    names = list(dict.fromkeys(n for *_, result in rows for n in result if n != "targets"))
     experiments = [n for n in names if any("precision_at_100" in r.get(n, {}) for *_, r in rows)]
     baselines = [n for n in names if n not in experiments]
     rows = [row for row in rows if any(n in row[2] for n in baselines)]
@@ -257,7 +336,7 @@ def draws_table(results: dict, presets: list[Path], args) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     differences: dict[str, list[tuple[float, bool]]] = {e: [] for e in experiments}
     for preset, design, result in rows:
-        mean = {name: statistics.mean(run["roc_auc"]) for name, run in result.items()}
+        mean = {n: statistics.mean(result[n]["roc_auc"]) for n in names if n in result}
         best = max((n for n in baselines if n in mean), key=mean.__getitem__)
         kinds = kinds_of(design)
         row = [preset.stem, summary(design), "+".join(kinds)]
@@ -294,6 +373,8 @@ def draws_table(results: dict, presets: list[Path], args) -> str:
 def write_results(out: Path, results: dict) -> None:
     write_text(out / "accuracy.json", json.dumps(results, indent=1) + "\n")
     write_text(out / "accuracy.md", table(results))
+    if targets := targets_table(results):
+        write_text(out / "targets.md", targets)
 
 
 def write_text(path: Path, text: str) -> None:

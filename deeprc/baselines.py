@@ -399,6 +399,40 @@ class _RootMeanSquare:
         return x * self.scale_
 
 
+class _RowSpace:
+    """The coordinates of a sparse design's rows in their own span: ``(n, r)``, r <= n. An
+    L2-penalised linear model's weights lie in the span of its training rows, so fitting it on
+    these coordinates gives the same model as on the design's 8,000 or 160,000 k-mer columns
+    (for inner folds too: their rows span part of the same space), in a fraction of the time.
+    A new row's coordinates come from its products with the training rows."""
+
+    def fit(self, x: sparse.spmatrix) -> _RowSpace:
+        eigenvalues, vectors = np.linalg.eigh((x @ x.T).toarray())
+        kept = eigenvalues > eigenvalues.max() * 1e-10
+        self.rows_, self.map_ = x, vectors[:, kept] / np.sqrt(eigenvalues[kept])
+        return self
+
+    def transform(self, x: sparse.spmatrix) -> np.ndarray:
+        return (x @ self.rows_.T).toarray() @ self.map_
+
+
+class _Chain:
+    """Transforms fitted and applied in turn."""
+
+    def __init__(self, *steps) -> None:
+        self.steps = steps
+
+    def fit(self, x) -> _Chain:
+        for step in self.steps:
+            x = step.fit(x).transform(x)
+        return self
+
+    def transform(self, x):
+        for step in self.steps:
+            x = step.transform(x)
+        return x
+
+
 @dataclass
 class TargetRegression:
     """Any target on one repertoire-level ``design`` (:data:`_DESIGNS`): a logistic regression
@@ -407,8 +441,9 @@ class TargetRegression:
     stratified inner folds (log loss); a ridge regression for a numeric one (its penalty by
     generalised cross-validation). A k-mer design is scaled per column (standardised) or as
     a whole (:class:`_RootMeanSquare`), whichever scores better inside the training
-    repertoires (``scaling_``): a motif's rare k-mers need the first, a broad shift the second.
-    A dense design is standardised, its missing values (NaN) read as the training mean.
+    repertoires (``scaling_``): a motif's rare k-mers need the first, a broad shift the second;
+    it is fitted in its rows' span (:class:`_RowSpace`, exact). A dense design is
+    standardised, its missing values (NaN) read as the training mean.
     The fits run on one BLAS thread: these matrices are small, and threads spinning beside
     other jobs slowed them twentyfold here."""
 
@@ -431,7 +466,10 @@ class TargetRegression:
         y = self.target.values(store)[repertoires]
         x = self._design(store, repertoires, fitting=True)
         if sparse.issparse(x):
-            scalers = {"standardised": StandardScaler(with_mean=False), "whole": _RootMeanSquare()}
+            scalers = {
+                "standardised": _Chain(StandardScaler(with_mean=False), _RowSpace()),
+                "whole": _Chain(_RootMeanSquare(), _RowSpace()),
+            }
         else:
             scalers = {"standardised": StandardScaler()}
         with threadpool_limits(1):

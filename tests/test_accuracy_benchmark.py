@@ -67,3 +67,42 @@ def test_the_draws_table_of_recipes_without_baselines_says_so(tmp_path, monkeypa
     results["draw1_00"]["0"]["kmer3_logistic"] = {"roc_auc": [0.7, 0.7], "seconds": [1.0, 1.0]}
     table = accuracy.draws_table(results, [design], args)
     assert "| kmer3_logistic 0.700 | +0.150 |" in table, table
+
+
+def test_targets_and_covariates_get_their_own_table(tmp_path):
+    """--targets and --covariates: each categorical or numeric target is predicted by the
+    baselines of any target on the label's folds, and the covariates-only baseline joins the
+    label's."""
+    cohort = tmp_path / "tri.yaml"
+    cohort.write_text(
+        "n_repertoires: 30\nn_sequences: 200\npositive_fraction: 0.667\nseed: 2\n"
+        "conditions: [flu, cmv]\nnumbers: [{name: age, low: 20, high: 80, positive_from: 0.5}]\n"
+        "motifs:\n  - {name: f, motif: WWQ, witness_rate: 0.05, condition: flu}\n"
+        "  - {name: c, motif: MMH, witness_rate: 0.05, condition: cmv}\n"
+    )
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), "--out", str(tmp_path / "out"),
+        "--cohorts", str(cohort), "--k", "3", "--experiment", "none", "--baselines",
+        "kmer3_logistic", "--targets", "condition:categorical", "--covariates", "age:numeric",
+        "--threads", "1",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    run = json.loads((tmp_path / "out" / "accuracy.json").read_text())["tri"]["0"]
+    assert set(run) == {"kmer3_logistic", "covariates", "targets"}
+    condition = run["targets"]["condition"]
+    assert condition["kind"] == "categorical"
+    assert set(condition) == {"kind", "kmer3_regression", "kmer4_regression", "repertoire_size",
+                              "covariates"}  # fmt: skip
+    assert len(condition["kmer3_regression"]["roc_auc_macro"]) == 3
+    table = (tmp_path / "out" / "targets.md").read_text()
+    assert "**tri**, split seed 0, target `condition` (categorical)" in table
+    assert "| method | roc_auc_macro | balanced_accuracy | brier | s/fold |" in table
+    label = (tmp_path / "out" / "accuracy.md").read_text().splitlines()
+    assert label[0].startswith("| cohort | split seed | kmer3_logistic | covariates | best base")
+    assert "| kmer3_logistic " in label[2]  # the covariates are never the best baseline
+    # a store ingested without a target asked for later is refused, not silently reused
+    again = [*command[: command.index("--targets")], "--targets", "age:numeric"]
+    refused = subprocess.run(again, capture_output=True, text=True)
+    assert refused.returncode != 0 and "was ingested without targets ['age:numeric']" in (
+        refused.stderr
+    )
