@@ -168,3 +168,25 @@ def test_numeric_metrics_by_hand():
     assert found["spearman"] == pytest.approx(1.0)
     assert found["mae"] == pytest.approx(0.5)
     assert math.isnan(numeric_metrics(y, np.full(4, 2.5))["spearman"])  # constant prediction
+
+
+def test_fitting_in_the_rows_span_gives_the_same_l2_model():
+    """The k-mer regressions fit on the rows' coordinates in their own span (exact for an L2
+    penalty): the same probabilities as on the 3,000 columns themselves."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    from deeprc.baselines import _RowSpace
+
+    x = sparse.random(40, 3000, density=0.05, random_state=0, format="csr")
+    new = sparse.random(10, 3000, density=0.05, random_state=1, format="csr")
+    y = np.random.default_rng(0).integers(0, 3, 40)
+    span = _RowSpace().fit(x)
+    assert span.transform(x).shape == (40, 40)
+
+    def fitted(train):
+        return LogisticRegression(C=0.5, max_iter=5000, tol=1e-10).fit(train, y)
+
+    direct = fitted(x).predict_proba(new)
+    np.testing.assert_allclose(fitted(span.transform(x)).predict_proba(span.transform(new)),
+                               direct, atol=1e-9)  # fmt: skip
