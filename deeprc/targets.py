@@ -18,11 +18,10 @@ from scipy.stats import spearmanr
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
 
 from deeprc.errors import InputError
+from deeprc.ingest.options import LABEL
 from deeprc.store import Store
 
 __all__ = ["LABEL", "Target", "categorical_metrics", "numeric_metrics"]
-
-LABEL = "label"  # the name of the store's own label as a target
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,8 @@ def test_a_target_that_never_varies_or_an_unknown_positive_is_refused(tmp_path):
         run_ingest(study(tmp_path, rows), annotations=targets("sex:categorical", role="covariate"))
     with pytest.raises(InputError, match="'maybe' is not one of the values \\['no', 'yes'\\]"):
         run_ingest(study(tmp_path), annotations=targets("smoker:binary:maybe"))
+    with pytest.raises(InputError, match="cannot have that name; give the label as --label-col"):
+        run_ingest(study(tmp_path), annotations=targets("label:binary"))
     with pytest.raises(InputError, match="named twice"):
         run_ingest(study(tmp_path), annotations=targets("age:numeric")
                    + targets("age:numeric", role="covariate"))  # fmt: skip

@@ -22,7 +22,7 @@ import pandas as pd
 
 from deeprc.errors import InputError
 from deeprc.ingest.metadata import looks_missing, positive_class
-from deeprc.ingest.options import KINDS
+from deeprc.ingest.options import KINDS, LABEL
 from deeprc.ingest.quote import quoted, quoted_all
 
 __all__ = ["Annotation", "annotation_columns"]
@@ -72,6 +72,12 @@ def annotation_columns(
             raise InputError(
                 f"metadata column {a.column!r} is named twice (--{seen[a.column]} and "
                 f"--{a.role}); keep it once, as a target or as a covariate"
+            )
+        if a.role == "target" and a.column == LABEL:
+            raise InputError(
+                f"--target {a.column}: deeprc calls the store's own label {LABEL!r} (deeprc "
+                f"baseline --target {LABEL}), so a target column cannot have that name; give "
+                "the label as --label-column, or rename the column"
             )
         seen[a.column] = a.role
     values, described = {}, {"targets": [], "covariates": []}

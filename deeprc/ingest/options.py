@@ -7,10 +7,12 @@ from typing import Literal
 
 from deeprc.errors import InputError
 
-__all__ = ["DROP_REASONS", "KINDS", "FileStats", "IngestOptions"]
+__all__ = ["DROP_REASONS", "KINDS", "LABEL", "FileStats", "IngestOptions"]
 
-# the kinds of metadata column ingest keeps beside the label (deeprc.ingest.annotations)
+# the kinds of metadata column ingest keeps beside the label (deeprc.ingest.annotations), and
+# the name the label itself goes by among the targets (deeprc.targets)
 KINDS = {"target": ("binary", "categorical", "numeric"), "covariate": ("categorical", "numeric")}
+LABEL = "label"
 
 # In the order they are tested: a row is counted under the first reason that applies.
 DROP_REASONS = (
