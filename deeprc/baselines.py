@@ -445,7 +445,7 @@ class TargetRegression:
     it is fitted in its rows' span (:class:`_RowSpace`, exact). A dense design is
     standardised, its missing values (NaN) read as the training mean.
     The fits run on one BLAS thread: these matrices are small, and threads spinning beside
-    other jobs slowed them twentyfold here."""
+    other jobs slowed one fit fifteenfold here (4.46 s against 0.29 s on one thread)."""
 
     design: str
     target: Target
