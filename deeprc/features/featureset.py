@@ -122,9 +122,14 @@ class FeatureSet:
     def refitted(self, store: Store, repertoires: np.ndarray) -> FeatureSet:
         """The same features with the providers fitted anew on ``repertoires``
         (Evidence.refitted)."""
-        return FeatureSet(
-            [p.refitted(store, repertoires) for p in self.evidence], self.genes, self.pretrained
-        )
+        return self._with([p.refitted(store, repertoires) for p in self.evidence])
+
+    def _with(self, evidence: list[Evidence]) -> FeatureSet:
+        """Other providers beside the same genes and pretrained vectors (their readers kept
+        open: no store's vectors are opened again)."""
+        other = FeatureSet(evidence, self.genes, self.pretrained)
+        other._readers = self._readers
+        return other
 
     @property
     def evidence_size(self) -> int:
@@ -256,7 +261,7 @@ class FeatureSet:
         weights = coef / scaler.scale_
         intercept = float(regression.intercept_[0] - weights @ scaler.mean_)
         columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept])
-        features = FeatureSet([self.evidence[i] for i in kept], self.genes, self.pretrained)
+        features = self._with([self.evidence[i] for i in kept])
         kept_inputs = RowInputs(
             store, inputs.genes, np.ascontiguousarray(inputs.evidence[:, columns]),
             pretrained=inputs.pretrained,
