@@ -50,7 +50,7 @@ from deeprc.features.kmer_regression import fit_kmer_regression, frequencies, in
 from deeprc.features.kmers import kmer_counts, kmer_name
 from deeprc.progress import tracked
 from deeprc.store import Store
-from deeprc.targets import LABEL, Target
+from deeprc.targets import LABEL, Target, prediction_table
 
 __all__ = [
     "BASELINES",
@@ -576,7 +576,7 @@ def run_baseline(
         ids = store.repertoires["repertoire_id"].to_numpy()[test]
         if regression is not None:
             model = TargetRegression(regression, target, seed=seed).fit(store, train)
-            predictions = _regression_predictions(model.predict(store, test), values[test], target)
+            predictions = prediction_table(target, values[test], model.predict(store, test))
             predictions.insert(0, "repertoire_id", ids)
             tables = {}
         else:
@@ -593,15 +593,3 @@ def run_baseline(
         for file, table in tables.items():
             outputs.write_tsv(tmp / file, table)
     return predictions
-
-
-def _regression_predictions(predicted: np.ndarray, y: np.ndarray, target: Target) -> pd.DataFrame:
-    """A TargetRegression's predictions as deeprc.outputs writes them, with the true ``y``."""
-    if target.kind == "binary":
-        return pd.DataFrame({"y": y, "logit": predicted, "score": expit(predicted)})
-    if target.kind == "numeric":
-        return pd.DataFrame({"y": y, "prediction": predicted})
-    classes = np.array(target.classes, dtype=object)
-    named = np.where(y >= 0, classes[np.maximum(y, 0)], None)
-    return pd.DataFrame({"y": named} | {f"p:{c}": predicted[:, i]
-                                        for i, c in enumerate(target.classes)})  # fmt: skip

@@ -27,10 +27,12 @@ from deeprc import __version__
 from deeprc.atomic import atomic_file, check_file_output, locked
 from deeprc.calibration import Platt, small_calibration_note
 from deeprc.config import build
+from deeprc.covariates import NO_COVARIATES, Covariates
 from deeprc.data import CHUNK, repertoire_chunks
 from deeprc.errors import InputError
 from deeprc.experiment import Experiment, same_recipe
 from deeprc.features import FeatureSet
+from deeprc.heads import Heads
 from deeprc.model import (
     ENCODERS,
     DeepRC,
@@ -45,6 +47,7 @@ from deeprc.model_file import (
     kept_validation,
     read_model_file,
     save_torch,
+    validation_score,
 )  # fmt: skip
 from deeprc.split import final_split
 from deeprc.store import Store, part_path
@@ -54,7 +57,10 @@ __all__ = ["RepertoireClassifier", "attention_table", "cross_validation_card", "
 
 UNCALIBRATED = {"slope": 1.0, "intercept": 0.0, "fitted": False}
 # what a model file holds besides a classifier's record of its training
-_NOT_RECORD = ("format", "model_state", "experiment", "calibration", "genes", "evidence")
+_NOT_RECORD = (
+    "format", "model_state", "experiment", "calibration", "genes", "evidence", "heads",
+    "covariates",
+)  # fmt: skip
 
 # the columns of a store's part that attention tables repeat, with their types there
 _FROM_PART = {
@@ -79,20 +85,32 @@ def _pretrained(experiment: Experiment) -> str | None:
     return pretrained_input(ENCODERS[experiment.model.encoder["name"]])
 
 
-def network_inputs(features: FeatureSet, *, weighed: bool = False) -> NetworkInputs:
-    """What the network reads beside the residues, from the features that give it; with
-    ``weighed``, one attention head per provider and the network starts as their weighed soft
-    burdens (FeatureSet.weighed), whatever their kind (Experiment.weighs says when)."""
+def network_inputs(
+    features: FeatureSet,
+    *,
+    weighed: bool = False,
+    heads: Heads | None = None,
+    covariates: Covariates = NO_COVARIATES,
+) -> NetworkInputs:
+    """What the network reads beside the residues, from the features that give it, and what it
+    predicts (``heads``, default the label) from which ``covariates``; with ``weighed``, one
+    attention head per provider and, predicting the label alone, the network starts as their
+    weighed soft burdens (with the covariates, FeatureSet.weighed), whatever their kind
+    (Experiment.weighs says when)."""
+    label_only = heads is None or heads.label_only
     return NetworkInputs(
         genes=features.genes.sizes if features.genes is not None else None,
         evidence_prior=features.prior,
-        starts_as_count=features.starts_as_count or weighed,
+        starts_as_count=(features.starts_as_count or weighed) and label_only,
         evidence_heads=tuple(p.size for p in features.evidence) if weighed else (),
+        outputs=heads.size if heads is not None else 1,
+        covariates=covariates.size,
     )
 
 
 class RepertoireClassifier:
-    """Experiment, features, network and calibration of one trained (or new) classifier;
+    """Experiment, features, heads (what it predicts, deeprc.heads), covariates, network and
+    calibration (of the first head, where it is binary) of one trained (or new) classifier;
     ``record`` holds what a model file says of its training (ids, history, data, ...)."""
 
     def __init__(
@@ -102,22 +120,37 @@ class RepertoireClassifier:
         network: DeepRC,
         calibration: dict | None = None,
         record: dict | None = None,
+        *,
+        heads: Heads | None = None,
+        covariates: Covariates = NO_COVARIATES,
     ) -> None:
         self.experiment, self.features, self.network = experiment, features, network
+        self.heads = heads if heads is not None else Heads.label()
+        self.covariates = covariates
         self.calibration = dict(calibration or UNCALIBRATED)
         self.record = dict(record or {})
 
     @classmethod
     def new(
-        cls, experiment: Experiment, store: Store, features: FeatureSet | None = None
+        cls,
+        experiment: Experiment,
+        store: Store,
+        features: FeatureSet | None = None,
+        train: np.ndarray | None = None,
     ) -> RepertoireClassifier:
         """Untrained: the network initialised from the experiment's seed, reading
         ``features`` (default: the experiment's, unfitted; the gene vocabulary is
-        ``store``'s)."""
+        ``store``'s); its heads and covariates scaled by the ``train`` repertoires (default:
+        all of ``store``)."""
         features = features if features is not None else _unfitted_features(experiment, store)
-        inputs = network_inputs(features, weighed=experiment.weighs)
+        train = np.arange(len(store.repertoires)) if train is None else train
+        heads = Heads.fitted(experiment.targets, store, train)
+        covariates = Covariates.fitted(experiment.covariates, store, train)
+        inputs = network_inputs(
+            features, weighed=experiment.weighs, heads=heads, covariates=covariates
+        )
         network = build_model(experiment.model, inputs, experiment.train.seed)
-        return cls(experiment, features, network)
+        return cls(experiment, features, network, heads=heads, covariates=covariates)
 
     # ------------------------------------------------------------------------- training
 
@@ -156,16 +189,21 @@ class RepertoireClassifier:
         features.vectors(store, device)  # an encoder's pretrained vectors: embedded on device
         if experiment.weighs:  # before cross-fitting, which a tiny fold would spend first
             features.check_weighable(np.asarray(store.labels)[roles["train"]])
+        covariates = Covariates.fitted(experiment.covariates, store, roles["train"])
+        beside = covariates.of(store) if covariates.size else None
         training_inputs = features.training_inputs(store, roles["train"], experiment.train.seed)
         weighing = None
         if experiment.weighs:
             features, training_inputs, weights, intercept, weighing = features.weighed(
-                store, roles["train"], training_inputs, experiment.train.seed
-            )
+                store, roles["train"], training_inputs, experiment.train.seed,
+                None if beside is None else beside[roles["train"]], covariates.names,
+            )  # fmt: skip
         # validation repertoires read the (kept) providers, fitted on all training ones
-        classifier = cls.new(experiment, store, features)
+        classifier = cls.new(experiment, store, features, roles["train"])
         if weighing is not None and classifier.network.starts_as_count:
-            count_on_start(classifier.network.output[-1], weights.tolist(), intercept)
+            n = len(features.evidence)
+            count_on_start(classifier.network.output[-1], weights[:n].tolist(), intercept,
+                           covariates=weights[n:].tolist())  # fmt: skip
         with locked(out):
             if overwrite and out.exists():  # the finished run's checkpoint would only resume it
                 discard_checkpoint(out.with_suffix(".work") / "checkpoint.pt")
@@ -173,6 +211,7 @@ class RepertoireClassifier:
                 classifier.network, store, roles["train"], roles["validation"], experiment.train,
                 out_dir=out.with_suffix(".work"), experiment=asdict(experiment),
                 features=classifier.features, inputs=training_inputs, device=device,
+                heads=classifier.heads, covariates=beside,
             )  # fmt: skip
             classifier.network.load_state_dict(state.best_state)
             classifier.calibrate(store, roles["validation"])
@@ -199,11 +238,16 @@ class RepertoireClassifier:
         return classifier
 
     def calibrate(self, store: Store, repertoires: np.ndarray) -> dict:
-        """Fit the map to calibrated log-odds on held-out repertoires (Platt scaling of their
-        whole-repertoire logits); with one class there, the logits stay as they are."""
+        """Fit the map to calibrated log-odds of the first head, where it is binary, on
+        held-out repertoires (Platt scaling of their whole-repertoire logits); with one class
+        there, or another kind of head, the outputs stay as they are."""
         self.calibration = dict(UNCALIBRATED)
+        first = self.heads.heads[0]
+        if first.target.kind != "binary":
+            return self.calibration
         logits = np.array([self.score(store, int(r))[0] for r in repertoires])
-        y = store.labels[repertoires]
+        y = first.target.values(store)[repertoires]
+        logits, y = logits[y >= 0], y[y >= 0]
         if len(np.unique(y)) < 2:
             self.calibration = {"slope": 1.0, "intercept": 0.0, "n_repertoires": len(y),
                                 "fitted": False}  # fmt: skip
@@ -217,31 +261,47 @@ class RepertoireClassifier:
 
     # ------------------------------------------------------------------------- scoring
 
+    def outputs(
+        self, store: Store, repertoire: int, *, chunk: int = CHUNK
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The outputs ``(heads.size,)`` of one whole repertoire of ``store`` (streamed in
+        chunks of ``chunk`` sequences; a binary first head's as calibrated log-odds), its
+        attention ``(heads, n_sequences)`` and the attention scores before the softmax (see
+        :meth:`deeprc.model.DeepRC.score_bag`)."""
+        inputs = self.features.inputs_of(store, repertoire)
+        beside = None
+        if self.covariates.size:
+            beside = torch.from_numpy(self.covariates.of(store, np.array([repertoire]))[0])
+        outputs, attention, scores = self.network.score_bag(
+            partial(repertoire_chunks, store, repertoire, chunk, inputs), beside
+        )
+        outputs = outputs.double().numpy()
+        outputs[0] = self.calibration["slope"] * outputs[0] + self.calibration["intercept"]
+        return outputs, attention.cpu().numpy(), scores.cpu().numpy()
+
     def score(
         self, store: Store, repertoire: int, *, chunk: int = CHUNK
     ) -> tuple[float, np.ndarray, np.ndarray]:
-        """Calibrated log-odds of one whole repertoire of ``store`` (streamed in chunks of
-        ``chunk`` sequences), its attention ``(heads, n_sequences)`` and the attention
-        scores before the softmax (see :meth:`deeprc.model.DeepRC.score_bag`)."""
-        inputs = self.features.inputs_of(store, repertoire)
-        logit, attention, scores = self.network.score_bag(
-            partial(repertoire_chunks, store, repertoire, chunk, inputs)
-        )
-        logit = self.calibration["slope"] * logit + self.calibration["intercept"]
-        return logit, attention.cpu().numpy(), scores.cpu().numpy()
+        """As :meth:`outputs`, with the first output alone: for a model of the label, the
+        calibrated log-odds."""
+        outputs, attention, scores = self.outputs(store, repertoire, chunk=chunk)
+        return float(outputs[0]), attention, scores
 
-    def predict(self, store: Store, repertoires: np.ndarray | None = None) -> pd.DataFrame:
-        """Per repertoire (default: all of ``store``): ``repertoire_id``, ``y`` (its label,
-        as the store holds it), ``logit`` (calibrated log-odds) and ``score`` (probability)."""
+    def predict(
+        self, store: Store, repertoires: np.ndarray | None = None, target: str | None = None
+    ) -> pd.DataFrame:
+        """Predictions of ``target`` (default: the first the model predicts; the label for a
+        model of the label alone), per repertoire (default: all of ``store``) in
+        deeprc.outputs' format: ``repertoire_id``, ``y`` (its value, as the store holds it)
+        and, for a binary target, ``logit`` (the first head's calibrated log-odds) and
+        ``score`` (probability); for a categorical one ``p:<class>``; for a numeric one
+        ``prediction``."""
         chosen = np.arange(len(store.repertoires)) if repertoires is None else repertoires
-        meta = store.repertoires.iloc[np.asarray(chosen, dtype=np.int64)]
-        logits = np.array([self.score(store, int(r))[0] for r in chosen], dtype=np.float64)
-        return pd.DataFrame({
-            "repertoire_id": meta["repertoire_id"].to_numpy(),
-            "y": meta["y"].to_numpy().astype(np.int64),
-            "logit": logits,
-            "score": 1 / (1 + np.exp(-logits)),
-        })  # fmt: skip
+        outputs = np.stack([self.outputs(store, int(r))[0] for r in chosen])
+        tables = self.heads.tables(outputs, store, chosen)
+        if target is not None and target not in tables:
+            raise InputError(f"the model predicts {', '.join(tables)}; not {target!r}")
+        return tables[target if target is not None else self.heads.heads[0].target.name]
 
     def attention(self, store: Store, repertoire: int) -> pd.DataFrame:
         """One repertoire's sequences with their attention (see :func:`attention_table`),
@@ -265,6 +325,8 @@ class RepertoireClassifier:
                 "model_state": self.network.state_dict(),
                 "experiment": asdict(self.experiment),
                 "calibration": self.calibration,
+                "heads": self.heads.to_file(),
+                "covariates": self.covariates.to_file(),
                 **self.features.to_file(),  # genes (vocabulary) and evidence (providers)
             },
             Path(path), overwrite=overwrite, inputs=inputs,
@@ -277,9 +339,15 @@ class RepertoireClassifier:
         saved = read_model_file(path)
         experiment = _experiment(path, saved)
         features = FeatureSet.from_file(saved, str(path), _pretrained(experiment))
-        network = _network(path, experiment, features, saved["model_state"])
+        heads = Heads.from_file(saved.get("heads"))
+        covariates = Covariates.from_file(saved.get("covariates"))
+        inputs = network_inputs(
+            features, weighed=experiment.weighs, heads=heads, covariates=covariates
+        )
+        network = _network(path, experiment, inputs, saved["model_state"])
         record = {k: v for k, v in saved.items() if k not in _NOT_RECORD}
-        return cls(experiment, features, network, saved.get("calibration"), record)
+        return cls(experiment, features, network, saved.get("calibration"), record,
+                   heads=heads, covariates=covariates)  # fmt: skip
 
     def card(self, path: Path | None = None) -> dict:
         """What the model file says about itself (``deeprc show-model``): what it was
@@ -302,7 +370,9 @@ class RepertoireClassifier:
             "evidence_weights": record.get("evidence_weights"),
             "pretrained": record.get("pretrained"),
             "steps": record["steps"],
-            "best_validation": {k: best[k] for k in ("step", "val_auc", "val_loss") if k in best},
+            "targets": [h.target.to_dict() | {"weight": h.weight} for h in self.heads.heads],
+            "covariates": [c.column for c in self.covariates.columns],
+            "best_validation": {k: v for k, v in best.items() if _validation_key(k)},
             "calibration": self.calibration,
             "cross_validation": record.get("cross_validation"),
         }
@@ -322,15 +392,19 @@ class RepertoireClassifier:
             if not saved["history"]:
                 raise InputError(f"{path} records no validation, so it cannot be compared")
             best = kept_validation(saved)
-            scores.append(
-                {"model": str(path), **{k: best[k] for k in ("step", "val_auc", "val_loss")}}
-            )
+            kept = {k: v for k, v in best.items() if _validation_key(k)}
+            scores.append({"model": str(path), **kept, "val_score": validation_score(best)})
         chosen = max(
-            range(len(paths)), key=lambda i: (scores[i]["val_auc"], -scores[i]["val_loss"])
+            range(len(paths)), key=lambda i: (scores[i]["val_score"], -scores[i]["val_loss"])
         )
         with atomic_file(Path(out), kind="model", overwrite=overwrite, inputs=paths) as tmp:
             shutil.copyfile(paths[chosen], tmp)
         return Path(paths[chosen]), scores
+
+
+def _validation_key(key: str) -> bool:
+    """A history entry's step and validation metrics (deeprc.heads.Heads.validation)."""
+    return key in ("step", "val_auc", "val_score", "val_loss") or key.startswith("val:")
 
 
 def _experiment(path: Path, saved: dict) -> Experiment:
@@ -346,11 +420,10 @@ def _experiment(path: Path, saved: dict) -> Experiment:
         raise exc from None
 
 
-def _network(path: Path, experiment: Experiment, features: FeatureSet, weights: dict) -> DeepRC:
-    """The network a model file's config describes, with its weights. Built first without
-    memory (PyTorch's meta device) and compared: a config edited to ask for a huge network
-    is an error before anything is allocated."""
-    inputs = network_inputs(features, weighed=experiment.weighs)
+def _network(path: Path, experiment: Experiment, inputs: NetworkInputs, weights: dict) -> DeepRC:
+    """The network a model file's config describes, reading ``inputs``, with its weights.
+    Built first without memory (PyTorch's meta device) and compared: a config edited to ask
+    for a huge network is an error before anything is allocated."""
     try:
         with torch.device("meta"):
             wanted = build_model(experiment.model, inputs).state_dict()

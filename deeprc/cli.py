@@ -397,7 +397,18 @@ def _run_train(args: argparse.Namespace) -> None:
 def _weighed(weighing: dict) -> str:
     """The kept providers' standardised weights and their soft burdens' inner-CV AUC."""
     weights = ", ".join(f"{k} {v:.2f}" for k, v in weighing["weights"].items())
+    if covariates := weighing.get("covariate_weights"):
+        weights += "; covariates " + ", ".join(f"{k} {v:.2f}" for k, v in covariates.items())
     return f"{weights} (training repertoires' soft-burden AUC {weighing['weighed_auc']:.3f})"
+
+
+def _validation_text(entry: dict) -> str:
+    """A history entry's validation score: the label's AUC, or the mean of several heads'
+    scores on AUC's scale with each (deeprc.heads.Heads.validation)."""
+    if "val_auc" in entry:
+        return f"validation AUC {entry['val_auc']:.3f}"
+    each = ", ".join(f"{k[4:]} {v:.3f}" for k, v in entry.items() if k.startswith("val:"))
+    return f"validation score {entry['val_score']:.3f} (the mean of {each})"
 
 
 def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
@@ -409,7 +420,8 @@ def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
     elif steps < cfg.max_steps:
         why = (
             f"stopped early at step {steps} of at most {cfg.max_steps}: validation "
-            f"AUC did not improve in {cfg.patience} evaluations in a row (train.patience)"
+            f"{'AUC' if 'val_auc' in best else 'score'} did not improve in {cfg.patience} "
+            "evaluations in a row (train.patience)"
         )
     else:
         why = f"ran all {steps} steps (train.max_steps)"
@@ -417,7 +429,7 @@ def _training_summary(which: str, cfg, card: dict, out: Path) -> list[str]:
     if weighing := card.get("evidence_weights"):
         lines.append(f"evidence weighed by the training repertoires: {_weighed(weighing)}")
     lines.append(
-        f"kept the model of step {best.get('step', '?')}: validation AUC {best['val_auc']:.3f}, "
+        f"kept the model of step {best.get('step', '?')}: {_validation_text(best)}, "
         f"loss {best['val_loss']:.3f}"
     )
     if note := (card["calibration"] or {}).get("note"):
@@ -464,7 +476,13 @@ def _card_lines(card: dict) -> list[str]:
             )
         lines.append(f"{role:<16} {card[f'n_{role}']} repertoires{counts}")
     genes = ", ".join(f"{n} {k.upper()}" for k, n in card["genes"].items()) or "none"
+    targets = ", ".join(
+        f"{t['name']} ({t['kind']}{', ' + '/'.join(t['classes']) if t['classes'] else ''}, "
+        f"weight {t['weight']:g})"
+        for t in card["targets"]
+    )
     lines += [
+        f"predicts         {targets}; covariates: {', '.join(card['covariates']) or 'none'}",
         f"encoder          {model['encoder']['name']} ({json.dumps(model, sort_keys=True)})",
         f"genes            {genes}; evidence: {', '.join(card['evidence']) or 'none'}",
     ]
@@ -514,8 +532,8 @@ def _add_select_model(sub: argparse._SubParsersAction) -> None:
         "select-model",
         parents=[_overwrite()],
         help="keep the best of several training runs (seeds) of one fold",
-        description="Copy the model with the highest validation AUC (then the lowest validation "
-        "loss) to --out.",
+        description="Copy the model with the highest validation score (the label's AUC, or the "
+        "mean of its targets' scores; then the lowest validation loss) to --out.",
     )
     p.add_argument("models", type=Path, nargs="+", help="model files written by deeprc train")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
@@ -529,7 +547,7 @@ def _run_select_model(args: argparse.Namespace) -> None:
     for score in scores:
         mark = "*" if score["model"] == str(chosen) else " "
         print(
-            f"{mark} {score['model']}: validation AUC {score['val_auc']:.3f}, "
+            f"{mark} {score['model']}: {_validation_text(score)}, "
             f"loss {score['val_loss']:.3f} (step {score['step']})"
         )
     print(f"-> {args.out}")

@@ -12,6 +12,7 @@ import yaml
 
 from deeprc.errors import InputError
 from deeprc.features import evidence_options
+from deeprc.ingest.options import LABEL
 from deeprc.model import ModelConfig
 
 __all__ = ["ALL_EVIDENCE", "LEARNED_STEPS", "Experiment", "TrainConfig", "same_recipe"]
@@ -73,7 +74,10 @@ class Experiment:
     """The network (``model:``), the evidence beside each sequence (``evidence:``, a list of
     ``{name: <a name in deeprc.features.EVIDENCE>, <its options>}``, completed with their
     defaults), whether the fold's training repertoires weigh them (``weigh_evidence:``) and
-    the training (``train:``)."""
+    the training (``train:``). ``targets:`` lists what the network predicts, one output head
+    each (``{name: <the label, or a target ingest kept>, weight: <its share of the loss>}``;
+    deeprc.heads), and ``covariates:`` the covariates it reads beside the pooled repertoire
+    (deeprc.covariates)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     evidence: tuple[dict[str, Any], ...] = ALL_EVIDENCE
@@ -82,12 +86,17 @@ class Experiment:
     # starts there, and that start is a candidate for the kept model
     weigh_evidence: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
+    targets: tuple[dict[str, Any], ...] = ({"name": LABEL, "weight": 1.0},)
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         entries = tuple(evidence_options(e, f"evidence[{i}]") for i, e in enumerate(self.evidence))
         object.__setattr__(self, "evidence", entries)
+        object.__setattr__(self, "targets", _target_entries(self.targets))
+        if len(set(self.covariates)) != len(self.covariates) or not all(self.covariates):
+            raise InputError(f"covariates: name each covariate once ({list(self.covariates)})")
         if self.train.max_steps is None:
-            steps = 0 if self.weighs else LEARNED_STEPS
+            steps = 0 if self.weighs and self.label_only else LEARNED_STEPS
             object.__setattr__(self, "train", dataclasses.replace(self.train, max_steps=steps))
         if self.weigh_evidence and self.model.num_heads != 1:
             raise InputError(
@@ -100,6 +109,12 @@ class Experiment:
         """Whether the training repertoires weigh the evidence providers: asked for, and there
         is evidence to weigh."""
         return self.weigh_evidence and bool(self.evidence)
+
+    @property
+    def label_only(self) -> bool:
+        """The store's label alone: the network whose untrained weighed start (with the
+        covariates, where it reads them) is a model (count_on_start)."""
+        return [t["name"] for t in self.targets] == [LABEL]
 
     @staticmethod
     def moved_keys(data: dict) -> str | None:
@@ -134,6 +149,29 @@ class Experiment:
             f"'model: {{encoder: {_flow(encoder)}}}' and 'evidence: {_flow(evidence)}' "
             "(top level; [] for none)"
         )
+
+
+def _target_entries(targets: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """``targets:`` completed (weight 1) and checked: at least one, each named once, positive
+    weights."""
+    entries = []
+    for i, entry in enumerate(targets):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InputError(
+                f"targets[{i}]: write {{name: <label or a target ingest kept>, weight: 1}}, "
+                f"not {entry!r}"
+            )
+        unknown = sorted(set(entry) - {"name", "weight"})
+        weight = entry.get("weight", 1.0)
+        if unknown or isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise InputError(f"targets[{i}]: keys are name and weight (a number), not {entry!r}")
+        if not weight > 0:
+            raise InputError(f"targets[{i}]: weight {weight} must be above 0")
+        entries.append({"name": entry["name"], "weight": float(weight)})
+    names = [e["name"] for e in entries]
+    if not names or len(set(names)) != len(names):
+        raise InputError(f"targets: name one or more targets, each once (got {names})")
+    return tuple(entries)
 
 
 def _flow(value: Any) -> str:

@@ -20,7 +20,7 @@ from deeprc.errors import InputError
 
 __all__ = [
     "CHECKPOINT_FORMAT", "MODEL_FORMAT", "discard_checkpoint", "kept_validation",
-    "read_model_file", "save_torch",
+    "read_model_file", "save_torch", "validation_score",
 ]  # fmt: skip
 
 
@@ -87,10 +87,22 @@ def _is(kind: type) -> Callable[[object], bool]:
     return lambda value: isinstance(value, kind) and not isinstance(value, bool)
 
 
+def validation_score(entry: dict) -> float:
+    """What selected a model at this history entry: the heads' validation score (deeprc.heads;
+    files of deeprc < 0.8 record the label's AUC alone)."""
+    return entry["val_score"] if "val_score" in entry else entry["val_auc"]
+
+
 def _history(value: object) -> bool:
-    keys = ("step", "val_auc", "val_loss")
+    def number(entry: dict, key: str) -> bool:
+        return isinstance(entry.get(key), int | float)
+
     return isinstance(value, list) and all(
-        isinstance(h, dict) and all(isinstance(h.get(k), int | float) for k in keys) for h in value
+        isinstance(h, dict)
+        and number(h, "step")
+        and number(h, "val_loss")
+        and (number(h, "val_score") or number(h, "val_auc"))
+        for h in value
     )
 
 
@@ -120,4 +132,4 @@ def kept_validation(saved: dict) -> dict:
     kept = [h for h in history if h.get("step") == saved.get("best_step")]
     if kept:
         return kept[-1]
-    return max(history, key=lambda h: (h["val_auc"], -h["val_loss"]), default={})
+    return max(history, key=lambda h: (validation_score(h), -h["val_loss"]), default={})

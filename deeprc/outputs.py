@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deeprc.errors import InputError
+from deeprc.ingest.options import LABEL
 
 __all__ = [
     "AttentionWriter",
@@ -28,6 +29,7 @@ __all__ = [
     "attention_by_repertoire",
     "file_digest",
     "read_attention",
+    "read_head_predictions",
     "read_interpretation",
     "read_labels",
     "read_metrics",
@@ -36,6 +38,7 @@ __all__ = [
     "read_target",
     "read_target_predictions",
     "read_truth",
+    "write_head_predictions",
     "write_interpretation",
     "write_metrics",
     "write_predictions",
@@ -48,6 +51,8 @@ PREDICTIONS = "predictions.tsv"
 PREDICTION_COLUMNS = ("repertoire_id", "y", "logit", "score")
 # beside the predictions of a target other than the label: which (deeprc.targets.Target)
 TARGET = "target.json"
+# where a model of several targets writes the predictions of each beyond the first
+TARGETS = "targets"
 ATTENTION = "attention.parquet"
 # then attention_h<k> per head when the model has several
 ATTENTION_COLUMNS = (
@@ -122,6 +127,51 @@ def write_target_predictions(directory: Path, table: pd.DataFrame, target: dict)
         write_predictions(directory, table)
     else:
         write_tsv(directory / PREDICTIONS, table[_target_columns(target)])
+
+
+def write_head_predictions(
+    directory: Path, tables: dict[str, pd.DataFrame], targets: dict[str, dict], provenance: dict
+) -> None:
+    """The predictions of a model's targets (deeprc.heads; ``targets``: each one's
+    Target.to_dict(), in the model's order): the first one's in ``directory``, each further
+    one's in ``targets/<name>/`` (which deeprc evaluate reads as it reads a fold), all with
+    ``provenance``."""
+    directory = Path(directory)
+    for i, (name, table) in enumerate(tables.items()):
+        where = directory if i == 0 else directory / TARGETS / _target_directory(name)
+        where.mkdir(parents=True, exist_ok=True)
+        if name == LABEL:
+            write_predictions(where, table)
+        else:
+            write_target_predictions(where, table, targets[name])
+        write_provenance(where, provenance)
+
+
+def read_head_predictions(directory: Path) -> dict[str, pd.DataFrame]:
+    """What :func:`write_head_predictions` wrote, by target name, in its order."""
+    directory = Path(directory)
+    found = {}
+    places = [directory]
+    if (directory / TARGETS).is_dir():
+        places += sorted(p for p in (directory / TARGETS).iterdir() if p.is_dir())
+    for where in places:
+        target = read_target(where)
+        if target is None:
+            found[LABEL] = read_predictions(where)
+        elif target["kind"] == "binary":
+            found[target["name"]] = read_predictions(where)
+        else:
+            found[target["name"]] = read_target_predictions(where, target)
+    return found
+
+
+def _target_directory(name: str) -> str:
+    """A target's directory name under ``targets/``: the name, where it is one."""
+    if not name or "/" in name or name.startswith(".") or "\\" in name:
+        raise InputError(
+            f"target {name!r} cannot name a directory; ingest the column under another name"
+        )
+    return name
 
 
 def _target_columns(target: dict) -> list[str]:

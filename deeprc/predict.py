@@ -111,8 +111,10 @@ def predict_with(
     provenance["scored_training_repertoires"] = in_training
     inputs = [store.path, model_path] + ([folds] if folds is not None else []) + list(merge)
     if merge:
+        targets = {h.target.name: h.target.to_dict() for h in classifier.heads.heads}
         predictions = _merge_groups([Path(m) for m in merge], store, repertoires, out,
-                                    provenance, overwrite=overwrite, inputs=inputs)  # fmt: skip
+                                    provenance, targets, overwrite=overwrite,
+                                    inputs=inputs)  # fmt: skip
         return predictions, in_training, provenance
     if group is not None:
         k, n = shards.check(group, "--group")
@@ -153,19 +155,16 @@ def predict(
         sizes = np.diff(store.offsets)[np.asarray(repertoires, dtype=np.int64)]
         with Progress("predict", int(sizes.sum()), "sequences") as progress:
             scored = _scored(classifier, store, repertoires, chunk, workers)
-            for r, size, (logit, table) in zip(repertoires, sizes, scored, strict=True):
-                meta = store.repertoires.iloc[int(r)]
-                rows.append(
-                    (meta["repertoire_id"], int(meta["y"]), logit, 1 / (1 + np.exp(-logit)))
-                )
+            for size, (scores, table) in zip(sizes, scored, strict=True):
+                rows.append(scores)
                 attention_file.write(table)
                 progress.update(int(size))
         attention_file.close()
-        predictions = pd.DataFrame(rows, columns=list(outputs.PREDICTION_COLUMNS))
-        outputs.write_predictions(tmp, predictions)
-        if provenance is not None:
-            outputs.write_provenance(tmp, provenance)
-    return predictions
+        heads = classifier.heads
+        tables = heads.tables(np.stack(rows), store, repertoires)
+        targets = {h.target.name: h.target.to_dict() for h in heads.heads}
+        outputs.write_head_predictions(tmp, tables, targets, provenance or {})
+    return next(iter(tables.values()))
 
 
 def _merge_groups(
@@ -174,6 +173,7 @@ def _merge_groups(
     repertoires: np.ndarray,
     out: Path,
     provenance: dict,
+    targets: dict[str, dict],
     *,
     overwrite: bool,
     inputs: list[Path],
@@ -194,13 +194,17 @@ def _merge_groups(
         found.append((tuple(saved["group"]), directory))
     ordered = shards.joined(found, "--group")  # the group directories in the order of K
     n = len(ordered)
-    tables = [outputs.read_predictions(d) for d in ordered]
-    predictions = pd.concat(
-        [tables[i % n].iloc[[i // n]] for i in range(len(repertoires))], ignore_index=True
-    )
+    read = [outputs.read_head_predictions(d) for d in ordered]
     ids = store.repertoires["repertoire_id"].to_numpy()[repertoires]
-    if predictions["repertoire_id"].astype(str).tolist() != ids.astype(str).tolist():
-        raise InputError(f"the groups {', '.join(map(str, ordered))} do not hold these repertoires")
+    joined = {}
+    for name in read[0]:
+        tables = [r[name] for r in read]
+        joined[name] = pd.concat(
+            [tables[i % n].iloc[[i // n]] for i in range(len(repertoires))], ignore_index=True
+        )
+        if joined[name]["repertoire_id"].astype(str).tolist() != ids.astype(str).tolist():
+            groups = ", ".join(map(str, ordered))
+            raise InputError(f"the groups {groups} do not hold these repertoires")
     with atomic_directory(Path(out), overwrite=overwrite, inputs=inputs, command="predict") as tmp:
         writer = outputs.AttentionWriter(tmp)
         parts = [outputs.attention_by_repertoire(d) for d in ordered]
@@ -209,9 +213,8 @@ def _merge_groups(
             assert repertoire_id == str(expected), "a group's attention is out of order"
             writer.write(table)
         writer.close()
-        outputs.write_predictions(tmp, predictions)
-        outputs.write_provenance(tmp, provenance)
-    return predictions
+        outputs.write_head_predictions(tmp, joined, targets, provenance)
+    return next(iter(joined.values()))
 
 
 def _scored(
@@ -220,14 +223,15 @@ def _scored(
     repertoires: np.ndarray,
     chunk: int,
     workers: int,
-) -> Iterator[tuple[float, dict]]:
-    """Each repertoire's logit and attention rows, in order. ``workers`` threads score
-    repertoires side by side (PyTorch, NumPy and Arrow release the GIL), at most two per
-    worker ahead of the writer, so memory holds a few repertoires whatever the cohort."""
+) -> Iterator[tuple[np.ndarray, dict]]:
+    """Each repertoire's outputs (RepertoireClassifier.outputs) and attention rows, in order.
+    ``workers`` threads score repertoires side by side (PyTorch, NumPy and Arrow release the
+    GIL), at most two per worker ahead of the writer, so memory holds a few repertoires
+    whatever the cohort."""
 
-    def one(r: int) -> tuple[float, dict]:
-        logit, attention, scores = classifier.score(store, r, chunk=chunk)
-        return logit, attention_table(store, r, attention, scores)
+    def one(r: int) -> tuple[np.ndarray, dict]:
+        outputs, attention, scores = classifier.outputs(store, r, chunk=chunk)
+        return outputs, attention_table(store, r, attention, scores)
 
     pool = ThreadPoolExecutor(max(workers, 1))
     try:

@@ -14,6 +14,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
+from scipy.special import expit
 from scipy.stats import spearmanr
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
 
@@ -21,7 +23,7 @@ from deeprc.errors import InputError
 from deeprc.ingest.options import LABEL
 from deeprc.store import Store
 
-__all__ = ["LABEL", "Target", "categorical_metrics", "numeric_metrics"]
+__all__ = ["LABEL", "Target", "categorical_metrics", "numeric_metrics", "prediction_table"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,17 @@ def numeric_metrics(y: np.ndarray, prediction: np.ndarray) -> dict:
         "spearman": math.nan if constant else float(spearmanr(y, prediction).statistic),
         "mae": float(np.mean(np.abs(y - prediction))),
     }
+
+
+def prediction_table(target: Target, y: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """Predictions of ``target`` as deeprc.outputs writes them, beside the true ``y``
+    (:meth:`Target.values`): a binary one's log-odds and probability, a categorical one's
+    probabilities ``(n, n_classes)`` (``y`` as class names), a numeric one's values."""
+    if target.kind == "binary":
+        return pd.DataFrame({"y": y, "logit": predicted, "score": expit(predicted)})
+    if target.kind == "numeric":
+        return pd.DataFrame({"y": y, "prediction": predicted})
+    classes = np.array(target.classes, dtype=object)
+    named = np.where(y >= 0, classes[np.maximum(y, 0)], None)
+    return pd.DataFrame({"y": named} | {f"p:{c}": predicted[:, i]
+                                        for i, c in enumerate(target.classes)})  # fmt: skip

@@ -1,4 +1,5 @@
-"""Training: sub-sampled repertoires, Adam, class-balanced loss, validation AUC, checkpoints.
+"""Training: sub-sampled repertoires, Adam, the heads' class-balanced losses (deeprc.heads),
+validation scores, checkpoints.
 
 Every random choice (initialisation, repertoire order, sequence sampling, dropout) comes from
 generators seeded by the config, and a checkpoint holds their states next to the network and
@@ -19,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
 from deeprc import __version__
 from deeprc.data import Batch, repertoire_batch, repertoire_chunks, sample_sequences
 from deeprc.errors import InputError
 from deeprc.experiment import TrainConfig
 from deeprc.features import FeatureSet, RowInputs
+from deeprc.heads import Heads
+from deeprc.ingest.options import LABEL
 from deeprc.model import DeepRC
 from deeprc.model_file import CHECKPOINT_FORMAT, save_torch
 from deeprc.progress import Progress
@@ -63,12 +64,6 @@ def _load_checkpoint(path: Path) -> dict:
     return saved
 
 
-def _class_weights(labels: np.ndarray) -> torch.Tensor:
-    """Per-class loss weights that make both classes count equally."""
-    counts = np.bincount(labels, minlength=2)
-    return torch.tensor(len(labels) / (2 * np.maximum(counts, 1)), dtype=torch.float32)
-
-
 @dataclass
 class ValidationSample:
     """The validation repertoires as training evaluates them: up to ``validation_sequences``
@@ -91,50 +86,64 @@ class ValidationSample:
             inputs.append(features.inputs_of(store, r).subset(chosen))
         return cls(repertoires, rows, inputs)
 
-    def logits(self, network: DeepRC, store: Store) -> torch.Tensor:
-        return torch.tensor(
+    def logits(
+        self, network: DeepRC, store: Store, covariates: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """The network's outputs ``(n, outputs)`` on the sample (one logit: ``(n,)``, as
+        DeepRC.forward), with the repertoires' ``covariates`` (rows of the whole store's;
+        None: it reads none)."""
+        return torch.stack(
             [
                 network.score_bag(
-                    partial(repertoire_chunks, store, int(r), inputs=inputs, rows=rows)
+                    partial(repertoire_chunks, store, int(r), inputs=inputs, rows=rows),
+                    None if covariates is None else torch.from_numpy(covariates[int(r)]),
                 )[0]
                 for r, rows, inputs in zip(self.repertoires, self.rows, self.inputs, strict=True)
             ]
-        )
+        ).squeeze(-1)
 
 
 @torch.no_grad()
 def evaluate(
-    network: DeepRC, store: Store, validation: ValidationSample, weights: torch.Tensor
+    network: DeepRC,
+    store: Store,
+    validation: ValidationSample,
+    heads: Heads,
+    covariates: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """AUC and class-balanced loss on the validation sample."""
-    logits = validation.logits(network, store)
-    y = torch.from_numpy(store.labels[validation.repertoires]).float()
-    loss = F.binary_cross_entropy_with_logits(logits, y, weight=weights[y.long()]).item()
-    auc = roc_auc_score(y.numpy(), logits.numpy()) if len(set(y.tolist())) == 2 else math.nan
-    return {"val_auc": float(auc), "val_loss": loss}
+    """The heads' scores and class-balanced loss on the validation sample
+    (:meth:`deeprc.heads.Heads.validation`)."""
+    chosen = validation.repertoires
+    outputs = validation.logits(network, store, covariates).reshape(len(chosen), -1)
+    return heads.validation(outputs, [v[chosen] for v in heads.values(store)])
 
 
 def _improves(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
-    """Higher validation AUC, or the same AUC with a loss lower by at least 0.001.
+    """A higher validation score (for the label alone its AUC), or the same score with a loss
+    lower by at least 0.001.
 
     The tolerance matters once the AUC saturates at 1: the loss then keeps creeping down by
     tiny amounts, and counting that as progress would never stop training early.
     """
     if best is None:
         return True
-    if metrics["val_auc"] > best["val_auc"] + 1e-9:
+    if metrics["val_score"] > best["val_score"] + 1e-9:
         return True
-    same_auc = abs(metrics["val_auc"] - best["val_auc"]) <= 1e-9
-    return same_auc and metrics["val_loss"] < best["val_loss"] - 1e-3
+    same = abs(metrics["val_score"] - best["val_score"]) <= 1e-9
+    return same and metrics["val_loss"] < best["val_loss"] - 1e-3
 
 
-def top_sequences(network: DeepRC, batch: Batch, fraction: float) -> Batch:
+def top_sequences(
+    network: DeepRC, batch: Batch, fraction: float, covariates: torch.Tensor | None = None
+) -> Batch:
     """Keep the most-attended ``fraction`` of each repertoire's sequences (no gradient).
 
     The kept sequences still stand for the whole sample (``bag_size`` of the forward pass).
     """
     with torch.no_grad():
-        _, association = network(batch.tokens, batch.lengths, inputs=batch.inputs)
+        _, association = network(
+            batch.tokens, batch.lengths, inputs=batch.inputs, covariates=covariates
+        )
     keep = max(1, math.ceil(fraction * batch.tokens.shape[1]))
     return batch.take(association.amax(dim=1).topk(keep, dim=1).indices.sort(dim=1).values)
 
@@ -151,12 +160,16 @@ def fit(
     features: FeatureSet | None = None,
     inputs: RowInputs | None = None,
     device: torch.device | None = None,
+    heads: Heads | None = None,
+    covariates: np.ndarray | None = None,
 ) -> TrainingState:
     """Train ``network`` reading ``features`` (fitted on ``train``; none by default), resuming
     from ``out_dir/checkpoint.pt`` when it holds this very run. ``inputs``: the training rows'
     inputs when computed already (:meth:`FeatureSet.training_inputs`, or chosen from them).
+    ``heads``: what it predicts (default: the label); ``covariates``: ``(repertoires, m)``
+    numbers of every repertoire of the store, for a network that reads them.
 
-    Returns the final state: ``best_state`` (the weights with the best validation AUC, ties
+    Returns the final state: ``best_state`` (the weights with the best validation score, ties
     broken by a clearly lower validation loss), ``history`` (one dict per evaluation), ``step``.
     """
     out_dir = Path(out_dir)
@@ -208,17 +221,18 @@ def fit(
             checkpoint_path,
         )
 
-    labels = store.labels
+    if heads is None:
+        heads = Heads.fitted([{"name": LABEL, "weight": 1.0}], store, train)
+    values = heads.values(store)
     # training repertoires read evidence fitted without them (cross-fitted, deeprc.features)
     inputs = inputs if inputs is not None else features.training_inputs(store, train, cfg.seed)
-    weights = _class_weights(labels[train]).to(device)
     checked = ValidationSample.draw(features, store, np.asarray(validation), cfg)
     started = time.perf_counter()
 
     def validate(loss: float | None) -> None:
         """Score the validation repertoires; keep the best state; stop when it goes stale."""
         before = time.perf_counter()
-        metrics = evaluate(network, store, checked, weights.cpu())
+        metrics = evaluate(network, store, checked, heads, covariates)
         record = {"step": state.step, "loss": loss, **metrics}
         record["seconds"] = round(time.perf_counter() - started, 2)
         record["validation_seconds"] = round(time.perf_counter() - before, 2)
@@ -231,13 +245,15 @@ def fit(
             # a rare motif is found after a plateau of chance-level validation AUC
             state.done = state.stale >= cfg.patience and state.step >= cfg.min_steps
         shown = math.nan if loss is None else loss
-        progress.note(loss=f"{shown:.3f}", val_auc=f"{metrics['val_auc']:.3f}")
+        score = {("val_auc" if heads.label_only else "val_score"): f"{metrics['val_score']:.3f}"}
+        progress.note(loss=f"{shown:.3f}", **score)
         lines = "".join(json.dumps(h) + "\n" for h in state.history)
         (out_dir / "train_log.jsonl").write_text(lines)
 
     progress = Progress(
         "train", cfg.max_steps, "steps", initial=state.step,
-        early_stop="stops early when validation AUC stops improving",
+        early_stop=f"stops early when validation {'AUC' if heads.label_only else 'score'} stops "
+        "improving",
     )  # fmt: skip
     if network.starts_as_count and not state.history:
         validate(None)  # the start, a soft burden test (count_on_start), is a candidate
@@ -249,14 +265,14 @@ def fit(
         rows = [sample_sequences(store, int(r), cfg.n_sequences, rng, cfg.sampling) for r in batch]
         sampled = repertoire_batch(store, rows, inputs).to(device)
         bag_size = (sampled.lengths > 0).sum(dim=1)
+        beside = None if covariates is None else torch.from_numpy(covariates[batch]).to(device)
         if cfg.top_fraction < 1:
             network.eval()
-            sampled = top_sequences(network, sampled, cfg.top_fraction)
+            sampled = top_sequences(network, sampled, cfg.top_fraction, beside)
         network.train()
-        y = torch.from_numpy(labels[batch]).float().to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits, _ = network(sampled.tokens, sampled.lengths, bag_size, sampled.inputs)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weights[y.long()])
+            outputs, _ = network(sampled.tokens, sampled.lengths, bag_size, sampled.inputs, beside)
+        loss = heads.loss(outputs.reshape(len(batch), -1), [v[batch] for v in values])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -14,6 +14,7 @@ fewer; cross-fitting blurs that (tests/test_evidence.py).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,7 +205,13 @@ class FeatureSet:
         return out
 
     def weighed(
-        self, store: Store, train: np.ndarray, inputs: RowInputs, seed: int
+        self,
+        store: Store,
+        train: np.ndarray,
+        inputs: RowInputs,
+        seed: int,
+        covariates: np.ndarray | None = None,
+        covariate_names: Sequence[str] = (),
     ) -> tuple[FeatureSet, RowInputs, np.ndarray, float, dict[str, Any]]:
         """How much each provider's evidence counts, learned from the training repertoires.
 
@@ -220,10 +227,13 @@ class FeatureSet:
         Cross-fitted numbers were fitted without the repertoire that reads them, so the
         weights hold for new repertoires, and 80% of a fold's repertoires learn them, not the
         few validation ones. On cohorts drawn at random, weighing came closer to the best
-        baseline than keeping the best provider (docs/model.md). Returns the kept providers,
-        their inputs, the weights and intercept on their (unstandardised) soft burdens, and a
-        record (each provider's AUC alone, its standardised weight, the AUC of the weighed soft
-        burdens over the inner folds)."""
+        baseline than keeping the best provider (docs/model.md). ``covariates`` ``(len(train),
+        m)`` (deeprc.covariates, named ``covariate_names``) join the regression, with weights of
+        either sign: the providers' weights then say what the repertoire adds beyond them.
+        Returns the kept providers, their inputs, the weights on their (unstandardised) soft
+        burdens followed by the covariates', the intercept, and a record (each provider's AUC
+        alone, the standardised weights, the AUC of the weighed soft burdens over the inner
+        folds)."""
         from scipy.special import logsumexp  # lazy: importing deeprc stays quick
         from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
         from sklearn.metrics import roc_auc_score
@@ -246,18 +256,20 @@ class FeatureSet:
         alone = [float(roc_auc_score(labels, column)) for column in burdens.T]
         kept = list(range(len(self.evidence)))
         folds = inner_folds(labels, 5, seed)
+        beside = np.zeros((len(train), 0)) if covariates is None else covariates
         while True:
-            scaler = StandardScaler().fit(burdens[:, kept])
-            scaled = scaler.transform(burdens[:, kept])
+            design = np.column_stack([burdens[:, kept], beside])
+            scaler = StandardScaler().fit(design)
+            scaled = scaler.transform(design)
             regression = LogisticRegressionCV(
                 Cs=10, l1_ratios=(0.0,), cv=folds, scoring="neg_log_loss",
                 use_legacy_attributes=False,
             ).fit(scaled, labels)  # fmt: skip
             coef = regression.coef_[0]
-            if (coef > 0).all() or len(kept) == 1:
+            if (coef[: len(kept)] > 0).all() or len(kept) == 1:
                 break
             # where no weight is positive, the provider best alone
-            kept = [k for k, c in zip(kept, coef, strict=True) if c > 0] or [int(np.argmax(alone))]
+            kept = [k for k, c in zip(kept, coef, strict=False) if c > 0] or [int(np.argmax(alone))]
         weights = coef / scaler.scale_
         intercept = float(regression.intercept_[0] - weights @ scaler.mean_)
         columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept])
@@ -274,9 +286,14 @@ class FeatureSet:
         names = [describe(p) for p in self.evidence]
         record = {
             "soft_burden_auc": {name: round(a, 4) for name, a in zip(names, alone, strict=True)},
-            "weights": {names[i]: round(float(c), 4) for i, c in zip(kept, coef, strict=True)},
+            "weights": {names[i]: round(float(c), 4) for i, c in zip(kept, coef, strict=False)},
             "weighed_auc": round(inner_auc, 4),
         }
+        if len(covariate_names):
+            covariate_coef = coef[len(kept) :]
+            record["covariate_weights"] = {
+                n: round(float(c), 4) for n, c in zip(covariate_names, covariate_coef, strict=True)
+            }
         return features, kept_inputs, weights, intercept, record
 
     def _table(self, store: Store) -> np.ndarray | None:

@@ -2,7 +2,9 @@
 
 ``DeepRC(encoder, pooling, output)``: a sequence encoder (chosen by name, see
 :mod:`deeprc.model.encoders`) -> modern-Hopfield attention pooling over the repertoire ->
-output MLP -> one logit. The network owns all of its maths: training batches
+output MLP (reading the pooled repertoire and, where given, its covariates) -> one output per
+head: one logit for the label, or the heads of several targets side by side (deeprc.heads).
+The network owns all of its maths: training batches
 (:meth:`DeepRC.forward`), whole repertoires streamed in chunks (:meth:`DeepRC.score_bag`, for
 prediction and validation) and differentiable per-sequence scores from the encoder's input
 (:meth:`DeepRC.sequence_scores`, for integrated gradients) all go through the same modules.
@@ -69,12 +71,16 @@ class NetworkInputs:
     weight per evidence column (HopfieldPooling.attend_to), whether the output starts as
     the count of the sequences that evidence marks (count_on_start), and, where the evidence
     providers are weighed, the number of columns of each (``evidence_heads``): one attention
-    head per provider, reading its columns (empty: every head reads all of them)."""
+    head per provider, reading its columns (empty: every head reads all of them); the
+    ``outputs`` of the output layer (deeprc.heads.Heads.size) and the ``covariates`` numbers
+    per repertoire beside the pooled one (deeprc.covariates.Covariates.size)."""
 
     genes: tuple[int, int] | None = None
     evidence_prior: tuple[float, ...] = ()
     starts_as_count: bool = False
     evidence_heads: tuple[int, ...] = ()
+    outputs: int = 1
+    covariates: int = 0
 
 
 def build_model(
@@ -107,12 +113,14 @@ def build_model(
         dropout=cfg.attention_dropout,
     )
     layers: list[nn.Module] = []
-    size = pooling.output_size
+    size = pooling.output_size + inputs.covariates
     for hidden in cfg.output_hidden:
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
-    output = nn.Sequential(*layers, nn.Linear(size, 1))
+    output = nn.Sequential(*layers, nn.Linear(size, inputs.outputs))
     counts = bool(n_evidence) and inputs.starts_as_count and not cfg.output_hidden
+    if counts and inputs.outputs != 1:
+        raise ValueError("a network that starts as a count has one logit")
     first = pooling.key.in_features - n_evidence
     prior = list(inputs.evidence_prior)
     if inputs.evidence_heads:
@@ -122,16 +130,26 @@ def build_model(
             pooling.attend_to(columns, prior[start:stop], alone=counts, heads=[head])
     elif n_evidence:
         pooling.attend_to(list(range(first, first + n_evidence)), prior, alone=counts)
-    model = DeepRC(encoder, pooling, output, genes, evidence_size=n_evidence)
+    model = DeepRC(
+        encoder, pooling, output, genes, evidence_size=n_evidence, covariate_size=inputs.covariates
+    )
     if counts:
-        count_on_start(output[-1], [1.0 / num_heads] * num_heads)
+        count_on_start(output[-1], [1.0 / num_heads] * num_heads, covariates=inputs.covariates)
         model.starts_as_count = True
     return model
 
 
 @torch.no_grad()
-def count_on_start(output: nn.Linear, weights: Sequence[float], bias: float = 0.0) -> None:
-    """Start the output at ``weights`` · the heads' log-mean-exp scores + ``bias``: each
+def count_on_start(
+    output: nn.Linear,
+    weights: Sequence[float],
+    bias: float = 0.0,
+    *,
+    covariates: int | Sequence[float] = 0,
+) -> None:
+    """Start the output at ``weights`` · the heads' log-mean-exp scores + ``bias`` (+ the
+    ``covariates``' weights · their values, where the output reads them; a count: their
+    number, weighted 0): each
     head's soft count of the sequences its warm-started attention points to (the pooled
     values get weight 0, and the attention reads the evidence alone:
     HopfieldPooling.attend_to). With burden evidence and equal weights, the untrained model is
@@ -140,8 +158,12 @@ def count_on_start(output: nn.Linear, weights: Sequence[float], bias: float = 0.
     must beat that start on the validation repertoires to be kept (deeprc.train.fit
     evaluates step 0). On public clonotypes, training from it degraded the test AUC
     (docs/model.md)."""
+    beside = [0.0] * covariates if isinstance(covariates, int) else list(covariates)
+    pooled = output.in_features - len(beside)
     output.weight.zero_()
-    output.weight.view(len(weights), -1)[:, -1] = torch.tensor(weights, dtype=output.weight.dtype)
+    dtype = output.weight.dtype
+    output.weight[:, :pooled].view(len(weights), -1)[:, -1] = torch.tensor(weights, dtype=dtype)
+    output.weight[0, pooled:] = torch.tensor(beside, dtype=dtype)
     output.bias.fill_(bias)
 
 
@@ -174,10 +196,12 @@ class DeepRC(nn.Module):
         genes: GeneEmbedding | None = None,
         *,
         evidence_size: int = 0,
+        covariate_size: int = 0,
     ) -> None:
         super().__init__()
         self.encoder, self.pooling, self.output, self.genes = encoder, pooling, output, genes
         self.evidence_size = evidence_size  # evidence numbers read beside each sequence
+        self.covariate_size = covariate_size  # covariate numbers read beside each repertoire
         self.starts_as_count = False  # see count_on_start
 
     def _pretrained(self, inputs: Inputs | None) -> tuple[torch.Tensor, ...]:
@@ -219,21 +243,33 @@ class DeepRC(nn.Module):
         flat = self._beside(flat, inputs)
         return flat.masked_fill(lengths.reshape(-1, 1) == 0, 0.0).view(batch, n, -1)
 
+    def _output(self, pooled: torch.Tensor, covariates: torch.Tensor | None) -> torch.Tensor:
+        """The output network on the pooled repertoires ``(batch, pooled)`` and their
+        covariates ``(batch, m)``."""
+        if self.covariate_size:
+            if covariates is None:
+                raise ValueError("this model reads covariates: pass them")
+            pooled = torch.cat([pooled, covariates.to(pooled.device, pooled.dtype)], dim=-1)
+        return self.output(pooled)
+
     def forward(
         self,
         tokens: torch.Tensor,
         lengths: torch.Tensor,
         bag_size: torch.Tensor | None = None,
         inputs: Inputs | None = None,
+        covariates: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(batch,)`` and association weights ``(batch, heads, n)``.
+        """Outputs ``(batch, outputs)`` (one logit: ``(batch,)``) and association weights
+        ``(batch, heads, n)``.
 
         ``tokens`` ``(batch, n, width)``, ``lengths`` ``(batch, n)``; length 0 marks padding.
         ``bag_size``: see :meth:`HopfieldPooling.forward`. ``inputs``: see :meth:`embed`.
+        ``covariates``: ``(batch, m)``, for a network that reads them.
         """
         embedded = self.embed(tokens, lengths, inputs)
         pooled, association = self.pooling(embedded, mask=lengths > 0, bag_size=bag_size)
-        return self.output(pooled).squeeze(-1), association
+        return self._output(pooled, covariates).squeeze(-1), association
 
     def _embedded(self, chunks: Chunks) -> Callable[[], Iterable[torch.Tensor]]:
         device = next(self.parameters()).device
@@ -254,13 +290,18 @@ class DeepRC(nn.Module):
         return self.pooling.final_state(self._embedded(chunks))
 
     @torch.no_grad()
-    def score_bag(self, chunks: Chunks) -> tuple[float, torch.Tensor, torch.Tensor]:
-        """The logit of one whole bag in chunks (memory: one chunk), its attention
-        ``(heads, n)`` and the attention scores before the softmax (``β kᵢ·ξ``, comparable
-        between bags); equal to :meth:`forward`'s logit on the whole bag (tested)."""
+    def score_bag(
+        self, chunks: Chunks, covariates: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The outputs ``(outputs,)`` of one whole bag in chunks (memory: one chunk), with its
+        ``covariates`` ``(m,)``, its attention ``(heads, n)`` and the attention scores before
+        the softmax (``β kᵢ·ξ``, comparable between bags); equal to :meth:`forward`'s on the
+        whole bag (tested)."""
         self.eval()
         pooled, scores = self.pooling.pool_chunks(self._embedded(chunks))
-        return self.output(pooled[None]).item(), torch.softmax(scores, dim=1), scores
+        covariates = None if covariates is None else covariates[None]
+        outputs = self._output(pooled[None], covariates)[0].cpu()
+        return outputs, torch.softmax(scores, dim=1), scores
 
     def sequence_scores(
         self,
