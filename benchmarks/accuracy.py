@@ -105,6 +105,18 @@ def run_seed(cohort: Path, seed: int, args, experiments: dict[str, Path]) -> dic
                 deeprc("predict", *fold, "--model", model, "--out", pred)
             models.append(model)
             predictions.append(pred)
+        targets = predicted_targets(experiment)
+        if targets != ["label"]:  # one head per target: each evaluated where predict wrote it
+            for i, target in enumerate(targets):
+                where = [p if i == 0 else p / "targets" / target for p in predictions]
+                found = evaluated(method / target, where, seconds)
+                if target == "label":
+                    result[name] = found
+                    continue
+                metrics = json.loads((method / target / "metrics.json").read_text())
+                kind = metrics["target"]["kind"]
+                result.setdefault("targets", {}).setdefault(target, {"kind": kind})[name] = found
+            continue
         interpretation = method / "interpretation"
         if not interpretation.exists():
             interpret = ("interpret", "--store", store, "--models", *models)
@@ -126,6 +138,13 @@ def run_seed(cohort: Path, seed: int, args, experiments: dict[str, Path]) -> dic
             found = baseline_run(method, name, store, folds, args.k, target=target)
             result.setdefault("targets", {}).setdefault(target, {"kind": kind})[name] = found
     return result
+
+
+def predicted_targets(experiment: Path) -> list[str]:
+    """The targets an experiment file's model predicts, in order (``targets:``; the label
+    where it names none)."""
+    entries = (yaml.safe_load(experiment.read_text()) or {}).get("targets")
+    return [entry["name"] for entry in entries] if entries else ["label"]
 
 
 def baseline_run(
@@ -162,6 +181,12 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
+def precision(run: dict) -> str:
+    """The top-100 precision against the ground truth; a model of several targets is not
+    interpreted."""
+    return mean_sd(run["precision_at_100"]) if "precision_at_100" in run else "-"
+
+
 def table(results: dict) -> str:
     """One row per cohort and split seed: each method's mean ± sd ROC AUC over the folds (the
     lowest fold in brackets; "-" where it was not run), the best baseline, and each DeepRC
@@ -187,7 +212,7 @@ def table(results: dict) -> str:
             for name in experiments:
                 run = result.get(name)
                 row += (
-                    [f"{statistics.mean(run['seconds']):.0f}", mean_sd(run["precision_at_100"])]
+                    [f"{statistics.mean(run['seconds']):.0f}", precision(run)]
                     if run
                     else ["-", "-"]
                 )

@@ -240,12 +240,15 @@ class RepertoireClassifier:
     def calibrate(self, store: Store, repertoires: np.ndarray) -> dict:
         """Fit the map to calibrated log-odds of the first head, where it is binary, on
         held-out repertoires (Platt scaling of their whole-repertoire logits); with one class
-        there, or another kind of head, the outputs stay as they are."""
+        there, or another kind of head, the outputs stay as they are. Every other head is
+        calibrated on them too (deeprc.heads.Head.calibrated)."""
         self.calibration = dict(UNCALIBRATED)
+        outputs = np.stack([self.outputs(store, int(r))[0] for r in repertoires])
+        self.heads = self.heads.calibrated(outputs, store, repertoires)
         first = self.heads.heads[0]
         if first.target.kind != "binary":
             return self.calibration
-        logits = np.array([self.score(store, int(r))[0] for r in repertoires])
+        logits = outputs[:, 0]
         y = first.target.values(store)[repertoires]
         logits, y = logits[y >= 0], y[y >= 0]
         if len(np.unique(y)) < 2:

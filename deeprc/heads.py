@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from scipy.stats import kendalltau
 from sklearn.metrics import roc_auc_score
 
+from deeprc.calibration import Platt
 from deeprc.errors import InputError
 from deeprc.store import Store
 from deeprc.targets import LABEL, Target, categorical_metrics, prediction_table
@@ -37,13 +38,15 @@ class Head:
     """One target the network predicts: its ``target``, its ``weight`` in the training loss, and
     what the training repertoires fix: a numeric target's ``mean`` and ``sd`` (the network
     predicts the standardised value) or, for a binary or categorical one, ``class_weights``
-    that make every class count equally in the loss."""
+    that make every class count equally in the loss; and what the validation repertoires fix,
+    ``calibration`` (:meth:`calibrated`): a scale and one shift per output."""
 
     target: Target
     weight: float = 1.0
     mean: float = 0.0
     sd: float = 1.0
     class_weights: tuple[float, ...] = ()
+    calibration: tuple[float, ...] = ()
 
     @property
     def size(self) -> int:
@@ -52,13 +55,46 @@ class Head:
 
     def to_dict(self) -> dict:
         return {"target": self.target.to_dict(), "weight": self.weight, "mean": self.mean,
-                "sd": self.sd, "class_weights": list(self.class_weights)}  # fmt: skip
+                "sd": self.sd, "class_weights": list(self.class_weights),
+                "calibration": list(self.calibration)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, saved: dict) -> Head:
         target = saved["target"] | {"classes": tuple(saved["target"]["classes"])}
         return cls(Target(**target), saved["weight"], saved["mean"], saved["sd"],
-                   tuple(saved["class_weights"]))  # fmt: skip
+                   tuple(saved["class_weights"]), tuple(saved["calibration"]))  # fmt: skip
+
+    def calibrated(self, outputs: np.ndarray, y: np.ndarray) -> Head:
+        """This head with the map of its whole-repertoire ``outputs`` ``(n, size)`` that fits
+        the held-out ``y``: a network trained on sampled sequences scores whole repertoires
+        on another scale, so its ranks hold but not its probabilities or values. A binary
+        head's is Platt scaling; a numeric head's the least-squares line of the standardised
+        value on the output; a categorical head's one scale of its logits and a shift per
+        class, by maximum likelihood. The scale stays positive, so the ranking is the
+        network's. Too few known values (or a class missing) leave it uncalibrated."""
+        known = Target.known(y)
+        outputs, y = np.asarray(outputs, dtype=np.float64)[known], y[known]
+        if self.target.kind == "numeric":
+            if len(y) < 3 or np.ptp(outputs[:, 0]) == 0:
+                return replace(self, calibration=())
+            x, standard = outputs[:, 0], (y - self.mean) / self.sd
+            slope = max(float(np.cov(x, standard, bias=True)[0, 1] / x.var()), 0.0)
+            intercept = float(standard.mean() - slope * x.mean())
+            return replace(self, calibration=(slope, intercept))
+        n_classes = max(self.size, 2)
+        if len(np.unique(y)) < n_classes:
+            return replace(self, calibration=())
+        if self.target.kind == "binary":
+            platt = Platt().fit(outputs[:, 0], y)
+            return replace(self, calibration=(platt.slope, platt.intercept))
+        return replace(self, calibration=_scaled_softmax(outputs, y.astype(np.int64)))
+
+    def apply(self, outputs: np.ndarray) -> np.ndarray:
+        """``outputs`` ``(n, size)`` mapped by the :meth:`calibrated` map (if any)."""
+        if not self.calibration:
+            return outputs
+        scale, shifts = self.calibration[0], np.array(self.calibration[1:])
+        return scale * outputs + shifts
 
     def loss(self, outputs: torch.Tensor, y: np.ndarray) -> torch.Tensor | None:
         """Its loss on a batch: ``outputs`` ``(n, size)``, ``y`` its :meth:`Target.values`
@@ -90,12 +126,33 @@ class Head:
         return categorical_metrics(y, _softmax(outputs))["roc_auc_macro"]
 
     def table(self, outputs: np.ndarray, y: np.ndarray) -> pd.DataFrame:
-        """Its predictions as deeprc.outputs writes them (``repertoire_id`` not included)."""
+        """Its predictions as deeprc.outputs writes them (``repertoire_id`` not included),
+        calibrated (:meth:`apply`)."""
+        outputs = self.apply(outputs)
         if self.target.kind == "numeric":
             return prediction_table(self.target, y, outputs[:, 0] * self.sd + self.mean)
         if self.target.kind == "binary":
             return prediction_table(self.target, y, outputs[:, 0])
         return prediction_table(self.target, y, _softmax(outputs))
+
+
+def _scaled_softmax(logits: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+    """``(scale, shift per class)`` of ``softmax(scale * logits + shift)`` fitted to the
+    classes ``y`` by maximum likelihood, the shifts lightly held to 0 (a class of few
+    validation repertoires would otherwise take any shift)."""
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    n, n_classes = logits.shape
+
+    def loss(params: np.ndarray) -> float:
+        mapped = np.exp(params[0]) * logits + params[1:]
+        return -float(log_softmax(mapped, axis=1)[np.arange(n), y].sum()) + 1e-2 * float(
+            np.sum(params[1:] ** 2)
+        )
+
+    fitted = minimize(loss, np.zeros(n_classes + 1), method="L-BFGS-B").x
+    return (float(np.exp(fitted[0])), *map(float, fitted[1:]))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -190,6 +247,18 @@ class Heads:
         if self.label_only:
             return {"val_auc": score, "val_loss": loss, "val_score": score}
         return {"val_score": score, "val_loss": loss, **scores}
+
+    def calibrated(self, outputs: np.ndarray, store: Store, repertoires: np.ndarray) -> Heads:
+        """Each head, but a binary first one (the classifier's calibration, as for a model of
+        the label alone), calibrated on ``repertoires`` (:meth:`Head.calibrated`); ``outputs``
+        ``(n, size)`` their whole-repertoire outputs."""
+        chosen = np.asarray(repertoires, dtype=np.int64)
+        heads = [
+            head if i == 0 and head.target.kind == "binary"
+            else head.calibrated(outputs[:, part], head.target.values(store)[chosen])
+            for i, (head, part) in enumerate(zip(self.heads, self.slices, strict=True))
+        ]  # fmt: skip
+        return Heads(heads)
 
     def tables(self, outputs: np.ndarray, store: Store, repertoires: np.ndarray) -> dict:
         """Each head's predictions of ``repertoires`` (``outputs`` ``(n, size)``, the first

@@ -59,16 +59,20 @@ class Target:
 
     def values(self, store: Store) -> np.ndarray:
         """Every repertoire's value: binary 1/0 and categorical class indices (-1: missing),
-        numeric floats (NaN: missing)."""
+        numeric floats (NaN: missing). In a store that does not keep the target (a new cohort
+        that a model of it scores) every value is missing, as is a class the target lacks."""
         if self.name == LABEL:
             return np.asarray(store.labels)
+        if self.column not in store.repertoires:
+            missing = np.nan if self.kind == "numeric" else -1
+            return np.full(len(store.repertoires), missing)
         raw = store.repertoires[self.column]
         if self.kind == "numeric":
             return raw.to_numpy(dtype=np.float64)
         if self.kind == "binary":
             return np.where(raw.isna(), -1, raw == self.positive).astype(np.int64)
         codes = {c: i for i, c in enumerate(self.classes)}
-        return np.array([-1 if v is None or v != v else codes[v] for v in raw], dtype=np.int64)
+        return np.array([codes.get(v, -1) for v in raw], dtype=np.int64)
 
     @staticmethod
     def known(values: np.ndarray) -> np.ndarray:
