@@ -291,6 +291,11 @@ def _add_split(sub: argparse._SubParsersAction) -> None:
         help="file of repertoire ids (one a line) forming a fixed test cohort: one fold, "
         "trained on all other repertoires (--k is then ignored)",
     )
+    p.add_argument(
+        "--stratify", metavar="TARGET",
+        help="stratify by the label and this binary or categorical target's class (ingest "
+        "--target), so that each fold tests on every class",
+    )  # fmt: skip
     p.set_defaults(run=_run_split)
 
 
@@ -301,7 +306,7 @@ def _run_split(args: argparse.Namespace) -> None:
     store = Store(args.store)
     folds = split_store(
         store, args.out, k=args.k, validation_fraction=args.validation_fraction,
-        seed=args.seed, test_ids=args.test_ids, overwrite=args.overwrite,
+        seed=args.seed, test_ids=args.test_ids, overwrite=args.overwrite, stratify=args.stratify,
     )  # fmt: skip
     n_folds = folds["fold"].nunique()
     print(f"{n_folds} fold(s) of {len(store.repertoires)} repertoires -> {args.out}")

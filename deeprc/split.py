@@ -27,6 +27,7 @@ __all__ = [
     "make_folds",
     "read_folds",
     "split_store",
+    "strata_of",
     "write_folds",
 ]
 
@@ -79,8 +80,11 @@ def make_folds(
     k: int = 5,
     validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
+    strata: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Each repertoire is in the test set of exactly one fold; validation comes from the rest."""
+    """Each repertoire is in the test set of exactly one fold; validation comes from the rest.
+    Both are stratified by the label, or by ``strata`` (one value per repertoire: the label
+    and a target's class, :func:`strata_of`)."""
     import numpy as np
     import pandas as pd
     from sklearn.model_selection import StratifiedKFold
@@ -93,15 +97,16 @@ def make_folds(
             f"(the smaller class has {smallest}); lower --k"
         )
     ids = np.asarray(ids)
+    strata = labels if strata is None else np.asarray(strata)
     rows = []
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (rest, test) in enumerate(folds.split(ids, labels)):
+    for fold, (rest, test) in enumerate(folds.split(ids, strata)):
         if np.bincount(labels[rest], minlength=2).min() < 2:
             raise InputError(
                 f"fold {fold}: the training part needs at least 2 repertoires of each class to "
                 "hold one out for validation; lower --k or add repertoires"
             )
-        train, validation = _hold_out(rest, labels, validation_fraction, seed + fold)
+        train, validation = _hold_out(rest, strata, validation_fraction, seed + fold)
         for role, members in (("train", train), ("validation", validation), ("test", test)):
             rows += [(fold, ids[i], role) for i in sorted(members)]
     return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
@@ -142,6 +147,33 @@ def fixed_split(
     return pd.DataFrame(rows, columns=["fold", "repertoire_id", "role"])
 
 
+def strata_of(store: Store, target: str, k: int) -> np.ndarray:
+    """One stratum per repertoire: its label and its class of the binary or categorical
+    ``target`` (missing: a class of its own), each stratum of at least ``k`` repertoires, so
+    that every fold tests on each."""
+    import numpy as np
+
+    from deeprc.targets import Target
+
+    chosen = Target.of(store, target)
+    if chosen.kind == "numeric":
+        raise InputError(
+            f"--stratify {target}: a numeric target has no classes to stratify by; give a "
+            "binary or categorical one"
+        )
+    names = [*chosen.classes] if chosen.kind == "categorical" else ["0", "1"]
+    values = [names[v] if v >= 0 else "missing" for v in chosen.values(store).tolist()]
+    pairs = zip(store.labels.tolist(), values, strict=True)
+    strata = np.array([f"label {y}, {target} {v}" for y, v in pairs])
+    kinds, counts = np.unique(strata, return_counts=True)
+    if counts.min() < k:
+        raise InputError(
+            f"--stratify {target}: only {counts.min()} repertoires have {kinds[counts.argmin()]}, "
+            f"fewer than --k {k}; lower --k or stratify by the label alone"
+        )
+    return strata
+
+
 def split_store(
     store: Store,
     out: Path,
@@ -151,10 +183,14 @@ def split_store(
     seed: int = 0,
     test_ids: Path | None = None,
     overwrite: bool = False,
+    stratify: str | None = None,
 ) -> pd.DataFrame:
-    """Write the folds of a store to ``out``: ``k`` stratified folds, or one fold testing on
-    the repertoires listed in the file ``test_ids`` (one id a line)."""
+    """Write the folds of a store to ``out``: ``k`` stratified folds (by the label, or by the
+    label and target ``stratify``'s class), or one fold testing on the repertoires listed in
+    the file ``test_ids`` (one id a line)."""
     store.require_labels("cross-validation")
+    if stratify is not None and test_ids is not None:
+        raise InputError("--stratify makes k folds; a fixed test cohort (--test-ids) is one")
     ids = store.repertoires["repertoire_id"].tolist()
     if test_ids is not None:
         if not Path(test_ids).is_file():
@@ -165,9 +201,11 @@ def split_store(
             seed=seed,
         )  # fmt: skip
     else:
+        strata = None if stratify is None else strata_of(store, stratify, k)
         folds = make_folds(
-            ids, store.labels, k=k, validation_fraction=validation_fraction, seed=seed
-        )
+            ids, store.labels, k=k, validation_fraction=validation_fraction, seed=seed,
+            strata=strata,
+        )  # fmt: skip
     write_folds(folds, store, out, overwrite=overwrite, inputs=[*filter(None, [test_ids])])
     return folds
 

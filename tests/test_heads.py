@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -224,3 +225,22 @@ def test_a_store_without_the_target_reads_it_as_missing(cohort):
     assert np.isnan(Target("severity", "numeric").values(bare)).all()
     values = Target("condition", "categorical", ("flu", "healthy")).values(store)
     assert (values[store.repertoires["target:condition"] == "cmv"] == -1).all()
+
+
+def test_folds_stratified_by_a_target_test_on_each_of_its_classes(cohort, capsys):
+    out = cohort / "by_condition.tsv"
+    assert main(["split", "--store", str(cohort / "store"), "--out", str(out), "--k", "3",
+                 "--stratify", "condition"]) == 0  # fmt: skip
+    folds = pd.read_csv(out, sep="\t")
+    store = Store(cohort / "store")
+    classes = dict(zip(store.repertoires["repertoire_id"], store.repertoires["target:condition"],
+                       strict=True))  # fmt: skip
+    test = folds[folds["role"] == "test"]
+    test = test.assign(condition=test["repertoire_id"].map(classes))
+    counts = test.groupby(["fold", "condition"]).size().unstack()
+    overall = pd.Series(classes).value_counts()
+    for condition, n in overall.items():  # each fold tests on a third of each class (+-1)
+        assert (abs(counts[condition] - n / 3) <= 1).all()
+    assert main(["split", "--store", str(cohort / "store"), "--out", str(cohort / "x.tsv"),
+                 "--stratify", "severity"]) == 2  # fmt: skip
+    assert "a numeric target has no classes to stratify by" in capsys.readouterr().err
