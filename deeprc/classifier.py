@@ -103,7 +103,7 @@ def network_inputs(
         evidence_prior=features.prior,
         starts_as_count=(features.starts_as_count or weighed) and label_only,
         evidence_heads=tuple(p.size for p in features.evidence) if weighed else (),
-        outputs=heads.size if heads is not None else 1,
+        head_sizes=tuple(h.size for h in heads.heads) if heads is not None else (1,),
         covariates=covariates.size,
     )
 

@@ -96,7 +96,8 @@ class Experiment:
         if len(set(self.covariates)) != len(self.covariates) or not all(self.covariates):
             raise InputError(f"covariates: name each covariate once ({list(self.covariates)})")
         if self.train.max_steps is None:
-            steps = 0 if self.weighs and self.label_only else LEARNED_STEPS
+            starts = self.weighs and self.label_only and not self.model.attention_per_target
+            steps = 0 if starts else LEARNED_STEPS
             object.__setattr__(self, "train", dataclasses.replace(self.train, max_steps=steps))
         if self.weigh_evidence and self.model.num_heads != 1:
             raise InputError(

@@ -244,3 +244,28 @@ def test_folds_stratified_by_a_target_test_on_each_of_its_classes(cohort, capsys
     assert main(["split", "--store", str(cohort / "store"), "--out", str(cohort / "x.tsv"),
                  "--stratify", "severity"]) == 2  # fmt: skip
     assert "a numeric target has no classes to stratify by" in capsys.readouterr().err
+
+
+def test_a_target_reads_its_own_attention_head_and_not_the_others():
+    """attention_per_target: one learned head per target after the shared ones; a target's
+    outputs do not move with another target's head."""
+    from deeprc.model import ModelConfig, NetworkInputs, build_model
+
+    cfg = ModelConfig(encoder={"name": "cnn", "n_kernels": 4}, hidden_size=4,
+                      attention_per_target=True)  # fmt: skip
+    network = build_model(cfg, NetworkInputs(head_sizes=(3, 1), covariates=2), seed=0)
+    assert network.pooling.num_heads == 1 + 2  # the shared head, then condition's and severity's
+    tokens = torch.randint(1, 20, (2, 6, 10))
+    lengths = torch.full((2, 6), 10)
+    covariates = torch.randn(2, 2)
+    outputs, _ = network(tokens, lengths, covariates=covariates)
+    assert outputs.shape == (2, 4)
+    state = network.pooling.state  # (heads, hidden)
+    condition = torch.autograd.grad(outputs[:, :3].sum(), state, retain_graph=True)[0]
+    assert torch.count_nonzero(condition[2]) == 0 and torch.count_nonzero(condition[1]) > 0
+    severity = torch.autograd.grad(outputs[:, 3].sum(), state)[0]
+    assert torch.count_nonzero(severity[1]) == 0 and torch.count_nonzero(severity[2]) > 0
+    # the mask is part of the saved weights, rebuilt by the same config
+    again = build_model(cfg, NetworkInputs(head_sizes=(3, 1), covariates=2))
+    again.load_state_dict(network.state_dict())
+    assert torch.equal(again(tokens, lengths, covariates=covariates)[0], outputs)

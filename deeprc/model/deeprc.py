@@ -59,6 +59,9 @@ class ModelConfig:
     attention_dropout: float = 0.0
     output_hidden: tuple[int, ...] = ()
     gene_embedding: int = 0  # size of the learned V and J gene vectors (0: the junction only)
+    # one more attention head per target, learned from the start, that only its output reads
+    # (beside the shared heads); false: every target reads the same attention
+    attention_per_target: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", encoder_options(self.encoder, "encoder"))
@@ -72,14 +75,14 @@ class NetworkInputs:
     the count of the sequences that evidence marks (count_on_start), and, where the evidence
     providers are weighed, the number of columns of each (``evidence_heads``): one attention
     head per provider, reading its columns (empty: every head reads all of them); the
-    ``outputs`` of the output layer (deeprc.heads.Heads.size) and the ``covariates`` numbers
-    per repertoire beside the pooled one (deeprc.covariates.Covariates.size)."""
+    outputs of each target's head (``head_sizes``, deeprc.heads.Heads) and the ``covariates``
+    numbers per repertoire beside the pooled one (deeprc.covariates.Covariates.size)."""
 
     genes: tuple[int, int] | None = None
     evidence_prior: tuple[float, ...] = ()
     starts_as_count: bool = False
     evidence_heads: tuple[int, ...] = ()
-    outputs: int = 1
+    head_sizes: tuple[int, ...] = (1,)
     covariates: int = 0
 
 
@@ -104,6 +107,12 @@ def build_model(
                 "weighed evidence makes one head per provider: leave model: num_heads at 1"
             )
         num_heads = len(inputs.evidence_heads)
+    shared = num_heads
+    if cfg.attention_per_target:
+        if cfg.output_hidden:
+            raise ValueError("attention_per_target reads each head's output directly: leave "
+                             "model: output_hidden empty")  # fmt: skip
+        num_heads += len(inputs.head_sizes)
     pooling = HopfieldPooling(
         input_size=encoder.output_size + (genes.output_size if genes else 0) + n_evidence,
         hidden_size=cfg.hidden_size,
@@ -117,9 +126,10 @@ def build_model(
     for hidden in cfg.output_hidden:
         layers += [nn.Linear(size, hidden), nn.SELU()]
         size = hidden
-    output = nn.Sequential(*layers, nn.Linear(size, inputs.outputs))
+    output = nn.Sequential(*layers, nn.Linear(size, sum(inputs.head_sizes)))
     counts = bool(n_evidence) and inputs.starts_as_count and not cfg.output_hidden
-    if counts and inputs.outputs != 1:
+    counts = counts and not cfg.attention_per_target
+    if counts and inputs.head_sizes != (1,):
         raise ValueError("a network that starts as a count has one logit")
     first = pooling.key.in_features - n_evidence
     prior = list(inputs.evidence_prior)
@@ -129,14 +139,33 @@ def build_model(
             columns = list(range(first + start, first + stop))
             pooling.attend_to(columns, prior[start:stop], alone=counts, heads=[head])
     elif n_evidence:
-        pooling.attend_to(list(range(first, first + n_evidence)), prior, alone=counts)
+        columns = list(range(first, first + n_evidence))
+        pooling.attend_to(columns, prior, alone=counts, heads=list(range(shared)))
     model = DeepRC(
         encoder, pooling, output, genes, evidence_size=n_evidence, covariate_size=inputs.covariates
     )
+    if cfg.attention_per_target:
+        model.output_mask = _own_heads(inputs.head_sizes, shared, pooling, inputs.covariates)
     if counts:
         count_on_start(output[-1], [1.0 / num_heads] * num_heads, covariates=inputs.covariates)
         model.starts_as_count = True
     return model
+
+
+def _own_heads(
+    head_sizes: Sequence[int], shared: int, pooling: HopfieldPooling, covariates: int
+) -> torch.Tensor:
+    """``(outputs, inputs)`` of the output layer: 1 where a target's outputs may read, 0 for
+    the attention heads of the other targets (the last ones, one per target, in order)."""
+    per_head = pooling.output_size // pooling.num_heads
+    mask = torch.ones(sum(head_sizes), pooling.output_size + covariates)
+    ends = np.cumsum([0, *head_sizes]).tolist()
+    for target, (start, stop) in enumerate(itertools.pairwise(ends)):
+        for other in range(len(head_sizes)):
+            if other != target:
+                head = shared + other
+                mask[start:stop, head * per_head : (head + 1) * per_head] = 0.0
+    return mask
 
 
 @torch.no_grad()
@@ -202,6 +231,8 @@ class DeepRC(nn.Module):
         self.encoder, self.pooling, self.output, self.genes = encoder, pooling, output, genes
         self.evidence_size = evidence_size  # evidence numbers read beside each sequence
         self.covariate_size = covariate_size  # covariate numbers read beside each repertoire
+        # attention_per_target: which pooled columns each output reads (_own_heads)
+        self.register_buffer("output_mask", None)
         self.starts_as_count = False  # see count_on_start
 
     def _pretrained(self, inputs: Inputs | None) -> tuple[torch.Tensor, ...]:
@@ -250,6 +281,9 @@ class DeepRC(nn.Module):
             if covariates is None:
                 raise ValueError("this model reads covariates: pass them")
             pooled = torch.cat([pooled, covariates.to(pooled.device, pooled.dtype)], dim=-1)
+        if self.output_mask is not None:
+            last = self.output[-1]
+            return nn.functional.linear(pooled, last.weight * self.output_mask, last.bias)
         return self.output(pooled)
 
     def forward(
