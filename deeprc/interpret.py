@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -262,6 +263,42 @@ def _ground_truth(
     return {"per_fold": folds, "mean": summary, "implanted_motif_rank": rank_of}
 
 
+def _pull_columns(model: RepertoireClassifier) -> list[str]:
+    """The columns of each top sequence's pull on a model of several targets (or with a
+    target other than the label; DeepRC.pulls): ``pull:<target>``, or ``pull:<target>:<class>``
+    per class; none for a model of the label alone or one with hidden output layers."""
+    if model.heads.label_only or model.experiment.model.output_hidden:
+        return []
+    names = []
+    for head in model.heads.heads:
+        target = head.target
+        if target.kind == "categorical":
+            names += [f"pull:{target.name}:{c}" for c in target.classes]
+        else:
+            names.append(f"pull:{target.name}")
+    return names
+
+
+def _pulls(
+    model: RepertoireClassifier, store: Store, r: int, rows: np.ndarray, lengths: np.ndarray
+) -> np.ndarray:
+    """The pulls ``(outputs, len(rows))`` of repertoire ``r``'s sequences ``rows`` on each
+    output (DeepRC.pulls); a categorical target's as each class's logit share minus their
+    mean (a softmax reads only the differences)."""
+    inputs = model.features.inputs_of(store, r)
+    chosen = SimpleNamespace(
+        tokens=torch.from_numpy(np.asarray(store.tokens[rows])),
+        lengths=torch.from_numpy(lengths),
+        inputs={k: torch.from_numpy(v) for k, v in inputs(rows).items()},
+    )
+    pulls = model.network.pulls(partial(repertoire_chunks, store, r, inputs=inputs), chosen)
+    pulls = pulls.cpu().double().numpy()
+    for head, part in zip(model.heads.heads, model.heads.slices, strict=True):
+        if head.target.kind == "categorical":
+            pulls[part] -= pulls[part].mean(axis=0, keepdims=True)
+    return pulls
+
+
 def interpret(
     store: Store,
     models: list[RepertoireClassifier],
@@ -312,6 +349,8 @@ def _analyse(
         lengths = np.asarray(store.lengths[chosen["row"].to_numpy()], dtype=np.int64)
         contributions = [np.empty(0)] * len(chosen)
         empty = np.empty(len(chosen))
+        pulls = _pull_columns(model)
+        pulled = np.zeros((len(pulls), len(chosen)))
         index = {rid: i for i, rid in enumerate(store.repertoires["repertoire_id"])}
         for repertoire_id, group in chosen.groupby("repertoire_id").groups.items():
             r = index[repertoire_id]
@@ -335,10 +374,14 @@ def _analyse(
             for i, j in enumerate(where):
                 contributions[j] = attributed[i, : lengths[j]]
             empty[where] = baseline
+            if pulls:
+                pulled[:, where] = _pulls(model, store, r, rows, lengths[where])
         chosen.insert(0, "fold", fold)
         chosen.insert(1, "rank", range(1, len(chosen) + 1))
         chosen["contributions"] = contributions
         chosen["empty_score"] = empty
+        for name, values in zip(pulls, pulled, strict=True):
+            chosen[name] = values
         all_top.append((chosen, contributions))
     table = pd.concat([t for t, _ in all_top], ignore_index=True).drop(columns=["row"])
     sequences = table["junction_aa"].tolist()
@@ -357,6 +400,10 @@ def _analyse(
         "motifs_ranked_by": "contribution" if by_contribution else "enrichment",
         "motifs": motifs.head(3)["motif"].tolist(),
     }
+    if pull_names := [c for c in table.columns if c.startswith("pull:")]:
+        summary["pulled_most_by"] = {
+            name: table.nlargest(5, name)["junction_aa"].tolist() for name in pull_names
+        }
     if truth is not None:
         table["signal"] = _is_signal(table, signal)
         summary["ground_truth"] = _ground_truth(truth_per_fold, truth[1], motifs)

@@ -124,6 +124,25 @@ def test_each_target_has_its_head_predictions_and_metrics(cohort, capsys):
     # each head's test ranking matches its own target, not another's
     assert results["label"]["summary"]["roc_auc"]["mean"] > 0.8
 
+    # which top-attended sequences pull each target (and each class) up
+    interpreted = cohort / "joint_interpretation"
+    assert main(["interpret", "--store", str(cohort / "store"), "--models",
+                 str(cohort / "joint.pt"), "--predictions", str(prediction), "--top", "20",
+                 "--out", str(interpreted), "--truth", str(cohort / "sim")]) == 0  # fmt: skip
+    top = pd.read_parquet(interpreted / "top_sequences.parquet")
+    pulls = ["pull:condition:cmv", "pull:condition:flu", "pull:condition:healthy",
+             "pull:severity", "pull:label"]  # fmt: skip
+    assert set(pulls) <= set(top.columns)
+    np.testing.assert_allclose(top[pulls[:3]].sum(axis=1), 0.0, atol=1e-9)  # shares of a softmax
+    summary = json.loads((interpreted / "interpretation.json").read_text())
+    assert set(summary["pulled_most_by"]) == set(pulls)
+    # the top sequences that carry a condition's motif pull towards that condition
+    for motif, mine, other in (("MMH", "cmv", "flu"), ("WWQ", "flu", "cmv")):
+        carriers = top[top["junction_aa"].str.contains(motif)]
+        pulled = carriers[f"pull:condition:{mine}"] - carriers[f"pull:condition:{other}"]
+        assert carriers.empty or pulled.mean() > 0
+    assert top["junction_aa"].str.contains("MMH|WWQ").mean() > 0.5
+
     assert main(["show-model", str(cohort / "joint.pt")]) == 0
     shown = capsys.readouterr().out
     assert "predicts         condition (categorical, cmv/flu/healthy, weight 1), severity " in shown
@@ -269,3 +288,28 @@ def test_a_target_reads_its_own_attention_head_and_not_the_others():
     again = build_model(cfg, NetworkInputs(head_sizes=(3, 1), covariates=2))
     again.load_state_dict(network.state_dict())
     assert torch.equal(again(tokens, lengths, covariates=covariates)[0], outputs)
+
+
+def test_the_sequences_pulls_add_up_to_the_outputs():
+    """DeepRC.pulls: each sequence's share of each output; over the whole bag, with the heads'
+    log-mean-exp scores, the covariates and the bias, they are the outputs."""
+    from types import SimpleNamespace
+
+    from deeprc.model import ModelConfig, NetworkInputs, build_model
+
+    cfg = ModelConfig(encoder={"name": "cnn", "n_kernels": 4}, hidden_size=4, num_heads=2,
+                      attention_per_target=True)  # fmt: skip
+    network = build_model(cfg, NetworkInputs(head_sizes=(3, 1), covariates=2), seed=1)
+    bag = SimpleNamespace(tokens=torch.randint(1, 20, (7, 10)), lengths=torch.full((7,), 10),
+                          inputs={})  # fmt: skip
+    covariates = torch.randn(2)
+    outputs = network.score_bag(lambda: [bag], covariates)[0]
+    pulls = network.pulls(lambda: [bag], bag)
+    assert pulls.shape == (4, 7)
+    pooled, _ = network.pooling.pool_chunks(network._embedded(lambda: [bag]))
+    weight = network.output[-1].weight * network.output_mask
+    per_head = network.pooling.hidden_size + 1
+    scores = pooled.view(-1, per_head)[:, -1]
+    rest = weight[:, per_head - 1 : 4 * per_head : per_head] @ scores
+    rest = rest + weight[:, -2:] @ covariates + network.output[-1].bias
+    torch.testing.assert_close(pulls.sum(dim=1) + rest, outputs, rtol=1e-5, atol=1e-5)

@@ -337,6 +337,34 @@ class DeepRC(nn.Module):
         outputs = self._output(pooled[None], covariates)[0].cpu()
         return outputs, torch.softmax(scores, dim=1), scores
 
+    @torch.no_grad()
+    def pulls(self, chunks: Chunks, chosen: Sequences) -> torch.Tensor | None:
+        """Each ``chosen`` sequence's share of each output, ``(outputs, m)``: per head, its
+        attention in the whole bag (``chunks()``) times the output layer's weights on that
+        head's retrieved value, applied to the sequence's value, summed over heads. With a
+        linear output network these shares over a bag's sequences, plus the heads'
+        log-mean-exp scores, the covariates and the bias, are its outputs; so they say which
+        sequences pull an output (a class's logit) up or down. None with hidden layers."""
+        if len(self.output) != 1:
+            return None
+        self.eval()
+        embedded = self._embedded(chunks)
+        state = self.pooling.final_state(embedded)
+        _, scores = self.pooling.pool_chunks(embedded)
+        device = next(self.parameters()).device
+        inputs = {k: v[None].to(device) for k, v in chosen.inputs.items()}
+        x = self.embed(chosen.tokens[None].to(device), chosen.lengths[None].to(device), inputs)[0]
+        attention = torch.exp(
+            self.pooling.sequence_scores(x, state) - torch.logsumexp(scores, dim=1)[:, None]
+        )
+        weight = self.output[-1].weight
+        if self.output_mask is not None:
+            weight = weight * self.output_mask
+        heads, hidden = self.pooling.num_heads, self.pooling.hidden_size
+        on_values = weight[:, : heads * (hidden + 1)].view(len(weight), heads, hidden + 1)
+        values = self.pooling.values_of(x)
+        return torch.einsum("ohd,hmd,hm->om", on_values[:, :, :hidden], values, attention)
+
     def sequence_scores(
         self,
         encoder_input: torch.Tensor,

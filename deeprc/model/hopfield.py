@@ -89,6 +89,11 @@ class HopfieldPooling(nn.Module):
             along = state / (self.beta * state.dot(state))
             self.key.weight[rows, columns] = torch.outer(along, torch.tensor(weights))
 
+    def values_of(self, instances: torch.Tensor) -> torch.Tensor:
+        """The values ``(heads, n, hidden)`` of instances ``(n, input_size)``: what each head
+        retrieves of them."""
+        return self._heads(self.value, instances)
+
     def _heads(self, projection: nn.Linear, instances: torch.Tensor) -> torch.Tensor:
         """``(n, input_size)`` -> ``(heads, n, hidden)``."""
         return projection(instances).view(len(instances), self.num_heads, -1).transpose(0, 1)
