@@ -791,6 +791,11 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "--split-seed", type=int, default=0,
         help="split seed of the folds of --metrics and --baseline (%(default)s)",
     )  # fmt: skip
+    p.add_argument(
+        "--target", nargs=2, action="append", default=[], metavar=("METHOD", "METRICS"),
+        help="metrics.json of a target beyond the label (deeprc evaluate of its predictions), "
+        "METHOD deeprc (the model) or a baseline's name (repeat for each target and method)",
+    )  # fmt: skip
     p.add_argument("--title", default="deeprc report")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
     p.set_defaults(run=_run_report)
@@ -801,9 +806,10 @@ def _run_report(args: argparse.Namespace) -> None:
     from deeprc.store import Store
 
     if args.predictions is not None:
-        if args.baseline or args.negative_control or args.repeat:
+        if args.baseline or args.negative_control or args.repeat or args.target:
             raise InputError(
-                "--baseline, --negative-control and --repeat belong to a cross-validation report"
+                "--baseline, --negative-control, --repeat and --target belong to a "
+                "cross-validation report"
             )
         scoring_report(
             store=Store(args.store), predictions=args.predictions, metrics=args.metrics,
@@ -827,7 +833,7 @@ def _run_report(args: argparse.Namespace) -> None:
         store=Store(args.store), metrics=args.metrics, out=args.out, baselines=baselines,
         interpretation=args.interpretation, title=args.title,
         negative_control=args.negative_control, repeats=args.repeat, split_seed=args.split_seed,
-        overwrite=args.overwrite,
+        targets=[(method, Path(path)) for method, path in args.target], overwrite=args.overwrite,
     )  # fmt: skip
     print(f"-> {args.out}")
 

@@ -35,6 +35,7 @@ from deeprc.errors import InputError  # noqa: E402
 from deeprc.evaluate import (  # noqa: E402
     METRICS,
     MIN_PER_CLASS,
+    TARGET_METRICS,
     fold_name,
     metric_text,
     p_value_text,
@@ -337,6 +338,43 @@ def _repeat_section(
         "over the seeds. A result that changes much between seeds rests on a few "
         "repertoires.</p>" + _table(pd.DataFrame(rows), text_columns=("method",))
     )
+
+
+def _targets_section(results: list[tuple[str, dict]]) -> str:
+    """Per target beyond the label, each method's metrics (``deeprc evaluate`` of its
+    predictions, with the target they record), mean ± sd over folds; a categorical target's
+    confusion matrix of the model, summed over folds."""
+    by_target: dict[str, list[tuple[str, dict]]] = {}
+    for method, metrics in results:
+        target = metrics.get("target") or {"name": "label", "kind": "binary"}
+        by_target.setdefault(target["name"], []).append((method, metrics))
+    parts = [
+        "<h2>Targets beyond the label</h2>",
+        '<p class="note">Each target the store keeps, predicted by the model (one output head '
+        "per target, calibrated on the validation repertoires) and by the baselines of any "
+        "target, on the label's folds: mean ± sd over the folds. <code>covariates</code> reads "
+        "the covariates alone: what a method adds beyond them is the difference to it.</p>",
+    ]
+    for name, methods in by_target.items():
+        target = methods[0][1].get("target") or {"kind": "binary"}
+        kind = target["kind"]
+        metrics = TARGET_METRICS.get(kind, METRICS)
+        rows = [
+            {"method": method} | {m: _shown(found["summary"][m]) for m in metrics}
+            for method, found in methods
+        ]
+        classes = ": " + ", ".join(target["classes"]) if target.get("classes") else ""
+        parts.append(f"<h3>{html.escape(f'{name} ({kind}{classes})')}</h3>")
+        parts.append(_table(pd.DataFrame(rows), text_columns=("method",)))
+        model = next((found for method, found in methods if method == MODEL), None)
+        if kind == "categorical" and model is not None:
+            confusion = np.sum([fold["confusion"] for fold in model["folds"]], axis=0)
+            frame = pd.DataFrame(confusion, columns=[f"predicted {c}" for c in target["classes"]])
+            frame.insert(0, "true class", target["classes"])
+            parts.append('<p class="note">The model\'s confusion matrix, all folds\' test '
+                         "repertoires (rows: true class).</p>")  # fmt: skip
+            parts.append(_table(frame, text_columns=("true class",)))
+    return "".join(parts)
 
 
 def _read_repeats(
@@ -740,9 +778,13 @@ def report(
     negative_control: Path | None = None,
     repeats: list[tuple[str, str, Path]] | None = None,
     split_seed: int = 0,
+    targets: list[tuple[str, Path]] | None = None,
     overwrite: bool = False,
 ) -> None:
     """Write the report to ``out`` (one HTML file, written to a temporary name, then renamed).
+
+    ``targets``: (method, metrics) of the targets beyond the label, method ``deeprc`` (the
+    model) or a baseline's name; each metrics file records its target.
 
     ``negative_control``: metrics of the model retrained with shuffled training labels.
     ``repeats``: (split seed, method, metrics) of the same cross-validation with other split
@@ -765,9 +807,13 @@ def report(
         body.append(_control_section(model_metrics, control))
     if repeated:
         body.append(_repeat_section(results, repeated, split_seed))
+    if targets:
+        shown = [(MODEL if m == "deeprc" else m, read_metrics(p)) for m, p in targets]
+        body.append(_targets_section(shown))
     if interpretation is not None:
         body.append(_interpretation_section(read_interpretation(interpretation), top_rows))
     body.append(_provenance_section(store, model_metrics))
     inputs = [store.path, metrics, *(baselines or {}).values(), *[r[2] for r in repeats or []],
+              *[p for _, p in targets or []],
               *filter(None, [interpretation, negative_control])]  # fmt: skip
     _write_document(title, body, out, overwrite=overwrite, inputs=inputs)

@@ -143,6 +143,25 @@ def test_each_target_has_its_head_predictions_and_metrics(cohort, capsys):
         assert carriers.empty or pulled.mean() > 0
     assert top["junction_aa"].str.contains("MMH|WWQ").mean() > 0.5
 
+    # the report shows each target's metrics beside the baselines of any target
+    label_metrics = cohort / "joint_label.json"
+    baseline = cohort / "kmer3_condition"
+    assert main(["baseline", "kmer3_regression", *fold, "--target", "condition",
+                 "--out", str(baseline)]) == 0  # fmt: skip
+    assert main(["evaluate", str(baseline), "--out", str(cohort / "kmer3_condition.json")]) == 0
+    page = cohort / "report.html"
+    assert main(["report", "--store", str(cohort / "store"), "--metrics", str(label_metrics),
+                 "--target", "deeprc", str(cohort / "joint_condition.json"),
+                 "--target", "kmer3_regression", str(cohort / "kmer3_condition.json"),
+                 "--target", "deeprc", str(cohort / "joint_severity.json"),
+                 "--out", str(page)]) == 0  # fmt: skip
+    text = page.read_text()
+    assert "Targets beyond the label" in text
+    assert "condition (categorical: cmv, flu, healthy)" in text and "severity (numeric)" in text
+    assert "predicted healthy" in text and "kmer3_regression" in text
+    shown = f"{results['condition']['summary']['roc_auc_macro']['mean']:.3f}"
+    assert shown in text
+
     assert main(["show-model", str(cohort / "joint.pt")]) == 0
     shown = capsys.readouterr().out
     assert "predicts         condition (categorical, cmv/flu/healthy, weight 1), severity " in shown
