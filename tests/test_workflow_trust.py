@@ -373,3 +373,72 @@ def test_a_datasets_targets_and_covariates_reach_the_store(tmp_path):
     [age], [sex] = manifest["targets"], manifest["covariates"]
     assert (age["kind"], age["min"], age["max"]) == ("numeric", 30.0, 30.0 + 7 * (len(rows) - 1))
     assert sex["classes"] == ["F", "M"] and sex["n_missing"] == 0
+
+
+TRI_COHORT = (
+    "n_repertoires: 30\nn_sequences: 200\npool_size: 4000\npositive_fraction: 0.667\nseed: 3\n"
+    "conditions: [flu, cmv]\nmotifs:\n"
+    "  - {name: f, motif: WWQ, witness_rate: 0.1, condition: flu}\n"
+    "  - {name: c, motif: MMH, witness_rate: 0.1, condition: cmv}\n"
+)
+TWO_HEADS = (
+    "model: {encoder: {name: cnn, n_kernels: 8}, hidden_size: 8}\nevidence: []\n"
+    "targets: [{name: label}, {name: condition}]\n"
+    "train: {n_sequences: 200, batch_size: 8, max_steps: 20, eval_every: 10, patience: 5,\n"
+    "        validation_sequences: 200, checkpoint_every: 10}\n"
+)
+
+
+def test_each_target_is_evaluated_beside_its_baselines_and_reported(tmp_path):
+    """A dataset's targets: with an experiment that predicts one of them beside the label:
+    the workflow evaluates the model's predictions of it and its target baselines on the
+    label's folds, and the report shows them."""
+    (tmp_path / "tri.yaml").write_text(TRI_COHORT)
+    (tmp_path / "heads.yaml").write_text(TWO_HEADS)
+    entry = {"simulate": "tri.yaml", "folds": 3, "targets": ["condition:categorical"],
+             "experiment": "heads.yaml", "negative_control": False}  # fmt: skip
+    config = {"datasets": {"tri": entry}, "baselines": ["kmer3_logistic"],
+              "target_baselines": ["kmer3_regression", "covariates"]}  # fmt: skip
+    result = snakemake("results/tri/report.html", "--cores", "2", "--configfile",
+                       write_config(tmp_path, config), "--replace-workflow-config",
+                       cwd=tmp_path, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    targets = tmp_path / "results/tri/targets/condition"
+    model = yaml.safe_load((targets / "metrics.json").read_text())
+    assert model["target"]["name"] == "condition" and len(model["folds"]) == 3
+    baseline = yaml.safe_load((targets / "baselines/kmer3_regression/metrics.json").read_text())
+    assert baseline["target"]["kind"] == "categorical"
+    assert not (targets / "baselines/covariates").exists()  # the dataset keeps no covariates
+    page = (tmp_path / "results/tri/report.html").read_text()
+    assert (
+        "Targets beyond the label" in page and "condition (categorical: cmv, flu, healthy)" in page
+    )
+    label = yaml.safe_load((tmp_path / "results/tri/metrics.json").read_text())
+    assert "target" not in label  # the label's metrics stay the label's
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (
+            "[{name: condition}, {name: label}]",
+            "predicts 'condition' first; in the workflow the label",
+        ),
+        (
+            "[{name: label}, {name: severity}]",
+            "predicts target 'severity', which the dataset does not keep",
+        ),
+    ],
+)
+def test_an_experiment_must_predict_the_label_first_and_what_the_dataset_keeps(
+    tmp_path, targets, message
+):
+    (tmp_path / "tri.yaml").write_text(TRI_COHORT)
+    (tmp_path / "heads.yaml").write_text(f"targets: {targets}\n")
+    entry = {"simulate": "tri.yaml", "folds": 3, "targets": ["condition:categorical"],
+             "experiment": "heads.yaml"}  # fmt: skip
+    result = snakemake("--dry-run", "--cores", "1", "--configfile",
+                       write_config(tmp_path, {"datasets": {"tri": entry}}),
+                       "--replace-workflow-config", cwd=tmp_path)  # fmt: skip
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout

@@ -196,6 +196,38 @@ def annotation_specs(entry):
     ]
 
 
+def experiment_targets(path):
+    """The targets an experiment file's model predicts, in order (its targets:, else the
+    label alone)."""
+    entries = (yaml.safe_load(Path(path).read_text()) or {}).get("targets")
+    return (
+        [e.get("name") for e in entries if isinstance(e, dict)]
+        if entries
+        else ["label"]
+    )
+
+
+def targets_problem(entry):
+    """An experiment that predicts what the dataset does not keep, or not the label first (the
+    workflow's metrics, baselines and report are the label's; each further target is
+    evaluated beside it)."""
+    path = entry.get("experiment") or config["experiment"] or PACKAGED_EXPERIMENT
+    predicted = experiment_targets(path)
+    if predicted[0] != "label":
+        return (
+            f"experiment {path} predicts {predicted[0]!r} first; in the workflow the label "
+            "comes first (targets: [{name: label}, ...]), its other targets beside it"
+        )
+    kept = [spec.split(":")[0] for spec in entry.get("targets", [])]
+    for name in predicted[1:]:
+        if name not in kept:
+            return (
+                f"experiment {path} predicts target {name!r}, which the dataset does not keep;"
+                f" add {name}:KIND to its targets: ({', '.join(kept) or 'none'})"
+            )
+    return None
+
+
 def table_problem(entry, directory, label_column, ingest):
     """A metadata table that is not there, lacks a column the entry names, or names files
     that are not there (unless missing_files: skip): "key: what", or None."""
@@ -240,6 +272,8 @@ def paths_problem(config):
     for name, entry in config["datasets"].items():
         if problem := missing_path(entry.get("experiment")):
             return f"datasets: {name}: experiment: {problem}"
+        if problem := targets_problem(entry):
+            return f"datasets: {name}: {problem}"
         if "simulate" in entry:
             if problem := missing_path(entry["simulate"]):
                 return f"datasets: {name}: simulate: {problem}"
@@ -286,6 +320,8 @@ wildcard_constraints:
     shard=r"\d+",
     group=r"\d+",
     baseline="|".join(map(re.escape, config["baselines"])) or "none",
+    target="[^/]+",
+    target_baseline="|".join(map(re.escape, config["target_baselines"])) or "none",
     cohort="|".join(map(re.escape, config["apply"])) or "none",
 
 
@@ -513,6 +549,34 @@ def negative_control_flag(wildcards):
     return " ".join(
         f"--negative-control {shlex.quote(path)}"
         for path in negative_control_metrics(wildcards)
+    )
+
+
+def target_metrics(wildcards):
+    """(method, metrics.json) of each target the dataset keeps beyond the label: the model's
+    where its experiment predicts the target (method deeprc), and each target baseline's.
+    """
+    entry = dataset(wildcards)
+    results = f"results/{wildcards.dataset}/targets"
+    predicted = experiment_targets(dataset_experiment(wildcards))
+    found = []
+    for spec in entry.get("targets", []):
+        name = spec.split(":")[0]
+        if name in predicted:
+            found.append(("deeprc", f"{results}/{name}/metrics.json"))
+        for baseline in config["target_baselines"]:
+            if baseline != "covariates" or entry.get("covariates"):
+                found.append(
+                    (baseline, f"{results}/{name}/baselines/{baseline}/metrics.json")
+                )
+    return found
+
+
+def target_flags(wildcards):
+    """deeprc report --target METHOD METRICS for each of target_metrics."""
+    return " ".join(
+        f"--target {method} {shlex.quote(path)}"
+        for method, path in target_metrics(wildcards)
     )
 
 

@@ -13,9 +13,10 @@ rule evaluate_model:
     conda:
         "../envs/deeprc.yaml"
     params:
+        predictions=lambda wc, input: " ".join(map(shlex.quote, input.predictions)),
         compare=compare_flags,
     shell:
-        "deeprc evaluate {input.predictions:q} {params.compare} --out {output:q} > {log:q} 2>&1"
+        "deeprc evaluate {params.predictions} {params.compare} --out {output:q} > {log:q} 2>&1"
 
 
 rule baseline_fold:
@@ -35,9 +36,12 @@ rule baseline_fold:
         # kmer4_logistic: 4.2 GiB at 2 x 10^8 rows (docs/benchmarks.md)
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=growing_runtime(BASELINE_MINUTES_PER_GIB, 30),
+    params:
+        name=lambda wc: wc.baseline,
+        target="",
     shell:
-        "deeprc baseline {wildcards.baseline} --store {input.store:q} --folds {input.folds:q}"
-        " --fold {wildcards.fold} --out {output:q} > {log:q} 2>&1"
+        "deeprc baseline {params.name} {params.target} --store {input.store:q}"
+        " --folds {input.folds:q} --fold {wildcards.fold} --out {output:q} > {log:q} 2>&1"
 
 
 use rule evaluate_model as evaluate_baseline with:
@@ -86,6 +90,7 @@ rule render_report:
         interpretation="results/{dataset}/interpretation",
         negative_control=negative_control_metrics,
         repeats=lambda wc: [path for _, _, path in repeated_metrics(wc)],
+        targets=lambda wc: [path for _, path in target_metrics(wc)],
     output:
         "results/{dataset}/report.html",
     log:
@@ -100,12 +105,60 @@ rule render_report:
         ),
         negative_control=negative_control_flag,
         repeats=repeat_flags,
+        targets=target_flags,
         title=lambda wc: shlex.quote(f"deeprc: {wc.dataset}"),
     shell:
         "deeprc report --store {input.store:q} --metrics {input.metrics:q} {params.baselines}"
-        " {params.negative_control} {params.repeats}"
+        " {params.negative_control} {params.repeats} {params.targets}"
         " --interpretation {input.interpretation:q} --title {params.title}"
         " --out {output:q} > {log:q} 2>&1"
+
+
+# ------------------------------------------ targets beyond the label (a dataset's targets:)
+
+
+use rule baseline_fold as target_baseline_fold with:
+    output:
+        directory(
+            "results/{dataset}/targets/{target}/baselines/{target_baseline}/fold{fold}"
+        ),
+    log:
+        "logs/target_baseline_fold/{dataset}/{target}/{target_baseline}/fold{fold}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/target_baseline_fold/{target}/{target_baseline}/fold{fold}.tsv"
+    params:
+        name=lambda wc: wc.target_baseline,
+        target=lambda wc: f"--target {shlex.quote(wc.target)}",
+
+
+use rule evaluate_model as evaluate_target_baseline with:
+    input:
+        predictions=fold_outputs(
+            "{results}/targets/{target}/baselines/{target_baseline}/fold{fold}"
+        ),
+        baselines=[],
+    output:
+        "results/{dataset}/targets/{target}/baselines/{target_baseline}/metrics.json",
+    log:
+        "logs/evaluate_target_baseline/{dataset}/{target}/{target_baseline}.log",
+    localrule: True
+
+
+# the model's predictions of a further target lie in each fold's predictions/targets/<target>
+use rule evaluate_model as evaluate_target_model with:
+    input:
+        predictions=fold_outputs("{results}/predictions/fold{fold}"),
+        baselines=[],
+    output:
+        "results/{dataset}/targets/{target}/metrics.json",
+    log:
+        "logs/evaluate_target_model/{dataset}/{target}.log",
+    localrule: True
+    params:
+        predictions=lambda wc, input: " ".join(
+            shlex.quote(f"{path}/targets/{wc.target}") for path in input.predictions
+        ),
+        compare="",
 
 
 # ------------------------------------------------- the negative control (negative_control: true)
