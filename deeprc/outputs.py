@@ -292,8 +292,12 @@ def read_provenance(directory: Path) -> dict | None:
 
 def read_labels(directory: Path) -> dict[str, str]:
     """Each scored repertoire's label as a word: its store's class name where the
-    predictions recorded them, else positive/negative; "" where it has no label."""
-    predictions = read_predictions(directory)
+    predictions recorded them, else positive/negative; "" where it has no label (or the
+    model predicts no label: read_head_predictions)."""
+    tables = read_head_predictions(directory)
+    if LABEL not in tables:
+        return dict.fromkeys(next(iter(tables.values()))["repertoire_id"], "")
+    predictions = tables[LABEL]
     recorded = (read_provenance(directory) or {}).get("labels") or {}
     names = {1: "positive", 0: "negative"}
     positive, classes = recorded.get("positive_label"), recorded.get("classes") or []

@@ -42,13 +42,14 @@ from deeprc.evaluate import (  # noqa: E402
     paired_difference,
     pooled,
 )
+from deeprc.ingest.options import LABEL  # noqa: E402
 from deeprc.outputs import (  # noqa: E402
     Interpretation,
     file_digest,
+    read_head_predictions,
     read_interpretation,
     read_labels,
     read_metrics,
-    read_predictions,
     read_provenance,
 )
 from deeprc.store import AMINO_ACIDS, Store  # noqa: E402
@@ -666,6 +667,24 @@ def _scores_section(
     return "".join(parts)
 
 
+def _scored_targets_section(tables: dict[str, pd.DataFrame]) -> str:
+    """A scored cohort's predictions of each target beyond the first (a model of several
+    targets, deeprc.heads): per repertoire the probability of each class and the most probable
+    one, or the predicted number, beside the value the cohort holds (empty: none)."""
+    parts = [
+        "<h2>Targets beyond the label</h2>",
+        '<p class="note">The model predicts these too (one output head each, calibrated on its '
+        "validation repertoires); y is the cohort's own value, where it has one.</p>",
+    ]
+    for name, table in tables.items():
+        probabilities = [c for c in table.columns if c.startswith("p:")]
+        if probabilities:
+            table = table.assign(most_probable=table[probabilities].idxmax(axis=1).str.slice(2))
+        parts.append(f"<h3>{html.escape(name)}</h3>")
+        parts.append(_table(table, text_columns=("repertoire_id", "y", "most_probable")))
+    return "".join(parts)
+
+
 def _top_section(prediction_dir: Path, n_rows: int) -> str:
     top = top_sequences([prediction_dir], n=n_rows)
     return (
@@ -738,12 +757,20 @@ def scoring_report(
     labels = read_labels(predictions)
     note = (card.get("calibration") or {}).get("note")
     found = read_interpretation(interpretation) if interpretation is not None else None
-    body = [
-        f"<h1>{html.escape(title)}</h1>",
-        _ingest_section(store),
-        _scores_section(
-            read_predictions(predictions), read_metrics(metrics) if metrics else None, labels, note
-        ),
+    tables = read_head_predictions(predictions)
+    body = [f"<h1>{html.escape(title)}</h1>", _ingest_section(store)]
+    if LABEL in tables:
+        body.append(_scores_section(
+            tables.pop(LABEL), read_metrics(metrics) if metrics else None, labels, note
+        ))  # fmt: skip
+    elif metrics is not None:
+        raise InputError(
+            f"--metrics: {predictions} holds no predictions of the label (its model predicts "
+            f"{', '.join(tables)}); leave --metrics out"
+        )
+    if tables:
+        body.append(_scored_targets_section(tables))
+    body += [
         _top_section(predictions, top_rows)
         if found is None
         else _interpretation_section(found, top_rows, labels),

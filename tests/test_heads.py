@@ -162,6 +162,14 @@ def test_each_target_has_its_head_predictions_and_metrics(cohort, capsys):
     shown = f"{results['condition']['summary']['roc_auc_macro']['mean']:.3f}"
     assert shown in text
 
+    # a cohort scored by the model: its report shows each further target's predictions
+    scored = cohort / "scored.html"
+    assert main(["report", "--store", str(cohort / "store"), "--predictions", str(prediction),
+                 "--out", str(scored)]) == 0  # fmt: skip
+    text = scored.read_text()
+    assert "<h3>condition</h3>" in text and "<h3>severity</h3>" in text  # the label: Scores
+    assert "<h2>Scores</h2>" in text and "most_probable" in text
+
     assert main(["show-model", str(cohort / "joint.pt")]) == 0
     shown = capsys.readouterr().out
     assert "predicts         condition (categorical, cmv/flu/healthy, weight 1), severity " in shown
