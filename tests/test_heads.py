@@ -98,6 +98,16 @@ def test_each_target_has_its_head_predictions_and_metrics(cohort, capsys):
                  "--out", str(prediction), "--no-progress"]) == 0  # fmt: skip
     tables = read_head_predictions(prediction)
     assert list(tables) == ["condition", "label", "severity"]  # the first, then targets/
+    # scored in two groups and joined (a cluster's way): the same predictions of every target
+    groups = [cohort / f"group{k}" for k in (0, 1)]
+    for k, group in enumerate(groups):
+        assert main(["predict", *fold, "--model", str(cohort / "joint.pt"), "--group",
+                     f"{k}/2", "--out", str(group), "--no-progress"]) == 0  # fmt: skip
+    assert main(["predict", *fold, "--model", str(cohort / "joint.pt"), "--merge",
+                 *map(str, groups), "--out", str(cohort / "joined")]) == 0  # fmt: skip
+    joined = read_head_predictions(cohort / "joined")
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(joined[name], table)
     condition = tables["condition"]
     np.testing.assert_allclose(condition[["p:cmv", "p:flu", "p:healthy"]].sum(axis=1), 1.0)
     assert set(tables["label"].columns) == {"repertoire_id", "y", "logit", "score"}

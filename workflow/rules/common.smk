@@ -199,12 +199,13 @@ def annotation_specs(entry):
 def experiment_targets(path):
     """The targets an experiment file's model predicts, in order (its targets:, else the
     label alone)."""
-    entries = (yaml.safe_load(Path(path).read_text()) or {}).get("targets")
-    return (
-        [e.get("name") for e in entries if isinstance(e, dict)]
-        if entries
-        else ["label"]
-    )
+    try:
+        entries = (yaml.safe_load(Path(path).read_text()) or {}).get("targets")
+    except (yaml.YAMLError, AttributeError):
+        return ["label"]  # deeprc train says what is wrong with the file
+    if not isinstance(entries, list) or not entries:
+        return ["label"]
+    return [e.get("name") if isinstance(e, dict) else e for e in entries]
 
 
 def targets_problem(entry):
