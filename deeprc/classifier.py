@@ -342,8 +342,14 @@ class RepertoireClassifier:
         saved = read_model_file(path)
         experiment = _experiment(path, saved)
         features = FeatureSet.from_file(saved, str(path), _pretrained(experiment))
-        heads = Heads.from_file(saved.get("heads"))
-        covariates = Covariates.from_file(saved.get("covariates"))
+        try:
+            heads = Heads.from_file(saved.get("heads"))
+            covariates = Covariates.from_file(saved.get("covariates"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"{path}: its targets or covariates are malformed ({type(exc).__name__}: {exc});"
+                " the file is damaged or was not written by this deeprc: train it again"
+            ) from None
         inputs = network_inputs(
             features, weighed=experiment.weighs, heads=heads, covariates=covariates
         )
@@ -375,6 +381,9 @@ class RepertoireClassifier:
             "steps": record["steps"],
             "targets": [h.target.to_dict() | {"weight": h.weight} for h in self.heads.heads],
             "covariates": [c.column for c in self.covariates.columns],
+            # the network's, not model: num_heads (one per kept provider where weighed, and
+            # one per target with attention_per_target)
+            "attention_heads": self.network.pooling.num_heads,
             "best_validation": {k: v for k, v in best.items() if _validation_key(k)},
             "calibration": self.calibration,
             "cross_validation": record.get("cross_validation"),

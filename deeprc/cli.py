@@ -488,6 +488,8 @@ def _card_lines(card: dict) -> list[str]:
     )
     lines += [
         f"predicts         {targets}; covariates: {', '.join(card['covariates']) or 'none'}",
+        f"attention heads  {card['attention_heads']}"
+        + (" (one per kept evidence provider)" if card.get("evidence_weights") else ""),
         f"encoder          {model['encoder']['name']} ({json.dumps(model, sort_keys=True)})",
         f"genes            {genes}; evidence: {', '.join(card['evidence']) or 'none'}",
     ]

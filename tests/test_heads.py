@@ -216,6 +216,8 @@ def test_a_covariate_enters_the_output_with_its_weight_beside_the_evidence(cohor
     assert train(cohort, "age", experiment) == 0
     out = capsys.readouterr().out
     assert "no training step" in out and "; covariates age " in out
+    assert main(["show-model", str(cohort / "age.pt")]) == 0
+    assert "predicts         label (binary, weight 1); covariates: age" in capsys.readouterr().out
     model = RepertoireClassifier.load(cohort / "age.pt")
     weighing = model.record["evidence_weights"]
     assert set(weighing["covariate_weights"]) == {"age", "age missing"}
@@ -245,7 +247,7 @@ def test_a_covariate_enters_the_output_with_its_weight_beside_the_evidence(cohor
     assert "reads covariate 'age', which store" in err and "--covariate age:KIND" in err
 
 
-def test_a_model_file_without_heads_reads_as_the_label_alone(cohort, tmp_path):
+def test_a_model_file_without_heads_reads_as_the_label_alone(cohort, tmp_path, capsys):
     assert train(cohort, "label", QUICK) == 0
     model = RepertoireClassifier.load(cohort / "label.pt")
     assert model.heads.label_only and model.network.output[-1].out_features == 1
@@ -257,6 +259,11 @@ def test_a_model_file_without_heads_reads_as_the_label_alone(cohort, tmp_path):
     after = RepertoireClassifier.load(tmp_path / "older.pt").predict(store, np.arange(5))
     assert after.equals(before)
     assert list(before.columns) == ["repertoire_id", "y", "logit", "score"]
+    # heads that do not read as heads: an error that says to train again, no traceback
+    broken = saved | {"heads": [{"target": {"name": "label"}}]}
+    torch.save(broken, tmp_path / "broken.pt")
+    assert main(["show-model", str(tmp_path / "broken.pt")]) == 2
+    assert "its targets or covariates are malformed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
