@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# This checkout against an older one (a commit before deeprc 0.3, e.g. 79df9e1, checked out at
-# $1), interleaved: benchmarks/train_step.py from each, and
+# This checkout against an older one (e.g. 79df9e1, before deeprc 0.3, or 7c060cc, checked out
+# or `git archive`d at $1), interleaved: benchmarks/train_step.py from each, and
 # `deeprc train` end to end (60 steps, default k-mer evidence) and `deeprc predict` on a
 # simulated cohort of 40 x 20,000 sequences. Usage: benchmarks/before_after.sh OLD WORKDIR
 set -euo pipefail
@@ -18,8 +18,12 @@ YAML
   $PY -m deeprc.cli ingest --metadata sim/metadata.tsv --label-column status --out store > /dev/null
   $PY -m deeprc.cli split --store store --out folds.tsv --k 5 > /dev/null
 fi
-printf 'evidence: [{name: kmer, k: 4}]\ntrain: {max_steps: 60, eval_every: 30, patience: 100}\n' > after.yaml
-printf 'model: {kmer_evidence: 4}\ntrain: {max_steps: 60, eval_every: 30, patience: 100}\n' > before.yaml
+printf 'evidence: [{name: kmer, k: 4}]\nweigh_evidence: false\ntrain: {max_steps: 60, eval_every: 30, patience: 100}\n' > after.yaml
+if grep -q weigh_evidence "$OLD/deeprc/experiment.py" 2>/dev/null; then
+  cp after.yaml before.yaml  # deeprc 0.4 and later read the same file
+else
+  printf 'model: {kmer_evidence: 4}\ntrain: {max_steps: 60, eval_every: 30, patience: 100}\n' > before.yaml
+fi
 for round in 1 2; do
   for side in before after; do
     if [ $side = before ]; then export PYTHONPATH=$OLD; SRC=$OLD; else unset PYTHONPATH; SRC=$NEW; fi
