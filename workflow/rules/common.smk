@@ -605,6 +605,11 @@ def repeat_flags(wildcards):
     )
 
 
+def quoted_paths(paths):
+    """An input's path, or its list of paths, quoted for the shell."""
+    return " ".join(map(shlex.quote, [paths] if isinstance(paths, str) else paths))
+
+
 def parts(pattern, n):
     """The n jobs' outputs that a rule joins, or none when one job does the whole."""
     return [pattern.format(part=k) for k in range(n)] if n > 1 else []

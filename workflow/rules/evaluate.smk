@@ -13,7 +13,7 @@ rule evaluate_model:
     conda:
         "../envs/deeprc.yaml"
     params:
-        predictions=lambda wc, input: " ".join(map(shlex.quote, input.predictions)),
+        predictions=lambda wc, input: quoted_paths(input.predictions),
         compare=compare_flags,
     shell:
         "deeprc evaluate {params.predictions} {params.compare} --out {output:q} > {log:q} 2>&1"
@@ -155,8 +155,8 @@ use rule evaluate_model as evaluate_target_model with:
         "logs/evaluate_target_model/{dataset}/{target}.log",
     localrule: True
     params:
-        predictions=lambda wc, input: " ".join(
-            shlex.quote(f"{path}/targets/{wc.target}") for path in input.predictions
+        predictions=lambda wc, input: quoted_paths(
+            [f"{path}/targets/{wc.target}" for path in input.predictions]
         ),
         compare="",
 
