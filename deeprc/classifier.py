@@ -137,15 +137,17 @@ class RepertoireClassifier:
         store: Store,
         features: FeatureSet | None = None,
         train: np.ndarray | None = None,
+        covariates: Covariates | None = None,
     ) -> RepertoireClassifier:
         """Untrained: the network initialised from the experiment's seed, reading
         ``features`` (default: the experiment's, unfitted; the gene vocabulary is
-        ``store``'s); its heads and covariates scaled by the ``train`` repertoires (default:
-        all of ``store``)."""
+        ``store``'s); its heads and ``covariates`` (default: the experiment's) scaled by the
+        ``train`` repertoires (default: all of ``store``)."""
         features = features if features is not None else _unfitted_features(experiment, store)
         train = np.arange(len(store.repertoires)) if train is None else train
         heads = Heads.fitted(experiment.targets, store, train)
-        covariates = Covariates.fitted(experiment.covariates, store, train)
+        if covariates is None:
+            covariates = Covariates.fitted(experiment.covariates, store, train)
         inputs = network_inputs(
             features, weighed=experiment.weighs, heads=heads, covariates=covariates
         )
@@ -199,7 +201,7 @@ class RepertoireClassifier:
                 None if beside is None else beside[roles["train"]], covariates.names,
             )  # fmt: skip
         # validation repertoires read the (kept) providers, fitted on all training ones
-        classifier = cls.new(experiment, store, features, roles["train"])
+        classifier = cls.new(experiment, store, features, roles["train"], covariates)
         if weighing is not None and classifier.network.starts_as_count:
             n = len(features.evidence)
             count_on_start(classifier.network.output[-1], weights[:n].tolist(), intercept,

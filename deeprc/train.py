@@ -110,12 +110,15 @@ def evaluate(
     validation: ValidationSample,
     heads: Heads,
     covariates: np.ndarray | None = None,
+    values: list[np.ndarray] | None = None,
 ) -> dict[str, float]:
     """The heads' scores and class-balanced loss on the validation sample
-    (:meth:`deeprc.heads.Heads.validation`)."""
+    (:meth:`deeprc.heads.Heads.validation`); ``values``: the heads' of every repertoire of
+    the store, when read already."""
     chosen = validation.repertoires
     outputs = validation.logits(network, store, covariates).reshape(len(chosen), -1)
-    return heads.validation(outputs, [v[chosen] for v in heads.values(store)])
+    values = values if values is not None else heads.values(store)
+    return heads.validation(outputs, [v[chosen] for v in values])
 
 
 def _improves(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
@@ -232,7 +235,7 @@ def fit(
     def validate(loss: float | None) -> None:
         """Score the validation repertoires; keep the best state; stop when it goes stale."""
         before = time.perf_counter()
-        metrics = evaluate(network, store, checked, heads, covariates)
+        metrics = evaluate(network, store, checked, heads, covariates, values)
         record = {"step": state.step, "loss": loss, **metrics}
         record["seconds"] = round(time.perf_counter() - started, 2)
         record["validation_seconds"] = round(time.perf_counter() - before, 2)
