@@ -147,7 +147,9 @@ def build_model(
     if cfg.attention_per_target:
         model.output_mask = _own_heads(inputs.head_sizes, shared, pooling, inputs.covariates)
     if counts:
-        count_on_start(output[-1], [1.0 / num_heads] * num_heads, covariates=inputs.covariates)
+        count_on_start(
+            output[-1], [1.0 / num_heads] * num_heads, covariates=[0.0] * inputs.covariates
+        )
         model.starts_as_count = True
     return model
 
@@ -174,11 +176,11 @@ def count_on_start(
     weights: Sequence[float],
     bias: float = 0.0,
     *,
-    covariates: int | Sequence[float] = 0,
+    covariates: Sequence[float] = (),
 ) -> None:
     """Start the output at ``weights`` · the heads' log-mean-exp scores + ``bias`` (+ the
-    ``covariates``' weights · their values, where the output reads them; a count: their
-    number, weighted 0): each
+    ``covariates``' weights · their values, one weight per covariate column the output
+    reads): each
     head's soft count of the sequences its warm-started attention points to (the pooled
     values get weight 0, and the attention reads the evidence alone:
     HopfieldPooling.attend_to). With burden evidence and equal weights, the untrained model is
@@ -187,7 +189,7 @@ def count_on_start(
     must beat that start on the validation repertoires to be kept (deeprc.train.fit
     evaluates step 0). On public clonotypes, training from it degraded the test AUC
     (docs/model.md)."""
-    beside = [0.0] * covariates if isinstance(covariates, int) else list(covariates)
+    beside = list(covariates)
     pooled = output.in_features - len(beside)
     output.weight.zero_()
     dtype = output.weight.dtype
